@@ -1,0 +1,1 @@
+"""Ponte: declarative ELT for Brazilian ERPs."""

@@ -1,0 +1,1 @@
+"""Console scripts: `ponte` and one entry point per tap and target."""

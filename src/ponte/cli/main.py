@@ -1,0 +1,37 @@
+"""The `ponte` command: sandboxes, validation of declarations, database helpers."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ponte.cli.db import db
+from ponte.cli.sandbox import sandbox
+from ponte.cli.validate import validate
+from ponte.errors import PonteError
+
+
+@click.group()
+@click.version_option(package_name="ponte-elt")
+def cli() -> None:
+    """Ponte: declarative ELT for Brazilian ERPs (Sienge, Bling, TOTVS)."""
+
+
+cli.add_command(sandbox)
+cli.add_command(validate)
+cli.add_command(db)
+
+
+def main() -> None:
+    """Run the CLI, turning expected failures into a one-line message and their exit code."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except PonteError as exc:
+        click.echo(f"ponte: {exc}", err=True)
+        sys.exit(exc.exit_code)

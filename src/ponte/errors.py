@@ -1,0 +1,73 @@
+"""Exceptions users can meet, each mapped to an exit code so the CLI never shows a bare traceback.
+
+Every message is a sentence with context (which stream, which file, which setting) and a next step.
+"""
+
+from __future__ import annotations
+
+
+class PonteError(Exception):
+    """Base of every expected failure; `exit_code` is what the CLI returns for it."""
+
+    exit_code = 1
+
+
+class SpecError(PonteError):
+    """A declaration (YAML) is invalid: the message carries file:line:col and the key path."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        key_path: str | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.column = column
+        self.key_path = key_path
+        self.reason = message
+        where = ""
+        if file:
+            where = file
+            if line is not None:
+                where += f":{line}"
+                if column is not None:
+                    where += f":{column}"
+            where += " "
+        key = f"{key_path}: " if key_path else ""
+        super().__init__(f"{where}{key}{message}")
+
+
+class ConfigError(PonteError):
+    """Settings are missing or malformed (tell which setting and which env var sets it)."""
+
+    exit_code = 2
+
+
+class AuthError(PonteError):
+    """The server refused our credentials or permissions (401/403): retrying cannot help."""
+
+    exit_code = 3
+
+
+class QuotaExhausted(PonteError):
+    """The daily request quota is spent: stop cleanly, keep a resumable state."""
+
+    exit_code = 0
+
+
+class ApiError(PonteError):
+    """The API answered with an error we cannot retry (4xx other than auth), or retries ran out."""
+
+    exit_code = 4
+
+
+class DataError(PonteError):
+    """A record cannot be loaded as declared (which stream, which record, which field)."""
+
+    exit_code = 5
