@@ -1,0 +1,66 @@
+"""The auth strategies a declaration can name; adding one is a class and one line here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ponte.auth.oauth2 import OAuth2Auth
+from ponte.auth.simple import ApiKeyAuth, BasicAuth, BearerAuth, NoAuth
+from ponte.errors import ConfigError
+
+
+def _basic(spec: Mapping[str, Any], **_: Any) -> BasicAuth:
+    return BasicAuth(str(spec.get("username") or ""), str(spec.get("password") or ""))
+
+
+def _bearer(spec: Mapping[str, Any], **_: Any) -> BearerAuth:
+    return BearerAuth(str(spec.get("token") or ""))
+
+
+def _api_key(spec: Mapping[str, Any], **_: Any) -> ApiKeyAuth:
+    return ApiKeyAuth(str(spec.get("value") or ""), spec.get("header"), spec.get("query_param"))
+
+
+def _oauth2(spec: Mapping[str, Any], *, verify_tls: bool | str = True, label: str = "oauth2") -> OAuth2Auth:
+    keys = [
+        "token_url",
+        "client_id",
+        "client_secret",
+        "username",
+        "password",
+        "refresh_token",
+        "scope",
+        "client_auth",
+        "token_field",
+        "expires_in_field",
+        "extra_params",
+    ]
+    kwargs = {k: spec[k] for k in keys if spec.get(k) not in (None, "")}
+    return OAuth2Auth(
+        grant_type=spec.get("grant_type", "client_credentials"), verify_tls=verify_tls, label=label, **kwargs
+    )
+
+
+def _none(spec: Mapping[str, Any], **_: Any) -> NoAuth:
+    return NoAuth()
+
+
+AUTH_BUILDERS: dict[str, Callable[..., Any]] = {
+    "basic": _basic,
+    "bearer": _bearer,
+    "api_key": _api_key,
+    "oauth2": _oauth2,
+    "none": _none,
+}
+
+
+def build_authenticator(spec: Mapping[str, Any] | None, **kwargs: Any) -> Any:
+    """Build the authenticator a rendered `auth:` block declares."""
+    spec = spec or {"type": "none"}
+    kind = spec.get("type", "none")
+    try:
+        builder = AUTH_BUILDERS[kind]
+    except KeyError:
+        raise ConfigError(f"unknown auth type '{kind}'; expected one of {', '.join(AUTH_BUILDERS)}") from None
+    return builder(spec, **kwargs)

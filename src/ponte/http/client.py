@@ -1,0 +1,247 @@
+"""The resilient HTTP client shared by every tap and target.
+
+One pooled `requests.Session`; every send first spends the daily quota and the rate budget, then retries
+transient failures (5xx, connection drops, timeouts, truncated JSON) with jittered exponential backoff and
+waits out 429s as long as the server asks. Auth failures end the run at once with a sentence naming the
+stream and the setting to check. Every message passes through the redactor.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import orjson
+import requests
+from requests.adapters import HTTPAdapter
+
+from ponte.errors import ApiError, AuthError, QuotaExhausted
+from ponte.http.rate_budget import DailyQuota, RateLimiter
+from ponte.http.redaction import Redactor
+from ponte.http.retry_policy import RetryPolicy, retry_after_seconds
+
+TRANSIENT_ERRORS = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+    ConnectionResetError,
+)
+
+
+class Authenticator(Protocol):
+    """What the client needs from an auth strategy (see ponte.auth)."""
+
+    def apply(self, request: requests.PreparedRequest) -> None:
+        """Add credentials to the request (headers or query)."""
+
+    def on_unauthorized(self) -> bool:
+        """Called on a 401: return True if fresh credentials were obtained and one retry makes sense."""
+
+
+@dataclass
+class HttpSettings:
+    """Per-plugin knobs of the client, read from the declaration."""
+
+    name: str
+    timeout_seconds: float = 60.0
+    verify_tls: bool | str = True
+    user_agent: str = "ponte-elt/0.1"
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    message_fields: tuple[str, ...] = ("message", "error", "detail")
+    hints: Mapping[int, str] = field(default_factory=dict)
+    pool_size: int = 8
+
+
+class HttpClient:
+    """Send prepared requests within budget, retrying what can be retried and explaining what cannot."""
+
+    def __init__(
+        self,
+        settings: HttpSettings,
+        *,
+        limiter: RateLimiter | None = None,
+        quota: DailyQuota | None = None,
+        redactor: Redactor | None = None,
+        auth: Authenticator | None = None,
+        logger: logging.Logger | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.limiter = limiter
+        self.quota = quota
+        self.redactor = redactor or Redactor()
+        self.auth = auth
+        self.logger = logger or logging.getLogger(settings.name)
+        self.sleep = sleep
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=settings.pool_size, pool_maxsize=settings.pool_size)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = settings.user_agent
+        self.session.verify = settings.verify_tls
+        self.stats = {"requests": 0, "retries": 0, "rate_limited": 0, "throttle_wait_seconds": 0.0}
+
+    # -- public -------------------------------------------------------------------------------------------
+    def send(self, request: requests.PreparedRequest, *, label: str, expect_json: bool = True) -> requests.Response:
+        """Send with budget and retries; on success the parsed body is in `response.ponte_json`."""
+        attempt = 0
+        rate_waits = 0
+        reauthenticated = False
+        while True:
+            if self.quota is not None:
+                self.quota.consume()
+            if self.limiter is not None:
+                self.stats["throttle_wait_seconds"] += self.limiter.acquire()
+            if self.auth is not None:
+                self.auth.apply(request)
+            self.stats["requests"] += 1
+            try:
+                response = self.session.send(request, timeout=self.settings.timeout_seconds)
+            except TRANSIENT_ERRORS as exc:
+                attempt += 1
+                self._retry_or_raise(attempt, label, request, f"{type(exc).__name__}: {exc}")
+                continue
+            self._observe_budget_headers(response)
+            status = response.status_code
+            if status == 429:
+                rate_waits += 1
+                self.stats["rate_limited"] += 1
+                self._wait_rate_limited(response, label, request, rate_waits)
+                continue
+            if status == 401 and not reauthenticated and self.auth is not None and self.auth.on_unauthorized():
+                reauthenticated = True
+                continue
+            if status in (401, 403):
+                raise AuthError(self._error_text(response, label, request))
+            if status >= 500:
+                attempt += 1
+                self._retry_or_raise(attempt, label, request, f"HTTP {status}", response)
+                continue
+            if status >= 400:
+                raise ApiError(self._error_text(response, label, request))
+            if expect_json:
+                try:
+                    response.ponte_json = orjson.loads(response.content) if response.content else None  # type: ignore[attr-defined]
+                except orjson.JSONDecodeError as exc:
+                    attempt += 1
+                    self._retry_or_raise(attempt, label, request, f"malformed JSON body ({exc})", response)
+                    continue
+            return response
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.session.close()
+
+    # -- internals ----------------------------------------------------------------------------------------
+    def _retry_or_raise(
+        self,
+        attempt: int,
+        label: str,
+        request: requests.PreparedRequest,
+        reason: str,
+        response: requests.Response | None = None,
+    ) -> None:
+        policy = self.settings.retry
+        if attempt > policy.max_retries:
+            detail = self._error_text(response, label, request) if response is not None else reason
+            raise ApiError(
+                self.redactor.redact(
+                    f"{detail} (gave up after {policy.max_retries} retries; last failure: {reason}). "
+                    "The server may be down or overloaded: run again later."
+                )
+            )
+        wait = policy.backoff(attempt)
+        self.stats["retries"] += 1
+        self.logger.warning(
+            self.redactor.redact(
+                f"retrying {label} path={self._path(request)} reason={reason!r} attempt={attempt} wait={wait:.2f}s"
+            )
+        )
+        self.sleep(wait)
+
+    def _wait_rate_limited(
+        self, response: requests.Response, label: str, request: requests.PreparedRequest, waits: int
+    ) -> None:
+        policy = self.settings.retry
+        if response.headers.get("X-RateLimit-Remaining-Day", "").strip() == "0":
+            limit = response.headers.get("X-RateLimit-Limit-Day", "?")
+            raise QuotaExhausted(
+                f"{label}: the server's daily request quota is spent ({limit} per day, HTTP 429); the run "
+                "stopped cleanly and the next run resumes where this one stopped."
+            )
+        if waits > policy.max_rate_limit_waits:
+            raise ApiError(self._error_text(response, label, request) + " (still rate limited after many waits)")
+        wait = retry_after_seconds(response.headers)
+        if wait is None:
+            wait = policy.rate_limit_fallback_seconds
+        wait = max(wait, 0.05)
+        self.logger.warning(
+            f"rate limited {label} path={self._path(request)} status=429 wait={wait:.2f}s (server's Retry-After)"
+        )
+        if self.limiter is not None:
+            self.limiter.pause_until(time.monotonic() + wait)
+        else:
+            self.sleep(wait)
+
+    def _observe_budget_headers(self, response: requests.Response) -> None:
+        headers = response.headers
+        remaining = headers.get("RateLimit-Remaining")
+        if remaining is not None and remaining.strip() == "0" and response.status_code != 429:
+            reset = retry_after_seconds({"RateLimit-Reset": headers.get("RateLimit-Reset", "")})
+            if reset and self.limiter is not None:
+                self.limiter.pause_until(time.monotonic() + reset)
+        day_remaining = headers.get("X-RateLimit-Remaining-Day")
+        if self.quota is not None and day_remaining and day_remaining.strip().isdigit():
+            self.quota.observe_server_remaining(int(day_remaining))
+
+    def _path(self, request: requests.PreparedRequest) -> str:
+        return urlsplit(request.url or "").path
+
+    def api_message(self, response: requests.Response) -> str:
+        """The API's own error sentence, from the first declared field that holds one."""
+        try:
+            body: Any = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            text = response.text.strip()
+            if text.lower().startswith("<"):
+                return "(HTML error page)"
+            return text[:300]
+        return _find_message(body, self.settings.message_fields) or response.text[:300]
+
+    def _error_text(self, response: requests.Response | None, label: str, request: requests.PreparedRequest) -> str:
+        if response is None:
+            return f"{self.settings.name}: {label}: request to {self._path(request)} failed"
+        status = response.status_code
+        text = f"{self.settings.name}: {label}: {status} {response.reason} from {self._path(request)}"
+        message = self.api_message(response)
+        if message:
+            text += f": {message}"
+        hint = self.settings.hints.get(status)
+        if hint:
+            text += f" — {hint}"
+        return self.redactor.redact(text)
+
+
+def _find_message(body: Any, fields: tuple[str, ...]) -> str | None:
+    if isinstance(body, dict):
+        for name in fields:
+            value = body.get(name)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+            if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+                return "; ".join(value)
+            if isinstance(value, dict):
+                nested = _find_message(value, fields)
+                if nested:
+                    return nested
+        errors = body.get("errors") or body.get("details")
+        if isinstance(errors, list) and errors:
+            parts = [f"{e.get('field', '')}: {e.get('message', '')}".strip(": ") for e in errors if isinstance(e, dict)]
+            if parts:
+                return "; ".join(parts)
+    return None
