@@ -1,0 +1,1 @@
+"""The declarative tap engine: a singer-sdk Tap built from `taps/<source>.yml`."""

@@ -1,0 +1,166 @@
+"""Build a singer-sdk Tap class from a `taps/<source>.yml` declaration.
+
+The declaration is read once, when the console script starts; every stream becomes a DeclarativeStream
+subclass with its StreamDef. What the SDK leaves to each tap author is decided here, the same way for every
+source: settings → config JSON Schema, defaults merged into streams, parents linked to children.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from singer_sdk import Tap
+
+from ponte.errors import SpecError
+from ponte.tap.lifecycle import LifecycleMixin
+from ponte.tap.runtime import TapRuntime, build_runtime
+from ponte.tap.schemas import resolve_schema
+from ponte.tap.stream import DeclarativeStream, StreamDef
+
+SETTING_TYPES: dict[str, dict[str, Any]] = {
+    "string": {"type": ["string"]},
+    "integer": {"type": ["integer"]},
+    "number": {"type": ["number"]},
+    "boolean": {"type": ["boolean"]},
+    "date": {"type": ["string"], "format": "date"},
+    "date_time": {"type": ["string"], "format": "date-time"},
+    "array": {"type": ["array"]},
+    "object": {"type": ["object"]},
+}
+
+EMIT_ACTIVATE_VERSION = {
+    "type": ["boolean"],
+    "default": True,
+    "title": "Emit ACTIVATE_VERSION messages",
+    "description": (
+        "Send ACTIVATE_VERSION after each full-table stream so targets can mark rows that vanished from the "
+        "source. Ponte sends it after the last record (never before), so an interrupted run retires nothing."
+    ),
+}
+
+
+def config_jsonschema(settings: list[dict[str, Any]]) -> dict[str, Any]:
+    """The config JSON Schema singer-sdk validates against and `--about` documents."""
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for setting in settings:
+        prop = copy.deepcopy(SETTING_TYPES[setting.get("kind", "string")])
+        if not setting.get("required"):
+            prop["type"] = [*prop["type"], "null"]
+        for key in ("description", "enum"):
+            if key in setting:
+                prop[key] = setting[key]
+        default = setting.get("default")
+        if default is not None and not (isinstance(default, str) and "{{" in default):
+            prop["default"] = default
+        if setting.get("secret"):
+            prop["secret"] = True
+            prop["writeOnly"] = True
+        properties[setting["name"]] = prop
+        if setting.get("required"):
+            required.append(setting["name"])
+    properties["emit_activate_version_messages"] = EMIT_ACTIVATE_VERSION
+    return {"type": "object", "properties": properties, "required": required}
+
+
+def _merged_paginator(defaults: dict[str, Any] | None, own: dict[str, Any] | None) -> dict[str, Any]:
+    """A stream's paginator: its own keys over the defaults of the same type; another type replaces them."""
+    base = dict(defaults or {"type": "none"})
+    if not own:
+        return base
+    if own.get("type", base.get("type")) != base.get("type"):
+        return dict(own)
+    return {**base, **own}
+
+
+def stream_defs(spec: dict[str, Any], base_dir: Path, file: str) -> list[StreamDef]:
+    """Every declared stream with defaults merged, schema resolved and primary keys checked."""
+    defaults = spec.get("defaults") or {}
+    defs: list[StreamDef] = []
+    for index, raw in enumerate(spec.get("streams") or []):
+        where = f"streams.{index}"
+        selector = raw.get("record_selector", defaults.get("record_selector"))
+        schema = resolve_schema(raw["schema"], base_dir, selector, f"{where}.schema")
+        properties = schema.setdefault("properties", {})
+        for child_field in raw.get("parent_keys") or {}:
+            properties.setdefault(child_field, {"type": ["integer", "string"]})
+        for key in raw.get("primary_key") or []:
+            if key not in properties:
+                raise SpecError(
+                    f"primary key field '{key}' is not in the stream's schema; add it to the schema or fix the key",
+                    file=file,
+                    key_path=f"{where}.primary_key",
+                )
+            prop = properties[key]
+            if isinstance(prop.get("type"), list) and "null" in prop["type"]:
+                prop["type"] = [t for t in prop["type"] if t != "null"]
+        replication = dict(raw.get("replication") or {"method": "full_table"})
+        defs.append(
+            StreamDef(
+                name=raw["name"],
+                path=raw["path"],
+                primary_key=list(raw.get("primary_key") or []),
+                schema=schema,
+                paginator=_merged_paginator(defaults.get("paginator"), raw.get("paginator")),
+                record_selector=selector,
+                params=dict(defaults.get("params") or {}) | dict(raw.get("params") or {}),
+                headers=dict(defaults.get("headers") or {}) | dict(raw.get("headers") or {}),
+                replication=replication,
+                parent=raw.get("parent"),
+                parent_keys=dict(raw.get("parent_keys") or {}),
+                description=raw.get("description"),
+                selected=raw.get("selected", True),
+            )
+        )
+    return defs
+
+
+def stream_classes(defs: list[StreamDef], tap_name: str) -> list[type[DeclarativeStream]]:
+    """One DeclarativeStream subclass per StreamDef, children linked to their parent's class."""
+    classes: dict[str, type[DeclarativeStream]] = {}
+    for sdef in defs:
+        attrs: dict[str, Any] = {"sdef": sdef, "child_parent_fields": set(), "__doc__": sdef.description}
+        cls = type(_class_name(tap_name, sdef.name), (DeclarativeStream,), attrs)
+        if sdef.parent:
+            parent_cls = classes[sdef.parent]
+            cls.parent_stream_type = parent_cls
+            parent_cls.child_parent_fields = parent_cls.child_parent_fields | sdef.parent_fields()
+        classes[sdef.name] = cls  # type: ignore[assignment]
+    return list(classes.values())
+
+
+def _class_name(tap_name: str, stream: str) -> str:
+    words = f"{tap_name}_{stream}".replace("-", "_").split("_")
+    return "".join(w.capitalize() for w in words) + "Stream"
+
+
+def build_tap_class(spec: dict[str, Any], base_dir: Path, file: str) -> type[Tap]:
+    """A Tap subclass for one declaration (`tap-<name>`), ready for `.cli()`."""
+    tap_name = f"tap-{spec['name']}"
+    defs = stream_defs(spec, base_dir, file)
+    classes = stream_classes(defs, tap_name)
+
+    class DeclarativeTap(LifecycleMixin, Tap):
+        """Singer tap generated from a Ponte declaration."""
+
+        name = tap_name
+        package_name = "ponte-elt"
+        config_jsonschema = config_jsonschema(spec.get("settings") or [])
+        declaration = spec
+        declaration_dir = base_dir
+
+        def discover_streams(self) -> list[DeclarativeStream]:
+            """One stream per declared entry; undeclared-by-default streams start deselected."""
+            streams = [cls(tap=self) for cls in classes]
+            for stream in streams:
+                if not stream.sdef.selected and self.input_catalog is None:
+                    stream.selected = False
+            return streams
+
+        def make_runtime(self) -> TapRuntime:
+            return build_runtime(spec, base_dir, dict(self.config), self.logger, started_at=self.started_at)
+
+    DeclarativeTap.__name__ = DeclarativeTap.__qualname__ = _class_name(tap_name, "").removesuffix("Stream") + "Tap"
+    return DeclarativeTap

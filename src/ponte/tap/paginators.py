@@ -1,0 +1,125 @@
+"""Paginators a declaration can name (`paginator: {type: offset}`); one registry, `PAGINATORS`.
+
+Every paginator stops on an empty page. The offset paginator also stops when the envelope's total says the
+list is exhausted, and, for lists that put new rows first (`inserts_at: head`, e.g. Sienge customers newest
+first), skips the rows that a mid-run insert pushed from the previous page into the current one, so nothing
+is emitted twice. Rows inserted mid-run are read by the next incremental run (its window starts today).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
+
+from ponte.tap.records import dig, select_records
+
+
+def _body(response: requests.Response) -> Any:
+    return getattr(response, "ponte_json", None)
+
+
+class OffsetPaginator(BaseAPIPaginator[int]):
+    """`limit` + `offset` query parameters, optional total count in the envelope."""
+
+    def __init__(self, spec: Mapping[str, Any], selector: str | None) -> None:
+        super().__init__(0)
+        self.limit_param = spec.get("limit_param", "limit")
+        self.offset_param = spec.get("offset_param", "offset")
+        self.page_size = int(spec.get("page_size", 100))
+        self.total_path = spec.get("total_path")
+        self.inserts_at_head = spec.get("inserts_at") == "head"
+        self.selector = selector
+        self._last_total: int | None = None
+        self._pending_skip = 0
+
+    def params(self) -> dict[str, Any]:
+        """Query parameters for the current page."""
+        return {self.limit_param: self.page_size, self.offset_param: self.current_value}
+
+    def records_to_skip(self, response: requests.Response, page_len: int) -> int:
+        """How many leading rows of this page were already emitted because rows were inserted at the head."""
+        if not (self.inserts_at_head and self.total_path):
+            return 0
+        total = dig(_body(response), self.total_path)
+        if not isinstance(total, int):
+            return 0
+        if self._last_total is not None and total > self._last_total:
+            self._pending_skip += total - self._last_total
+        self._last_total = total
+        skip = min(self._pending_skip, page_len)
+        self._pending_skip -= skip
+        return skip
+
+    def get_next(self, response: requests.Response) -> int | None:
+        """Next offset, or None when the list is exhausted."""
+        body = _body(response)
+        count = len(select_records(body, self.selector))
+        if count == 0:
+            return None
+        next_offset = self.current_value + count
+        if self.total_path:
+            total = dig(body, self.total_path)
+            if isinstance(total, int) and next_offset >= total:
+                return None
+        return next_offset
+
+
+class PagePaginator(BaseAPIPaginator[int]):
+    """Page number + page size, optionally with a `hasNext` flag or a total-pages field (TOTVS, Bling)."""
+
+    def __init__(self, spec: Mapping[str, Any], selector: str | None) -> None:
+        self.start_page = int(spec.get("start_page", 1))
+        super().__init__(self.start_page)
+        self.page_param = spec.get("page_param", "page")
+        self.size_param = spec.get("size_param", "pageSize")
+        self.page_size = int(spec.get("page_size", 100))
+        self.has_next_path = spec.get("has_next_path")
+        self.total_pages_path = spec.get("total_pages_path")
+        self.selector = selector
+
+    def params(self) -> dict[str, Any]:
+        """Query parameters for the current page."""
+        return {self.page_param: self.current_value, self.size_param: self.page_size}
+
+    def records_to_skip(self, response: requests.Response, page_len: int) -> int:
+        """Page-numbered lists are not compensated."""
+        return 0
+
+    def get_next(self, response: requests.Response) -> int | None:
+        """Next page number, or None when done."""
+        body = _body(response)
+        if not select_records(body, self.selector):
+            return None
+        if self.has_next_path and not dig(body, self.has_next_path):
+            return None
+        if self.total_pages_path:
+            pages = dig(body, self.total_pages_path)
+            if isinstance(pages, int) and self.current_value - self.start_page + 1 >= pages:
+                return None
+        return self.current_value + 1
+
+
+class SinglePage(SinglePagePaginator):
+    """One request, no paging parameters (e.g. Sienge payment-categories)."""
+
+    def __init__(self, spec: Mapping[str, Any], selector: str | None) -> None:
+        super().__init__()
+
+    def params(self) -> dict[str, Any]:
+        """No paging parameters."""
+        return {}
+
+    def records_to_skip(self, response: requests.Response, page_len: int) -> int:
+        """Nothing to skip."""
+        return 0
+
+
+PAGINATORS: dict[str, type] = {"offset": OffsetPaginator, "page": PagePaginator, "none": SinglePage}
+
+
+def build_paginator(spec: Mapping[str, Any], selector: str | None) -> Any:
+    """Instantiate the declared paginator."""
+    return PAGINATORS[spec.get("type", "none")](spec, selector)

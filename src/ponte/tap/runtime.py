@@ -1,0 +1,130 @@
+"""What every stream of one tap run shares: effective config, the HTTP client, the run clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ponte.auth import build_authenticator
+from ponte.errors import ConfigError
+from ponte.http import DailyQuota, HttpClient, HttpSettings, RateLimiter
+from ponte.http.redaction import Redactor
+from ponte.http.retry_policy import RetryPolicy
+from ponte.tap.templates import render
+
+
+def effective_config(settings: list[dict[str, Any]], config: Mapping[str, Any]) -> dict[str, Any]:
+    """Declared defaults, then the user's values; templated defaults (`base_url`) rendered last."""
+    merged: dict[str, Any] = {s["name"]: s.get("default") for s in settings}
+    merged.update({k: v for k, v in config.items() if v not in (None, "")})
+    templated = {s["name"] for s in settings if isinstance(s.get("default"), str) and "{{" in s["default"]}
+    for name in templated:
+        if config.get(name) in (None, ""):
+            merged[name] = render(merged[name], {"config": merged})
+    return merged
+
+
+def secret_values(settings: list[dict[str, Any]], config: Mapping[str, Any]) -> list[str]:
+    """The configured values of every setting declared `secret: true`."""
+    return [str(config[s["name"]]) for s in settings if s.get("secret") and config.get(s["name"])]
+
+
+@dataclass
+class TapRuntime:
+    """Built once per tap process from the declaration and the config."""
+
+    name: str
+    spec: dict[str, Any]
+    base_dir: Path
+    config: dict[str, Any]
+    client: HttpClient
+    redactor: Redactor
+    timezone: ZoneInfo
+    started_at: dt.datetime
+    run_version: int
+
+    @property
+    def base_url(self) -> str:
+        """The rendered base URL without a trailing slash."""
+        return str(render(self.spec["base_url"], {"config": self.config})).rstrip("/")
+
+    @property
+    def started_iso(self) -> str:
+        """Run start as an ISO timestamp (UTC), used in state markers."""
+        return self.started_at.astimezone(dt.UTC).isoformat()
+
+    def today(self) -> dt.datetime:
+        """The run start in the API's time zone: incremental windows end here."""
+        return self.started_at.astimezone(self.timezone)
+
+
+def build_runtime(
+    spec: dict[str, Any],
+    base_dir: Path,
+    config: Mapping[str, Any],
+    logger: logging.Logger,
+    *,
+    started_at: dt.datetime | None = None,
+) -> TapRuntime:
+    """Create the client, budgets and auth the declaration asks for.
+
+    `started_at` is the tap's start: incremental windows end there and full-table versions derive from it.
+    """
+    name = f"tap-{spec['name']}"
+    cfg = effective_config(spec.get("settings", []), config)
+    scope = {"config": cfg}
+    redactor = Redactor(secret_values(spec.get("settings", []), cfg))
+    http = render(spec.get("http") or {}, scope)
+    verify = http.get("verify_tls", True)
+    if isinstance(verify, str) and verify.lower() in ("true", "false"):
+        verify = verify.lower() == "true"
+    auth = build_authenticator(render(spec.get("auth"), scope), verify_tls=verify, label=name)
+    redactor.add(*auth.secrets())
+    errors = spec.get("errors") or {}
+    settings = HttpSettings(
+        name=name,
+        timeout_seconds=float(http.get("timeout_seconds", 60)),
+        verify_tls=verify,
+        user_agent=http.get("user_agent", "ponte-elt/0.1 (+https://github.com/ponte-elt)"),
+        retry=RetryPolicy(
+            max_retries=int(http.get("max_retries", 6)),
+            base_seconds=float(http.get("backoff_base_seconds", 1.0)),
+            max_seconds=float(http.get("backoff_max_seconds", 60.0)),
+        ),
+        message_fields=tuple(errors.get("message_fields") or ("message",)),
+        hints={int(k): " ".join(str(v).split()) for k, v in (errors.get("hints") or {}).items()},
+    )
+    limits = render(spec.get("rate_limit") or {}, scope)
+    limiter = None
+    if limits.get("requests"):
+        try:
+            limiter = RateLimiter(int(limits["requests"]), float(limits.get("window_seconds") or 60))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{name}: invalid rate budget ({exc}); check the rate settings") from None
+    timezone = ZoneInfo(spec.get("timezone") or "UTC")
+    quota = None
+    if limits.get("per_day"):
+        quota = DailyQuota(
+            int(limits["per_day"]),
+            key=str(limits.get("quota_key") or name),
+            state_dir=cfg.get("state_dir") or ".ponte",
+            timezone=timezone.key,
+        )
+    client = HttpClient(settings, limiter=limiter, quota=quota, redactor=redactor, auth=auth, logger=logger)
+    now = started_at or dt.datetime.now(dt.UTC)
+    return TapRuntime(
+        name=name,
+        spec=spec,
+        base_dir=base_dir,
+        config=cfg,
+        client=client,
+        redactor=redactor,
+        timezone=timezone,
+        started_at=now,
+        run_version=int(now.timestamp() * 1000),
+    )

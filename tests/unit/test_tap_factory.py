@@ -1,0 +1,103 @@
+"""The generated tap: config schema from the declared settings, defaults merged into streams, children linked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ponte.errors import SpecError
+from ponte.tap.factory import _merged_paginator, build_tap_class, config_jsonschema, stream_defs
+
+SETTINGS = [
+    {"name": "token", "kind": "string", "required": True, "secret": True},
+    {"name": "start_date", "kind": "date", "default": "2000-01-01"},
+    {"name": "base_url", "kind": "string", "default": "https://x/{{ config.tenant }}"},
+]
+
+
+def spec(**overrides: object) -> dict:
+    base = {
+        "name": "demo",
+        "settings": SETTINGS,
+        "base_url": "{{ config.base_url }}",
+        "auth": {"type": "bearer", "token": "{{ config.token }}"},
+        "defaults": {
+            "paginator": {"type": "offset", "page_size": 50, "total_path": "meta.count"},
+            "record_selector": "data",
+        },
+        "streams": [
+            {
+                "name": "orders",
+                "path": "/orders",
+                "primary_key": ["id"],
+                "paginator": {"type": "offset", "inserts_at": "head"},
+                "schema": {
+                    "inline": {
+                        "properties": {"id": {"type": ["integer", "null"]}, "total": {"type": ["number", "null"]}}
+                    }
+                },
+            },
+            {
+                "name": "order_items",
+                "parent": "orders",
+                "path": "/orders/{{ parent.id }}/items",
+                "parent_keys": {"orderId": "id"},
+                "primary_key": ["orderId", "line"],
+                "paginator": {"type": "none"},
+                "record_selector": "$",
+                "schema": {"inline": {"properties": {"line": {"type": "integer"}}}},
+            },
+        ],
+    }
+    base.update(overrides)
+    return base
+
+
+def test_config_schema_marks_secrets_and_keeps_plain_defaults() -> None:
+    schema = config_jsonschema(SETTINGS)
+    assert schema["required"] == ["token"]
+    assert schema["properties"]["token"]["secret"] is True
+    assert schema["properties"]["token"]["writeOnly"] is True
+    assert schema["properties"]["start_date"] == {"type": ["string", "null"], "format": "date", "default": "2000-01-01"}
+    # a templated default is rendered at run time, so it must not be offered as a literal default
+    assert "default" not in schema["properties"]["base_url"]
+    assert schema["properties"]["emit_activate_version_messages"]["default"] is True
+
+
+def test_paginator_of_same_type_merges_and_other_type_replaces() -> None:
+    defaults = {"type": "offset", "page_size": 200, "total_path": "meta.count"}
+    assert _merged_paginator(defaults, {"inserts_at": "head"}) == {**defaults, "inserts_at": "head"}
+    assert _merged_paginator(defaults, {"type": "none"}) == {"type": "none"}
+    assert _merged_paginator(defaults, None) == defaults
+
+
+def test_stream_defs_merge_defaults_and_make_keys_non_null(tmp_path: Path) -> None:
+    orders, items = stream_defs(spec(), tmp_path, "demo.yml")
+    assert orders.paginator == {"type": "offset", "page_size": 50, "total_path": "meta.count", "inserts_at": "head"}
+    assert orders.record_selector == "data"
+    assert orders.schema["properties"]["id"]["type"] == ["integer"]
+    assert items.record_selector == "$"
+    assert "orderId" in items.schema["properties"]  # parent key copied into the child's records
+    assert items.parent_fields() == {"id"}
+
+
+def test_primary_key_missing_from_schema_is_a_spec_error(tmp_path: Path) -> None:
+    bad = spec()
+    bad["streams"][0]["primary_key"] = ["code"]
+    with pytest.raises(
+        SpecError, match=r"streams\.0\.primary_key: primary key field 'code' is not in the stream's schema"
+    ):
+        stream_defs(bad, tmp_path, "demo.yml")
+
+
+def test_generated_tap_links_children_and_discovers_without_credentials(tmp_path: Path) -> None:
+    tap_class = build_tap_class(spec(), tmp_path, "demo.yml")
+    assert tap_class.name == "tap-demo"
+    tap = tap_class(config={}, validate_config=False, setup_mapper=False)
+    streams = tap.streams
+    assert set(streams) == {"orders", "order_items"}
+    assert streams["order_items"].parent_stream_type is type(streams["orders"])
+    assert streams["orders"].child_parent_fields == {"id"}
+    catalog = {s["tap_stream_id"]: s for s in tap.catalog_dict["streams"]}
+    assert catalog["order_items"]["key_properties"] == ["orderId", "line"]
