@@ -1,10 +1,78 @@
-"""Placeholder for `ponte validate` (being written)."""
+"""`ponte validate`: check declarations (taps/*.yml, …) against their format before anything runs them.
+
+Run with no paths in CI or before a commit: it validates every declaration of the repo and stops at the
+first mistake with `file:line:col key.path: message` (exit 2), the same message a tap would give later.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
 
+from ponte.errors import SpecError
+from ponte.spec import find_declarations, load_declaration
+from ponte.spec.registry import DECLARATION_FOLDERS
+from ponte.spec.validation import has_schema, kind_of
 
-@click.group()
-def validate() -> None:
-    """Not implemented yet."""
+EXPLAINABLE = [kind for kind in DECLARATION_FOLDERS if has_schema(kind)]
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Repository root to search for declarations when no PATHS are given (default: the current folder).",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(EXPLAINABLE),
+    default=None,
+    help="Format of the PATHS when their folder does not tell (taps/ → tap).",
+)
+@click.option(
+    "--explain",
+    type=click.Choice(EXPLAINABLE),
+    default=None,
+    help="Print the reference of a declaration format (keys, types, allowed values) and exit.",
+)
+def validate(paths: tuple[Path, ...], root: Path | None, kind: str | None, explain: str | None) -> None:
+    """Validate declarations: PATHS, or every taps/*.yml (and other kinds) under --root."""
+    if explain:
+        from ponte.spec.explain import explain as reference
+
+        click.echo(reference(explain), nl=False)
+        return
+    base = root or Path(".")
+    if paths:
+        targets = [(kind or _kind_for(path), path) for path in paths]
+    else:
+        targets = find_declarations(base)
+        if not targets:
+            folders = ", ".join(f"{DECLARATION_FOLDERS[k]}/" for k in EXPLAINABLE)
+            raise SpecError(
+                f"no declarations found under {base.resolve()} (looked in {folders}); pass --root or file paths"
+            )
+    for target_kind, path in targets:
+        declaration = load_declaration(path, target_kind, display_name=_display(path))
+        click.echo(f"ok  {declaration.file} ({declaration.summary})")
+
+
+def _kind_for(path: Path) -> str:
+    found = kind_of(path)
+    if found is None or found not in EXPLAINABLE:
+        folders = ", ".join(f"{DECLARATION_FOLDERS[k]}/ → {k}" for k in EXPLAINABLE)
+        raise SpecError(f"cannot tell the format from the folder ({folders}); pass --kind", file=str(path))
+    return found
+
+
+def _display(path: Path) -> str:
+    """The path as short as possible: relative to the current folder when it is inside it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+    return str(path) if relative.startswith("..") else relative
