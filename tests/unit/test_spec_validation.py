@@ -335,3 +335,53 @@ def test_sienge_declaration_is_valid() -> None:
     declaration = load_tap_spec(SIENGE)
     assert declaration.data["name"] == "sienge"
     assert len(declaration.data["streams"]) >= 20
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "  type: bearer\n",
+            "  type: api_key\n  header: X-Key\n  query_param: key\n  value: '{{ config.token }}'\n",
+            "taps/demo.yml:14:3 auth: expected either header or query_param, not both",
+        ),
+        (
+            '  type: bearer\n  token: "{{ config.token }}"\n',
+            "  type: oauth2\n  grant_type: password\n  token_url: https://id.example.com/token\n",
+            "auth: missing required keys 'username', 'password' (the password grant sends",
+        ),
+        (
+            "rate_limit:\n",
+            "errors:\n  hints: {401: check the token, oops: no}\nrate_limit:\n",
+            "taps/demo.yml:17:33 errors.hints.oops: key 'oops' is not an HTTP status code (100-599)",
+        ),
+        (
+            "total_path: meta.total}",
+            "inserts_at: head}",
+            "defaults.paginator.inserts_at: inserts_at: head needs total_path",
+        ),
+        (
+            "  record_selector: data\n",
+            "  record_selector: data\n  params: {offset: 0}\n",
+            "taps/demo.yml:22:12 defaults.params.offset: 'offset' is also sent by the paginator offset_param",
+        ),
+        (
+            'token: "{{ config.token }}"',
+            'token: "{{ config.token }"',
+            "auth.token: unbalanced template braces in '{{ config.token }'",
+        ),
+        (
+            'token: "{{ config.token }}"',
+            'token: "{{ secrets.token }}"',
+            "auth.token: {{ secrets.token }} is not a template the engine understands",
+        ),
+        (
+            "    secret: true\n",
+            "",
+            "auth.token: setting 'token' holds a credential: mark it secret: true",
+        ),
+    ],
+)
+def test_more_mistakes_are_explained(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    error = str(fail(tmp_path, mutate(old, new)))
+    assert expected in error, error

@@ -58,7 +58,8 @@ def to_spec_error(error: ValidationError, loaded: LoadedYaml) -> SpecError:
         unknown.sort(key=lambda key: loaded.position((*path, key)) or (0, 0))
         key = unknown[0] if unknown else "?"
         return spec_error(loaded, (*path, key), unknown_key_message(key, allowed, _variant(error.schema)), at_key=True)
-    if validator == "propertyNames":
+    if "propertyNames" in error.relative_schema_path:
+        # jsonschema checks each key as an instance of the propertyNames subschema, at the mapping's path.
         return spec_error(loaded, (*path, str(instance)), _property_name_message(error), at_key=True)
     if validator in ("required", "dependentRequired"):
         return spec_error(loaded, path, _missing_message(error), at_key=True)
@@ -95,8 +96,6 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 
 def _property_name_message(error: ValidationError) -> str:
-    # jsonschema reports propertyNames failures with the failing key as the instance and the
-    # propertyNames subschema (which carries our title) as the schema.
     expected = error.schema.get("title") or "a valid key"
     return f"key {short(error.instance)} is not {expected}"
 
