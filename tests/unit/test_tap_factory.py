@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ponte.errors import SpecError
-from ponte.tap.factory import _merged_paginator, build_tap_class, config_jsonschema, stream_defs
+from ponte.tap.factory import build_tap_class, config_jsonschema, stream_defs
 
 SETTINGS = [
     {"name": "token", "kind": "string", "required": True, "secret": True},
@@ -63,13 +63,6 @@ def test_config_schema_marks_secrets_and_keeps_plain_defaults() -> None:
     # a templated default is rendered at run time, so it must not be offered as a literal default
     assert "default" not in schema["properties"]["base_url"]
     assert schema["properties"]["emit_activate_version_messages"]["default"] is True
-
-
-def test_paginator_of_same_type_merges_and_other_type_replaces() -> None:
-    defaults = {"type": "offset", "page_size": 200, "total_path": "meta.count"}
-    assert _merged_paginator(defaults, {"inserts_at": "head"}) == {**defaults, "inserts_at": "head"}
-    assert _merged_paginator(defaults, {"type": "none"}) == {"type": "none"}
-    assert _merged_paginator(defaults, None) == defaults
 
 
 def test_stream_defs_merge_defaults_and_make_keys_non_null(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from singer_sdk import Tap
 
 from ponte.errors import SpecError
+from ponte.spec.stream_defaults import effective_paginator, effective_record_selector
 from ponte.tap.lifecycle import LifecycleMixin
 from ponte.tap.runtime import TapRuntime, build_runtime
 from ponte.tap.schemas import resolve_schema
@@ -65,23 +66,13 @@ def config_jsonschema(settings: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required}
 
 
-def _merged_paginator(defaults: dict[str, Any] | None, own: dict[str, Any] | None) -> dict[str, Any]:
-    """A stream's paginator: its own keys over the defaults of the same type; another type replaces them."""
-    base = dict(defaults or {"type": "none"})
-    if not own:
-        return base
-    if own.get("type", base.get("type")) != base.get("type"):
-        return dict(own)
-    return {**base, **own}
-
-
 def stream_defs(spec: dict[str, Any], base_dir: Path, file: str) -> list[StreamDef]:
     """Every declared stream with defaults merged, schema resolved and primary keys checked."""
     defaults = spec.get("defaults") or {}
     defs: list[StreamDef] = []
     for index, raw in enumerate(spec.get("streams") or []):
         where = f"streams.{index}"
-        selector = raw.get("record_selector", defaults.get("record_selector"))
+        selector = effective_record_selector(spec, raw)
         schema = resolve_schema(raw["schema"], base_dir, selector, f"{where}.schema")
         properties = schema.setdefault("properties", {})
         for child_field in raw.get("parent_keys") or {}:
@@ -103,7 +94,7 @@ def stream_defs(spec: dict[str, Any], base_dir: Path, file: str) -> list[StreamD
                 path=raw["path"],
                 primary_key=list(raw.get("primary_key") or []),
                 schema=schema,
-                paginator=_merged_paginator(defaults.get("paginator"), raw.get("paginator")),
+                paginator=effective_paginator(spec, raw),
                 record_selector=selector,
                 params=dict(defaults.get("params") or {}) | dict(raw.get("params") or {}),
                 headers=dict(defaults.get("headers") or {}) | dict(raw.get("headers") or {}),

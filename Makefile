@@ -1,0 +1,38 @@
+# Two commands a newcomer needs: `make demo` and `make test`. Everything else is a building block.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test lint validate bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check "uv==0.13.8" 2>/dev/null || true
+	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev,embedded-pg]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the demo end to end: sandbox + database + `meltano run tap-sienge target-postgres`, then show what landed.
+demo: $(STAMP)
+	$(BIN)/ponte demo
+
+## Lint, validate the declarations and run the whole test suite (what CI runs).
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ponte validate
+	$(BIN)/pytest -n 4
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+validate: $(STAMP)
+	$(BIN)/ponte validate
+
+bench: $(STAMP)
+	$(BIN)/python bench/tap_sienge.py
+
+clean:
+	rm -rf $(VENV) .meltano .ponte output bench/out

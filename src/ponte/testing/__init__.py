@@ -1,0 +1,9 @@
+"""Run sandboxes and Singer plugins as separate processes, the way users and Meltano run them.
+
+Used by the test suite and the benchmarks; also handy for anyone testing their own declarations.
+"""
+
+from ponte.testing.sandbox_process import SandboxProcess
+from ponte.testing.singer_process import SingerRun, console_script, run_tap, select_only
+
+__all__ = ["SandboxProcess", "SingerRun", "console_script", "run_tap", "select_only"]
