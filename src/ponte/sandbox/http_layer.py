@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import socketserver
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -88,6 +89,12 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         with self._open_lock:
             self._open.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up mid-response are normal (timeouts, retries): no traceback on stderr for them."""
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """Shut down every open client connection (idle keep-alive ones included)."""
