@@ -9,6 +9,8 @@ its record in O(1) instead of scanning.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from operator import mul
 from typing import NamedTuple
 
 from ponte.sandbox.brcities import CITIES, STATES, City
@@ -131,28 +133,31 @@ _CPF_MOD, _CPF_MUL = 10**9, 387_420_489  # 3^18: coprime with 10
 _CNPJ_MOD, _CNPJ_MUL = 10**8, 43_046_721  # 3^16: coprime with 10
 
 
+@functools.lru_cache(maxsize=256)
 def _offset(seed: int, salt: int, modulus: int) -> int:
     return mix(seed, 0, 1000 + salt) % modulus
 
 
+_CPF_WEIGHTS = ((10, 9, 8, 7, 6, 5, 4, 3, 2), (11, 10, 9, 8, 7, 6, 5, 4, 3, 2))
+_CNPJ_WEIGHTS = ((5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2), (6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2))
+
+
+def _check_digits(base: str, weights: tuple[tuple[int, ...], tuple[int, ...]]) -> str:
+    digits = list(map(int, base))
+    first = sum(map(mul, digits, weights[0])) % 11
+    digits.append(0 if first < 2 else 11 - first)
+    second = sum(map(mul, digits, weights[1])) % 11
+    return f"{digits[-1]}{0 if second < 2 else 11 - second}"
+
+
 def cpf_check_digits(base9: str) -> str:
-    """The two CPF check digits (mod 11) for nine base digits."""
-    digits = [int(c) for c in base9]
-    for weight_start in (10, 11):
-        total = sum(d * w for d, w in zip(digits, range(weight_start, 1, -1), strict=False))
-        rest = total % 11
-        digits.append(0 if rest < 2 else 11 - rest)
-    return f"{digits[-2]}{digits[-1]}"
+    """The two CPF check digits (mod 11, weights 10..2 then 11..2) for nine base digits."""
+    return _check_digits(base9, _CPF_WEIGHTS)
 
 
 def cnpj_check_digits(base12: str) -> str:
     """The two CNPJ check digits (mod 11) for twelve base digits."""
-    digits = [int(c) for c in base12]
-    for weights in ((5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2), (6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2)):
-        total = sum(d * w for d, w in zip(digits, weights, strict=True))
-        rest = total % 11
-        digits.append(0 if rest < 2 else 11 - rest)
-    return f"{digits[-2]}{digits[-1]}"
+    return _check_digits(base12, _CNPJ_WEIGHTS)
 
 
 def cpf(seed: int, index: int, salt: int = 0) -> str:

@@ -36,13 +36,6 @@ def display_name(seed: int, i: int) -> str:
     return br.company_name(seed, i, SALT)[0] if is_company(seed, i) else br.person(seed, i, SALT).name
 
 
-def stamp(moment: dt.datetime, style: str) -> str:
-    """A date field as the API writes it: 'yyyy-MM-dd' or ISO date-time with milliseconds and offset."""
-    if style == "date":
-        return moment.date().isoformat()
-    return moment.isoformat(timespec="milliseconds")
-
-
 def customer(seed: int, i: int, timeline: Timeline, date_style: str = "date") -> Row:
     """The full record of customer i."""
     h = br.mix(seed, i, SALT + 2)
@@ -82,8 +75,8 @@ def customer(seed: int, i: int, timeline: Timeline, date_style: str = "date") ->
         "personType": "Jurídica" if company else "Física",
         "foreigner": "N",
         "internationalId": None,
-        "createdAt": stamp(timeline.created(i), date_style),
-        "modifiedAt": stamp(timeline.modified(i), date_style),
+        "createdAt": timeline.created_text(i, date_style),
+        "modifiedAt": timeline.modified_text(i, date_style),
         "clientType": subtype,
         "subTypes": [{"id": CUSTOMER_TYPES.index(subtype) + 1, "description": subtype}] if (h >> 12) & 1 else [],
         "activityId": None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import threading
 from array import array
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -134,6 +135,18 @@ class Timeline:
             return self.created(i)
         return self._moment(day, i, 2)
 
+    def created_text(self, i: int, style: str = "date") -> str:
+        """`created` as 'yyyy-MM-dd' (fast path, no datetime built) or ISO date-time with offset."""
+        if style == "date" and i <= self.count:
+            return _day_text(self._created_base(i))
+        return _stamp(self.created(i), style)
+
+    def modified_text(self, i: int, style: str = "date") -> str:
+        """`modified` formatted like `created_text`."""
+        if style == "date" and i <= self.count and i not in self.overrides:
+            return _day_text(self._modified_base(i))
+        return _stamp(self.modified(i), style)
+
     def _moment(self, ordinal: int, i: int, salt: int) -> dt.datetime:
         seconds = 8 * 3600 + mix(self.seed, i, self.salt + salt) % (10 * 3600)
         day = dt.datetime.fromordinal(ordinal).replace(tzinfo=BRT)
@@ -249,6 +262,15 @@ class Timeline:
             scanned = array("i", sorted([*scanned, *inside], reverse=True))
         parts.append(scanned)
         return _merge(parts, [i for i in singles if not scan_lo <= i < full_lo])
+
+
+@functools.lru_cache(maxsize=8192)
+def _day_text(ordinal: int) -> str:
+    return dt.date.fromordinal(ordinal).isoformat()
+
+
+def _stamp(moment: dt.datetime, style: str) -> str:
+    return moment.date().isoformat() if style == "date" else moment.isoformat(timespec="milliseconds")
 
 
 def _merge(parts: list[Part], singles: list[int]) -> Pieces:
