@@ -1,0 +1,1 @@
+"""Singer targets: loaders that write what taps extract (`postgres`) or push it to ingest APIs."""
