@@ -1,0 +1,102 @@
+"""A read-only login role for BI tools, and the connection string to hand them.
+
+The role can connect, use the loaded schemas and SELECT from every table in them, including tables the
+loader creates later (default privileges of the loader's role); every session starts read-only as a second
+guard. Running it again is harmless: grants are idempotent, so it is also how a new source schema is added.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
+
+from ponte.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ReadonlyGrant:
+    """What was granted, and how a BI tool connects."""
+
+    role: str
+    schemas: list[str]
+    created: bool
+    connection_string: str
+
+
+def generate_password() -> str:
+    """A URL-safe random password (no characters that need quoting in a connection string)."""
+    return secrets.token_urlsafe(24)
+
+
+def loaded_schemas(conn: psycopg.Connection, log_schema: str) -> list[str]:
+    """Schemas the loader has written to (from the run log), plus the run log's own schema."""
+    exists = conn.execute("SELECT to_regclass(%s)", (f"{log_schema}.sync_runs",)).fetchone()[0]
+    if exists is None:
+        return []
+    rows = conn.execute(
+        sql.SQL("SELECT DISTINCT split_part(target_table, '.', 1) FROM {} ORDER BY 1").format(
+            sql.Identifier(log_schema, "sync_runs")
+        )
+    ).fetchall()
+    return sorted({row[0] for row in rows} | {log_schema})
+
+
+def grant_readonly(
+    conn: psycopg.Connection,
+    role: str,
+    schemas: Sequence[str],
+    *,
+    password: str | None = None,
+    owner: str | None = None,
+    show_password: bool = False,
+) -> ReadonlyGrant:
+    """Create (or update) `role` as a read-only login on `schemas`, in one transaction.
+
+    The returned connection string carries the password only with `show_password` (a generated one the
+    user has to copy); otherwise it holds a `<password>` placeholder, so secrets do not end up in logs.
+    """
+    if not schemas:
+        raise ConfigError(
+            "ponte db grant-readonly: no schema to grant; pass --schema (e.g. --schema sienge) or load data first"
+        )
+    role_id = sql.Identifier(role)
+    with conn.transaction():
+        found = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        if found and found[0]:
+            raise ConfigError(f"ponte db grant-readonly: role '{role}' is a superuser, it cannot be made read-only")
+        missing = [s for s in schemas if conn.execute("SELECT to_regnamespace(%s)", (s,)).fetchone()[0] is None]
+        if missing:
+            raise ConfigError(f"ponte db grant-readonly: schema(s) {', '.join(missing)} do not exist in this database")
+        verb = "ALTER" if found else "CREATE"
+        login = sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE").format(sql.SQL(verb), role_id)
+        if password is not None:
+            login = sql.SQL("{} PASSWORD {}").format(login, sql.Literal(password))
+        conn.execute(login)
+        conn.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(role_id))
+        database = conn.info.dbname
+        conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), role_id))
+        owner_id = sql.Identifier(owner) if owner else sql.SQL("CURRENT_USER")
+        for schema in schemas:
+            schema_id = sql.Identifier(schema)
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema_id, role_id))
+            conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(schema_id, role_id))
+            conn.execute(
+                sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(
+                    owner_id, schema_id, role_id
+                )
+            )
+    shown = password if show_password else None
+    return ReadonlyGrant(role, list(schemas), not found, reader_connection_string(conn, role, shown))
+
+
+def reader_connection_string(conn: psycopg.Connection, role: str, password: str | None) -> str:
+    """postgresql://role:password@host:port/database as seen from this connection (password as a placeholder
+    when it is not known here)."""
+    host = conn.info.host if conn.info.host and not conn.info.host.startswith("/") else "localhost"
+    secret = quote(password, safe="") if password is not None else "<password>"
+    return f"postgresql://{quote(role, safe='')}:{secret}@{host}:{conn.info.port}/{quote(conn.info.dbname, safe='')}"
