@@ -9,6 +9,7 @@ replay a failed batch so that one bad record goes to the dead-letter table inste
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -18,8 +19,24 @@ import msgspec
 from ponte.targets.postgres.column_types import Kind
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
-decode_json: Callable[[bytes | str], Any] = msgspec.json.Decoder(float_hook=Decimal).decode
-"""Parse a JSON document; numbers with a fraction become Decimal so nothing is rounded on the way."""
+_decode = msgspec.json.Decoder(float_hook=Decimal).decode
+
+
+def decode_json(document: bytes | str) -> Any:
+    """Parse a JSON document; numbers with a fraction become Decimal so nothing is rounded on the way.
+
+    msgspec refuses strings holding lone UTF-16 surrogates (`"\\ud800"`), which Python taps can emit;
+    the standard library accepts them, so such a record still arrives and is rejected on its own later.
+    """
+    try:
+        return _decode(document)
+    except msgspec.DecodeError:
+        try:
+            return json.loads(document, parse_float=Decimal)
+        except ValueError:
+            pass
+        raise
+
 
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 _TRUE = frozenset({"true", "t", "yes", "y", "on", "1"})
@@ -38,6 +55,25 @@ def encode_json(value: Any) -> bytes:
 def to_json_text(value: Any) -> str:
     """Any JSON value as jsonb input text."""
     return _encoder.encode(value).decode("utf-8")
+
+
+def encode_json_lenient(value: Any) -> bytes:
+    """JSON bytes even for strings PostgreSQL and UTF-8 refuse (lone surrogates become '?'): for dead letters."""
+    try:
+        return _encoder.encode(value)
+    except (UnicodeEncodeError, msgspec.EncodeError):
+        return _encoder.encode(_replace_unencodable(value))
+
+
+def _replace_unencodable(value: Any) -> Any:
+    kind = type(value)
+    if kind is str:
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if kind is dict:
+        return {_replace_unencodable(k): _replace_unencodable(v) for k, v in value.items()}
+    if kind is list:
+        return [_replace_unencodable(v) for v in value]
+    return value
 
 
 def to_text(value: Any) -> str:

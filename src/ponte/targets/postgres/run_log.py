@@ -1,0 +1,158 @@
+"""The run log (`ponte.sync_runs`) and the dead-letter table (`ponte.dead_letters`).
+
+One row per run and stream, written on its own autocommit connection so it survives a rolled-back batch and
+shows progress while a load runs. Each run holds a session advisory lock; a later run that finds an old row
+still `running` whose lock is free knows that process died (SIGKILL, lost connection) and marks it
+`interrupted` — no heartbeat needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import uuid
+from collections.abc import Iterable
+
+import psycopg
+from psycopg import sql
+
+from ponte.targets.postgres.copy_writer import copy_rows
+from ponte.targets.postgres.values import decode_json, encode_json_lenient
+
+logger = logging.getLogger(__name__)
+
+RUNS_DDL = """
+CREATE TABLE IF NOT EXISTS {runs} (
+    run_id uuid NOT NULL,
+    stream text NOT NULL,
+    pipeline text NOT NULL,
+    target_table text NOT NULL,
+    status text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted')),
+    started_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    rows_inserted bigint NOT NULL DEFAULT 0,
+    rows_updated bigint NOT NULL DEFAULT 0,
+    rows_deleted bigint NOT NULL DEFAULT 0,
+    rows_rejected bigint NOT NULL DEFAULT 0,
+    batches integer NOT NULL DEFAULT 0,
+    error text,
+    host text,
+    pid integer,
+    lock_key bigint,
+    PRIMARY KEY (run_id, stream)
+);
+COMMENT ON TABLE {runs} IS 'One row per loader run and stream: what was written, how it ended, and why it failed.';
+CREATE INDEX IF NOT EXISTS sync_runs_pipeline_started ON {runs} (pipeline, started_at DESC);
+CREATE TABLE IF NOT EXISTS {dead} (
+    id bigserial PRIMARY KEY,
+    run_id uuid NOT NULL,
+    pipeline text NOT NULL,
+    stream text NOT NULL,
+    target_table text NOT NULL,
+    rejected_at timestamptz NOT NULL DEFAULT now(),
+    reason text NOT NULL,
+    record jsonb
+);
+COMMENT ON TABLE {dead} IS 'Records the loader could not store (which field, why); every other record of their batch was loaded.';
+"""
+DEAD_LETTER_COLUMNS = ["run_id", "pipeline", "stream", "target_table", "reason", "record"]
+
+
+class RunLog:
+    """Writes this process's rows of the run log."""
+
+    def __init__(self, conninfo: str, schema: str, pipeline: str) -> None:
+        self.pipeline = pipeline
+        self.run_id = uuid.uuid4()
+        self.schema = schema
+        self.runs = sql.Identifier(schema, "sync_runs")
+        self.dead_letters = sql.Identifier(schema, "dead_letters")
+        self._lock_key = secrets.randbits(62)
+        self._conn = psycopg.connect(conninfo, autocommit=True)
+        with self._conn.transaction():
+            self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('ponte.run_log'))")
+            self._conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            self._conn.execute(sql.SQL(RUNS_DDL).format(runs=self.runs, dead=self.dead_letters))
+        self._conn.execute("SELECT pg_advisory_lock(%s)", (self._lock_key,))
+        self._open: set[str] = set()
+
+    def start(self, stream: str, target_table: str) -> None:
+        """Record that this run started loading `stream`; settle rows left `running` by dead processes."""
+        self._settle_abandoned(stream)
+        self._conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (run_id, stream, pipeline, target_table, status, host, pid, lock_key) "
+                "VALUES (%s, %s, %s, %s, 'running', %s, %s, %s) ON CONFLICT (run_id, stream) DO NOTHING"
+            ).format(self.runs),
+            (self.run_id, stream, self.pipeline, target_table, socket.gethostname(), os.getpid(), self._lock_key),
+        )
+        self._open.add(stream)
+
+    def _settle_abandoned(self, stream: str) -> None:
+        stale = self._conn.execute(
+            sql.SQL(
+                "SELECT run_id, lock_key FROM {} WHERE pipeline = %s AND stream = %s AND status = 'running' "
+                "AND run_id <> %s"
+            ).format(self.runs),
+            (self.pipeline, stream, self.run_id),
+        ).fetchall()
+        for run_id, lock_key in stale:
+            if lock_key is None or lock_key == self._lock_key:
+                continue
+            if self._conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_key,)).fetchone()[0]:
+                self._conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key,))
+                self._conn.execute(
+                    sql.SQL(
+                        "UPDATE {} SET status = 'interrupted', finished_at = now(), error = %s "
+                        "WHERE run_id = %s AND stream = %s AND status = 'running'"
+                    ).format(self.runs),
+                    (
+                        "the loader process ended without finishing (killed, or its connection was lost); "
+                        "committed batches were kept and a later run reloaded the rest",
+                        run_id,
+                        stream,
+                    ),
+                )
+                logger.warning("run log: marked run %s of stream '%s' as interrupted", run_id, stream)
+
+    def add(self, stream: str, *, inserted: int = 0, updated: int = 0, deleted: int = 0, rejected: int = 0) -> None:
+        """Add the counts of one committed batch."""
+        self._conn.execute(
+            sql.SQL(
+                "UPDATE {} SET rows_inserted = rows_inserted + %s, rows_updated = rows_updated + %s, "
+                "rows_deleted = rows_deleted + %s, rows_rejected = rows_rejected + %s, batches = batches + 1 "
+                "WHERE run_id = %s AND stream = %s"
+            ).format(self.runs),
+            (inserted, updated, deleted, rejected, self.run_id, stream),
+        )
+
+    def finish(self, stream: str, status: str, error: str | None = None) -> None:
+        """Close one stream's row with its final status."""
+        self._conn.execute(
+            sql.SQL(
+                "UPDATE {} SET status = %s, finished_at = now(), error = %s "
+                "WHERE run_id = %s AND stream = %s AND status = 'running'"
+            ).format(self.runs),
+            (status, error, self.run_id, stream),
+        )
+        self._open.discard(stream)
+
+    def finish_all(self, status: str, error: str | None = None) -> None:
+        """Close every row this run still has open (on failure or interruption)."""
+        for stream in list(self._open):
+            self.finish(stream, status, error)
+
+    def store_dead_letters(self, conn: psycopg.Connection, stream: str, table: str, lines: Iterable[bytes]) -> int:
+        """COPY rejected records (lines of `[reason, record]` JSON) inside the batch's own transaction, so a
+        dead letter exists exactly when the rest of its batch was committed."""
+        rows = (
+            (self.run_id, self.pipeline, stream, table, reason, encode_json_lenient(record).decode("utf-8"))
+            for reason, record in map(decode_json, lines)
+        )
+        return copy_rows(conn, self.dead_letters, DEAD_LETTER_COLUMNS, rows)
+
+    def close(self) -> None:
+        """Release the connection (and with it the advisory lock)."""
+        self._conn.close()

@@ -1,0 +1,333 @@
+"""One stream's table, its connection and the batch currently open on it.
+
+Every record goes straight into an open COPY: into the table itself while it started empty (or for streams
+without a key), otherwise into a session-private staging table that is merged with one INSERT … ON CONFLICT
+when the batch commits. A batch is one transaction. If PostgreSQL rejects it, it is rolled back and replayed
+from the spill file: into staging after a key collision, or record by record with strict conversion after a
+data error, so that bad records land in the dead-letter table and the good ones still load.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ponte.errors import DataError
+from ponte.targets.postgres import ddl, merge
+from ponte.targets.postgres.activation import ActivationTracker
+from ponte.targets.postgres.copy_writer import CopyStream, Spill, copy_line_of, describe_error
+from ponte.targets.postgres.row_builder import RowBuilder, schema_validator
+from ponte.targets.postgres.run_log import RunLog
+from ponte.targets.postgres.settings import LoaderSettings
+from ponte.targets.postgres.values import ConversionError, decode_json, encode_json_lenient, strip_nul
+
+logger = logging.getLogger(__name__)
+NUL_ESCAPE = b"\\u0000"
+# Errors that mean "some value in this batch is wrong", as opposed to a lost connection or a bug.
+RECOVERABLE = (
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    psycopg.ProgrammingError,
+    ConversionError,
+    TypeError,
+    ValueError,
+)
+
+
+class Mode(Enum):
+    """Where the open batch's COPY goes."""
+
+    DIRECT = "direct"
+    STAGING = "staging"
+
+
+class StreamSink:
+    """Loads one stream (after stream maps) into one table."""
+
+    def __init__(
+        self, settings: LoaderSettings, run_log: RunLog, stream: str, schema: Mapping[str, Any], keys: Sequence[str]
+    ) -> None:
+        self.settings, self.run_log, self.stream = settings, run_log, stream
+        self.conn = psycopg.connect(settings.conninfo, autocommit=False)
+        self.conn.execute("SET TimeZone = 'UTC'; SET synchronous_commit = on; SET jit = off")
+        self.conn.commit()
+        self.spill, self.rejects = Spill(), Spill("ponte-rejects-")
+        self.rows = self.bytes = self._rejected = 0
+        self.careful = settings.validate_records
+        self._sticky_careful, self._bad_batches = settings.validate_records, 0
+        self._repeats_keys = False
+        self._copy: CopyStream | None = None
+        self._failed: BaseException | None = None
+        self._written: list[int] = []
+        self._excluded: dict[int, str] = {}
+        self._received_at = ""
+        self._flagged_deletes = False
+        self._last_version: Any = None
+        self.activation = ActivationTracker(stream)
+        self._committed_rows = 0
+        self._max_rows, self._max_bytes = settings.batch_size_rows, settings.batch_size_bytes
+        self._truncate_pending = settings.load_method == "overwrite"
+        self._staging_ready = False
+        self.mode: Mode | None = None
+        self.prepare(schema, keys)
+        self.table_name = f"{self.plan.schema}.{self.plan.table}"
+        run_log.start(stream, self.table_name)
+
+    # -- table -------------------------------------------------------------------------------------------
+
+    def prepare(self, schema: Mapping[str, Any], keys: Sequence[str]) -> None:
+        """Create or evolve the table for this schema; called at setup and after a new SCHEMA message."""
+        self.schema, self.keys = schema, tuple(keys)
+        plan, empty = ddl.prepare_table(self.conn, self.settings, self.stream, schema, self.keys)
+        if self.mode is None:
+            self.mode = Mode.DIRECT if not plan.key_columns or self._truncate_pending or empty else Mode.STAGING
+        self.plan = plan
+        self._staging_ready = False
+        validator = schema_validator(schema) if self.settings.validate_records else None
+        self.rows_builder = RowBuilder(self.stream, plan, self.keys, validator)
+        logger.info(
+            "stream '%s' → %s.%s (%d columns, key %s, %s load)",
+            self.stream,
+            plan.schema,
+            plan.table,
+            len(plan.columns),
+            plan.key_columns or "none",
+            "append" if not plan.key_columns else "upsert",
+        )
+
+    # -- hot path ----------------------------------------------------------------------------------------
+
+    @property
+    def decode_envelope(self) -> Any:
+        """The decoder the reader should use for this stream's RECORD lines."""
+        return self.rows_builder.decode_envelope
+
+    def write_envelope(self, envelope: Any, line: bytes) -> bool:
+        """The hot path: a RECORD decoded by `decode_envelope`; True when the batch is full."""
+        if self.careful:
+            message = decode_json(line)
+            return self.write(message["record"], message, line)
+        if self._copy is None and self._failed is None:
+            self._begin()
+        self._send(self.rows_builder.from_envelope(envelope, self._received_at))
+        self.spill.write(line)
+        self.rows += 1
+        self.bytes += len(line)
+        return self.rows >= self._max_rows or self.bytes >= self._max_bytes
+
+    def write(self, record: dict[str, Any], message: Mapping[str, Any], line: bytes) -> bool:
+        """A record already decoded as a dict, with its message line (for the spill file)."""
+        self.rows_builder.check_keys(record)
+        if self._copy is None and self._failed is None:
+            self._begin()
+        if NUL_ESCAPE in line:
+            record = strip_nul(record)
+        self._emit(record, message, self.rows)
+        self.spill.write(line)
+        self.rows += 1
+        self.bytes += len(line)
+        return self.rows >= self._max_rows or self.bytes >= self._max_bytes
+
+    def _emit(self, record: Mapping[str, Any], message: Mapping[str, Any], index: int) -> None:
+        if not self.careful:
+            self._send(self.rows_builder.from_dict(record, message, self._received_at))
+            return
+        reason = self._excluded.get(index)
+        if reason is None:
+            try:
+                row = self.rows_builder.strict(record, message, self._received_at)
+                self._send(row, strict=True)
+                self._written.append(index)
+                return
+            except ConversionError as exc:
+                reason = str(exc)
+        self.rejects.write(encode_json_lenient([reason, strip_nul(record)]) + b"\n")
+        self._rejected += 1
+
+    def _send(self, row: list[Any], *, strict: bool = False) -> None:
+        """Write one row to the open COPY and note what its metadata asks of the commit.
+
+        psycopg drops a row it cannot encode without corrupting the COPY. On the fast path that failure
+        only marks the batch for a strict replay; on the strict path it rejects this one record.
+        """
+        if self._failed is None:
+            try:
+                self._copy.write_row(row)
+            except Exception as exc:
+                if strict:
+                    raise ConversionError(f"cannot be sent to PostgreSQL: {exc}") from None
+                self._failed = exc
+        if row[-2] is not None:
+            self._flagged_deletes = True
+        self._last_version = row[-1]
+
+    # -- batch lifecycle ---------------------------------------------------------------------------------
+
+    @property
+    def copy_columns(self) -> list[str]:
+        """Columns in the order rows are written."""
+        return [c.name for c in self.plan.columns]
+
+    def _begin(self, *, replay: bool = False) -> None:
+        if not replay:
+            self._received_at = dt.datetime.now(dt.UTC).isoformat()
+        if self.mode is Mode.STAGING and not self._staging_ready:
+            merge.create_staging(self.conn, self.plan)
+            self.conn.commit()
+            self._staging_ready = True
+        if self._truncate_pending:
+            self.conn.execute(sql.SQL("TRUNCATE {}").format(self.plan.ident))
+        target = merge.STAGING if self.mode is Mode.STAGING else self.plan.ident
+        self._copy = CopyStream(self.conn, target, self.copy_columns)
+
+    def activate(self, version: int) -> None:
+        """ACTIVATE_VERSION for this stream (see `activation` for when it takes effect)."""
+        self.activation.activate(
+            version, last_version=self._last_version, records_seen=self._committed_rows + self.rows
+        )
+
+    def settle_deferred_activation(self) -> None:
+        """End of input: apply a waiting ACTIVATE_VERSION if no record followed it."""
+        self.activation.settle(self._committed_rows + self.rows)
+
+    @property
+    def pending_activation(self) -> int | None:
+        """The version whose older rows the next commit marks deleted (or deletes)."""
+        return self.activation.pending
+
+    @property
+    def has_pending(self) -> bool:
+        """True when a commit would write something."""
+        return self.rows > 0 or self.pending_activation is not None
+
+    def commit(self) -> None:
+        """Make the open batch durable (one transaction), replaying it as often as recovery needs."""
+        if not self.has_pending:
+            return
+        attempts = 0
+        while True:
+            try:
+                inserted, updated, deleted, rejected = self._finish_batch()
+                self.conn.commit()
+                break
+            except RECOVERABLE as exc:
+                self._rollback(exc)
+                attempts += 1
+                self._recover(exc, attempts)
+                self._replay()
+        self.run_log.add(self.stream, inserted=inserted, updated=updated, deleted=deleted, rejected=rejected)
+        if rejected:
+            logger.warning(
+                "stream '%s': %d record(s) rejected in this batch; see %s.dead_letters",
+                self.stream,
+                rejected,
+                self.settings.log_schema,
+            )
+        self._reset_batch()
+
+    def _finish_batch(self) -> tuple[int, int, int, int]:
+        if self._failed is not None:
+            raise self._failed
+        if self._copy is not None:
+            copy, self._copy = self._copy, None
+            copy.finish()
+        written = len(self._written) if self.careful else self.rows
+        if self.mode is Mode.STAGING and written:
+            inserted, updated, self._repeats_keys = merge.merge_staging(
+                self.conn, self.plan, repeats_keys=self._repeats_keys
+            )
+        else:
+            inserted, updated = written, 0
+        deleted = 0
+        if self.pending_activation is not None:
+            hard = self.settings.hard_delete
+            deleted += merge.activate_version(self.conn, self.plan, self.pending_activation, hard=hard, now=self._now())
+        if self._flagged_deletes and self.settings.hard_delete:
+            deleted += merge.delete_flagged(self.conn, self.plan)
+        rejected = 0
+        if self._rejected:
+            rejected = self.run_log.store_dead_letters(self.conn, self.stream, self.table_name, self.rejects.lines())
+        return inserted, updated, deleted, rejected
+
+    @staticmethod
+    def _now() -> str:
+        return dt.datetime.now(dt.UTC).isoformat()
+
+    def _rollback(self, error: BaseException) -> None:
+        if self._copy is not None:
+            self._copy.abort(error)
+            self._copy = None
+        self._failed = None
+        self.conn.rollback()
+
+    def _recover(self, error: BaseException, attempts: int) -> None:
+        """Decide how to replay a failed batch, or give up with an error that says what went wrong."""
+        if isinstance(error, psycopg.errors.UniqueViolation) and self.mode is Mode.DIRECT:
+            logger.info("stream '%s': table already holds some keys; merging from now on", self.stream)
+            self.mode = Mode.STAGING
+            return
+        if not self.careful:
+            self._bad_batches += 1
+            self._sticky_careful = self._bad_batches >= 2
+            logger.warning(
+                "stream '%s': PostgreSQL rejected a batch of %d records (%s); replaying it record by record "
+                "to set the bad ones aside",
+                self.stream,
+                self.rows,
+                describe_error(error),
+            )
+            self.careful = True
+            return
+        line = copy_line_of(error) if isinstance(error, psycopg.Error) else None
+        if line is None or line > len(self._written) or attempts > self.rows + 3:
+            raise DataError(
+                f"target-postgres: stream '{self.stream}': cannot load a batch into {self.table_name}: "
+                f"{describe_error(error)}. No record of this batch was written; fix the table or the data and run again."
+            ) from error
+        self._excluded[self._written[line - 1]] = f"rejected by PostgreSQL: {describe_error(error)}"
+
+    def _replay(self) -> None:
+        self._written = []
+        self.rejects.reset()
+        self._rejected = 0
+        self._begin(replay=True)
+        for index, line in enumerate(self.spill.lines()):
+            message = decode_json(line)
+            record = message["record"]
+            if NUL_ESCAPE in line:
+                record = strip_nul(record)
+            self._emit(record, message, index)
+
+    def _reset_batch(self) -> None:
+        self._committed_rows += self.rows
+        self.spill.reset()
+        self.rejects.reset()
+        self.rows = self.bytes = self._rejected = 0
+        self._written, self._excluded = [], {}
+        self._flagged_deletes = False
+        self._truncate_pending = False
+        self.activation.applied()
+        if not self._sticky_careful:
+            self.careful = False
+
+    def abandon(self) -> None:
+        """Drop the open batch and the connection (failure or interruption: nothing half-written commits)."""
+        try:
+            if self._copy is not None:
+                self._copy.abort(RuntimeError("loader stopping"))
+            self.conn.rollback()
+        except psycopg.Error:
+            pass
+        self.close()
+
+    def close(self) -> None:
+        """Release the connection and the spill files."""
+        self.conn.close()
+        self.spill.close()
+        self.rejects.close()

@@ -1,0 +1,568 @@
+"""target-postgres end to end: the console script in a subprocess, a real PostgreSQL, one schema per test."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import psycopg
+import pytest
+from psycopg import sql
+
+DSN = os.environ.get("PONTE_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+BIN = Path(sys.executable).parent
+
+
+def _command(name: str, module: str) -> list[str]:
+    script = BIN / name
+    return [str(script)] if script.exists() else [sys.executable, "-m", module]
+
+
+TARGET = _command("target-postgres", "ponte.targets.postgres.target")
+PONTE = _command("ponte", "ponte.cli.main")
+
+
+# -- messages ------------------------------------------------------------------------------------------
+
+
+def schema(stream: str, properties: dict[str, Any], keys: Iterable[str] = ("id",), **extra: Any) -> dict:
+    return {"type": "SCHEMA", "stream": stream, "schema": {"type": "object", "properties": properties, **extra},
+            "key_properties": list(keys)}  # fmt: skip
+
+
+def record(stream: str, data: dict[str, Any], **extra: Any) -> dict:
+    return {"type": "RECORD", "stream": stream, "record": data, **extra}
+
+
+def state(value: Any) -> dict:
+    return {"type": "STATE", "value": value}
+
+
+def activate(stream: str, version: int) -> dict:
+    return {"type": "ACTIVATE_VERSION", "stream": stream, "version": version}
+
+
+_encoder = msgspec.json.Encoder(decimal_format="number")  # Decimal stays an exact JSON number
+
+
+def lines(messages: Iterable[dict | bytes]) -> bytes:
+    """JSON lines; bytes items are raw lines, for input a JSON encoder would refuse to produce."""
+    return b"".join(m if isinstance(m, bytes) else _encoder.encode(m) + b"\n" for m in messages)
+
+
+# -- running the target --------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    states: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class Database:
+    """A fresh schema (tables and run log) plus helpers to run the target into it and read it back."""
+
+    conn: psycopg.Connection
+    schema: str
+    tmp: Path
+
+    def config(self, **extra: Any) -> dict[str, Any]:
+        return {"dsn": DSN, "default_target_schema": self.schema, "log_schema": self.schema,
+                "pipeline_name": "tests", **extra}  # fmt: skip
+
+    def config_file(self, **extra: Any) -> str:
+        path = self.tmp / f"config-{uuid.uuid4().hex[:6]}.json"
+        path.write_text(json.dumps(self.config(**extra)))
+        return str(path)
+
+    def run(self, messages: Iterable[dict], **extra: Any) -> Run:
+        process = subprocess.run(
+            [*TARGET, "--config", self.config_file(**extra)],
+            input=lines(messages),
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        out = process.stdout.decode()
+        states = [json.loads(line) for line in out.splitlines() if line.strip()]
+        return Run(process.returncode, out, process.stderr.decode(errors="replace"), states)
+
+    def rows(self, table: str, columns: str = "*", order: str = "1") -> list[tuple]:
+        query = f"SELECT {columns} FROM {{}} ORDER BY {order}"
+        return self.conn.execute(sql.SQL(query).format(sql.Identifier(self.schema, table))).fetchall()
+
+    def column_types(self, table: str) -> dict[str, str]:
+        return dict(
+            self.conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+                (self.schema, table),
+            ).fetchall()
+        )
+
+    def runs(self) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(
+            sql.SQL("SELECT * FROM {} ORDER BY started_at, stream").format(sql.Identifier(self.schema, "sync_runs"))
+        )
+        names = [d.name for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def dead_letters(self) -> list[tuple]:
+        return self.conn.execute(
+            sql.SQL("SELECT stream, reason, record FROM {} ORDER BY id").format(
+                sql.Identifier(self.schema, "dead_letters")
+            )
+        ).fetchall()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    try:
+        conn = psycopg.connect(DSN, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {DSN!r}: {exc}")
+    name = f"tp_{uuid.uuid4().hex[:10]}"
+    yield Database(conn, name, tmp_path)
+    conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+    conn.close()
+
+
+def ok(run: Run) -> Run:
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
+# -- tables BI users can read --------------------------------------------------------------------------
+
+CUSTOMER_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "integer"},
+    "clientName": {"type": "string", "description": "Nome do cliente"},
+    "client_name": {"type": ["string", "null"]},
+    "Situação": {"type": ["string", "null"]},
+    "balance": {"type": ["number", "null"]},
+    "bigCount": {"type": ["integer", "null"]},
+    "active": {"type": ["boolean", "null"]},
+    "birthDate": {"type": ["string", "null"], "format": "date"},
+    "updatedAt": {"type": ["string", "null"], "format": "date-time"},
+    "opensAt": {"type": ["string", "null"], "format": "time"},
+    "address": {"type": ["object", "null"], "properties": {"city": {"type": "string"}}},
+    "tags": {"type": ["array", "null"], "items": {"type": "string"}},
+    "anything": {},
+}
+
+
+def test_first_load_creates_typed_commented_snake_case_table(db: Database) -> None:
+    first = {
+        "id": 1,
+        "clientName": 'Ana\tda Silva\nLtda \\ "aspas"',
+        "client_name": "colliding field",
+        "Situação": "ativo\u0000",
+        "balance": Decimal("12345678901234567.89"),
+        "bigCount": 2**62,
+        "active": True,
+        "birthDate": "1990-05-17",
+        "updatedAt": "2026-01-02T03:04:05.123456-03:00",
+        "opensAt": "08:30:00",
+        "address": {"city": "Curitiba", "geo": [1.5, -2.25], "note": "nul\u0000here"},
+        "tags": ["a", "b"],
+        "anything": 7,
+    }
+    second = {"id": 2, "clientName": "Bruno", "address": None, "tags": []}
+    run = ok(db.run([
+        schema("Customers", CUSTOMER_PROPERTIES, description="Clientes do Sienge"),
+        record("Customers", first, version=3, time_extracted="2026-01-02T06:00:00Z"),
+        record("Customers", second),
+        state({"bookmarks": {"Customers": 2}}),
+    ]))  # fmt: skip
+    assert run.states == [{"bookmarks": {"Customers": 2}}]
+    assert db.column_types("customers") == {
+        "id": "bigint",
+        "client_name": "text",
+        "client_name_2": "text",
+        "situacao": "text",
+        "balance": "numeric",
+        "big_count": "bigint",
+        "active": "boolean",
+        "birth_date": "date",
+        "updated_at": "timestamp with time zone",
+        "opens_at": "time without time zone",
+        "address": "jsonb",
+        "tags": "jsonb",
+        "anything": "jsonb",
+        "_sdc_extracted_at": "timestamp with time zone",
+        "_sdc_received_at": "timestamp with time zone",
+        "_sdc_deleted_at": "timestamp with time zone",
+        "_sdc_table_version": "bigint",
+    }
+    row = db.rows("customers", "id, client_name, client_name_2, situacao, balance, big_count, active, "
+                  "birth_date::text, updated_at, opens_at::text, address, tags, anything, "
+                  "_sdc_extracted_at, _sdc_table_version")[0]  # fmt: skip
+    assert row[:7] == (1, first["clientName"], "colliding field", "ativo", Decimal("12345678901234567.89"), 2**62, True)
+    assert row[7] == "1990-05-17" and row[9] == "08:30:00"
+    assert row[8].isoformat() == "2026-01-02T06:04:05.123456+00:00"
+    assert row[10] == {"city": "Curitiba", "geo": [1.5, -2.25], "note": "nulhere"}
+    assert row[11:13] == (["a", "b"], 7)
+    assert row[13].isoformat() == "2026-01-02T06:00:00+00:00" and row[14] == 3
+    assert db.rows("customers", "id, address, tags")[1] == (2, None, [])
+
+    pk = db.conn.execute(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+        "WHERE i.indrelid = %s::regclass AND i.indisprimary",
+        (f"{db.schema}.customers",),
+    ).fetchall()
+    assert pk == [("id",)]
+    comments = dict(
+        db.conn.execute(
+            "SELECT a.attname, col_description(a.attrelid, a.attnum) FROM pg_attribute a "
+            "WHERE a.attrelid = %s::regclass AND a.attnum > 0",
+            (f"{db.schema}.customers",),
+        ).fetchall()
+    )
+    assert comments["client_name"] == "Nome do cliente\nsource field: clientName"
+    assert comments["client_name_2"] == "source field: client_name"
+    assert comments["situacao"] == "source field: Situação"
+    table_comment = db.conn.execute("SELECT obj_description(%s::regclass, 'pg_class')", (f"{db.schema}.customers",))
+    assert table_comment.fetchone()[0] == "Clientes do Sienge\nsource stream: Customers"
+
+
+# -- upserts -------------------------------------------------------------------------------------------
+
+ORDER = {"id": {"type": "integer"}, "name": {"type": "string"}, "total": {"type": "number"}}
+
+
+def _orders(names: dict[int, str], stream: str = "orders") -> list[dict]:
+    return [record(stream, {"id": i, "name": n, "total": i * 10.5}) for i, n in names.items()]
+
+
+def test_same_stream_twice_gives_the_same_rows_and_the_last_duplicate_wins(db: Database) -> None:
+    messages = [
+        schema("orders", ORDER),
+        *_orders({1: "a", 2: "b", 3: "first"}),
+        record("orders", {"id": 3, "name": "last", "total": 0}),
+        *_orders({4: "d"}),
+        state({"orders": 4}),
+    ]
+    ok(db.run(messages, batch_size_rows=2))  # duplicates split over batches and inside one
+    first = db.rows("orders", "id, name, total, _sdc_deleted_at")
+    ok(db.run(messages))  # second pass: the table holds every key, so it merges through staging
+    assert db.rows("orders", "id, name, total, _sdc_deleted_at") == first
+    assert first == [(1, "a", Decimal("10.5"), None), (2, "b", Decimal("21.0"), None),
+                     (3, "last", Decimal("0"), None), (4, "d", Decimal("42.0"), None)]  # fmt: skip
+    runs = [(r["status"], r["rows_inserted"], r["rows_updated"]) for r in db.runs()]
+    assert runs == [("succeeded", 4, 0), ("succeeded", 0, 4)]  # a repeated key counts once
+
+
+def test_streams_without_a_key_append(db: Database) -> None:
+    messages = [schema("events", {"kind": {"type": "string"}}, keys=[]), *[record("events", {"kind": "x"})] * 3]
+    ok(db.run(messages))
+    ok(db.run(messages))
+    assert len(db.rows("events")) == 6
+
+
+# -- schema evolution ----------------------------------------------------------------------------------
+
+
+def test_schema_evolution_adds_widens_and_never_loses_data(db: Database) -> None:
+    v1 = {"id": {"type": "integer"}, "amount": {"type": "integer"}, "code": {"type": "integer"}}
+    ok(db.run([schema("items", v1), record("items", {"id": 1, "amount": 5, "code": 7})]))
+    v2 = {
+        "id": {"type": "integer"},
+        "amount": {"type": "number"},  # widened: bigint -> numeric in place
+        "code": {"type": "boolean"},  # incompatible: old column kept, new one added
+        "color": {"type": "string"},  # new field
+    }
+    run = ok(db.run([schema("items", v2), record("items", {"id": 2, "amount": 1.25, "code": True, "color": "red"})]))
+    types = db.column_types("items")
+    assert types["amount"] == "numeric" and types["code"] == "bigint" and types["code__boolean"] == "boolean"
+    assert types["color"] == "text"
+    assert db.rows("items", "id, amount, code, code__boolean, color") == [
+        (1, Decimal("5"), 7, None, None),
+        (2, Decimal("1.25"), None, True, "red"),
+    ]
+    assert "field 'code' changed type from bigint to boolean" in run.stderr
+    assert "column code keeps the old values and new values go to the new column code__boolean" in run.stderr
+
+
+# -- deletions -----------------------------------------------------------------------------------------
+
+PEOPLE = {"id": {"type": "integer"}, "name": {"type": "string"}}
+
+
+def _full_sync(version: int, ids: Iterable[int], *, activate_first: bool = False) -> list[dict]:
+    body = [record("people", {"id": i, "name": f"p{i}"}, version=version) for i in ids]
+    start = [activate("people", version)] if activate_first else []
+    return [schema("people", PEOPLE), *start, *body, activate("people", version)]
+
+
+def test_activate_version_marks_rows_that_vanished(db: Database) -> None:
+    ok(db.run(_full_sync(1, [1, 2, 3])))
+    ok(db.run(_full_sync(2, [1, 2], activate_first=True)))
+    rows = db.rows("people", "id, _sdc_deleted_at IS NOT NULL, _sdc_table_version")
+    assert rows == [(1, False, 2), (2, False, 2), (3, True, 1)]
+    assert db.runs()[-1]["rows_deleted"] == 1
+    ok(db.run(_full_sync(3, [1, 3])))  # 3 comes back, 2 vanishes
+    assert db.rows("people", "id, _sdc_deleted_at IS NOT NULL") == [(1, False), (2, True), (3, False)]
+    ok(db.run([schema("people", PEOPLE), activate("people", 4)]))  # the source is now empty
+    assert db.rows("people", "id, _sdc_deleted_at IS NOT NULL") == [(1, True), (2, True), (3, True)]
+
+
+def test_activate_version_hard_deletes_when_configured(db: Database) -> None:
+    ok(db.run(_full_sync(1, [1, 2, 3])))
+    ok(db.run(_full_sync(2, [2]), hard_delete=True))
+    assert db.rows("people", "id") == [(2,)]
+    assert db.runs()[-1]["rows_deleted"] == 2
+
+
+# -- run log, dead letters, failures -------------------------------------------------------------------
+
+
+def test_bad_records_go_to_dead_letters_and_good_ones_load(db: Database) -> None:
+    properties = {
+        "id": {"type": "integer"},
+        "qty": {"type": "integer"},
+        "day": {"type": "string", "format": "date"},
+        "note": {"type": "string"},
+    }
+    good = [record("stock", {"id": i, "qty": i, "day": "2026-03-01"}) for i in (1, 2)]
+    bad = [
+        record("stock", {"id": 3, "qty": "three", "day": "2026-03-01"}),
+        record("stock", {"id": 4, "qty": 4, "day": "31/12/2026"}),
+        record("stock", {"id": None, "qty": 5}),
+        b'{"type": "RECORD", "stream": "stock", "record": {"id": 5, "note": "lone \\ud800 surrogate"}}\n',
+    ]
+    ok(db.run([schema("stock", properties), good[0], *bad, good[1], state({"s": 1})]))  # empty table: direct COPY
+    ok(
+        db.run(
+            [schema("stock", properties), record("stock", {"id": 9, "qty": 9.5}), record("stock", {"id": 2, "qty": 20})]
+        )
+    )
+    assert db.rows("stock", "id, qty, day::text") == [(1, 1, "2026-03-01"), (2, 20, None)]
+    letters = db.dead_letters()
+    assert [r["id"] for _, _, r in letters] == [3, 4, None, 5, 9] and {s for s, _, _ in letters} == {"stock"}
+    reasons = [reason for _, reason, _ in letters]
+    assert "field 'qty'" in reasons[0] and "'three' is not an integer" in reasons[0]
+    assert "field 'day'" in reasons[1] and "not an ISO 8601 date" in reasons[1]
+    assert "key field 'id' is null" in reasons[2]
+    assert "cannot be sent to PostgreSQL" in reasons[3] and letters[3][2]["note"] == "lone ? surrogate"
+    assert "is not a whole number" in reasons[4]
+    assert [(r["rows_inserted"], r["rows_updated"], r["rows_rejected"]) for r in db.runs()] == [(2, 0, 4), (0, 1, 1)]
+
+
+def test_run_log_records_success_and_failure(db: Database) -> None:
+    before = time.time()
+    ok(db.run([schema("orders", ORDER), *_orders({1: "a"}), state({"n": 1})]))
+    failed = db.run([schema("orders", ORDER), *_orders({2: "b"}), record("orders", {"name": "no key"})])
+    assert failed.returncode != 0
+    assert "no key property 'id'" in failed.stderr
+    runs = db.runs()
+    assert [(r["pipeline"], r["stream"], r["target_table"], r["status"]) for r in runs] == [
+        ("tests", "orders", f"{db.schema}.orders", "succeeded"),
+        ("tests", "orders", f"{db.schema}.orders", "failed"),
+    ]
+    assert runs[0]["started_at"].timestamp() >= before - 5 and runs[0]["finished_at"] >= runs[0]["started_at"]
+    assert runs[0]["rows_inserted"] == 1 and runs[0]["error"] is None
+    assert "MissingKeyPropertiesError" in runs[1]["error"] and "no key property 'id'" in runs[1]["error"]
+    assert db.rows("orders", "id") == [(1,)]  # the failed run's open batch was rolled back
+
+
+# -- STATE and crash safety ----------------------------------------------------------------------------
+
+
+def test_state_is_emitted_only_after_the_records_before_it_are_committed(db: Database) -> None:
+    messages = [state({"n": 0}), schema("orders", ORDER), *_orders({1: "a"}), state({"n": 1}),
+                *_orders({2: "b"}), state({"n": 2})]  # fmt: skip
+    assert ok(db.run(messages)).states == [{"n": 0}, {"n": 2}]  # {"n": 1} was superseded before any commit
+    assert ok(db.run(messages, flush_interval_seconds=0)).states == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+
+def _stream(total: int, start: int = 1) -> Iterator[bytes]:
+    yield lines(
+        [schema("ledger", {"id": {"type": "integer"}, "amount": {"type": "number"}, "memo": {"type": "string"}})]
+    )
+    for first in range(start, total + 1, 1000):
+        chunk = [
+            record("ledger", {"id": i, "amount": i / 4, "memo": "x" * 50})
+            for i in range(first, min(first + 1000, total + 1))
+        ]
+        yield lines([*chunk, state({"offset": chunk[-1]["record"]["id"]})])
+
+
+def _start(db: Database, **extra: Any) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*TARGET, "--config", db.config_file(batch_size_rows=5000, **extra)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _feed_until_state(process: subprocess.Popen, total: int, offset: int) -> list[dict]:
+    """Feed the stream slowly; return the STATEs read once one reaches `offset` (the load is still going)."""
+    states: list[dict] = []
+
+    def feed() -> None:
+        try:
+            for chunk in _stream(total):
+                process.stdin.write(chunk)
+                process.stdin.flush()
+                time.sleep(0.01)
+            process.stdin.close()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    threading.Thread(target=feed, daemon=True).start()
+    for line in process.stdout:
+        states.append(json.loads(line))
+        if states[-1]["offset"] >= offset:
+            break
+    return states
+
+
+def test_killed_load_resumes_from_its_state_without_losing_or_duplicating_rows(db: Database) -> None:
+    total = 60_000
+    process = _start(db)
+    states = _feed_until_state(process, total, 20_000)
+    process.kill()  # SIGKILL: no chance to clean up
+    process.wait(timeout=30)
+    claimed = states[-1]["offset"]
+    assert claimed < total, "the load finished before it could be killed; slow the feed down"
+    # STATE never claims more than was written: every record up to the bookmark is committed.
+    committed = db.conn.execute(
+        sql.SQL("SELECT count(*), max(id) FROM {} WHERE id <= %s").format(sql.Identifier(db.schema, "ledger")),
+        (claimed,),
+    ).fetchone()
+    assert committed == (claimed, claimed)
+
+    # Resume as a tap would from that bookmark (overlapping a little: at-least-once delivery).
+    rerun = subprocess.run(
+        [*TARGET, "--config", db.config_file(batch_size_rows=5000)],
+        input=b"".join(_stream(total, start=claimed - 499)),
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert rerun.returncode == 0, rerun.stderr.decode()[-2000:]
+    count, distinct, low, high, amount = db.conn.execute(
+        sql.SQL("SELECT count(*), count(DISTINCT id), min(id), max(id), sum(amount) FROM {}").format(
+            sql.Identifier(db.schema, "ledger")
+        )
+    ).fetchone()
+    assert (count, distinct, low, high) == (total, total, 1, total)
+    assert amount == Decimal(sum(range(1, total + 1))) / 4
+    assert [r["status"] for r in db.runs()] == ["interrupted", "succeeded"]
+
+
+def test_sigterm_rolls_back_the_open_batch_and_records_the_interruption(db: Database) -> None:
+    process = _start(db)
+    _feed_until_state(process, 60_000, 10_000)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 128 + signal.SIGTERM
+    assert "received signal 15" in process.stderr.read().decode()
+    (count,) = db.conn.execute(
+        sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(db.schema, "ledger"))
+    ).fetchone()
+    assert count % 5000 == 0  # only whole, committed batches
+    assert [(r["status"], r["error"]) for r in db.runs()] == [("interrupted", "LoadInterrupted: stopped by signal 15")]
+
+
+# -- read-only role for BI tools -----------------------------------------------------------------------
+
+
+def test_grant_readonly_role_can_select_and_cannot_write(db: Database) -> None:
+    ok(db.run([schema("orders", ORDER), *_orders({1: "a"})]))
+    role = f"bi_{uuid.uuid4().hex[:8]}"
+    try:
+        result = subprocess.run(
+            [
+                *PONTE,
+                "db",
+                "grant-readonly",
+                role,
+                "--schema",
+                db.schema,
+                "--password-env",
+                "BI_PASSWORD",
+                "--dsn",
+                DSN,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "BI_PASSWORD": "s3cret-pass"},
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        url = re.search(r"postgresql://\S+", result.stdout).group(0)
+        assert url.startswith(f"postgresql://{role}:<password>@") and "s3cret" not in result.stdout
+        ok(db.run([schema("later", ORDER), *_orders({1: "a"}, "later")]))  # created after the grant
+        reader = psycopg.connect(url.replace("<password>", "s3cret-pass"), autocommit=True)
+        with reader:
+            assert reader.execute(
+                sql.SQL("SELECT name FROM {}").format(sql.Identifier(db.schema, "orders"))
+            ).fetchall() == [("a",)]
+            assert reader.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(db.schema, "later"))
+            ).fetchone() == (1,)
+            for statement in (
+                sql.SQL("INSERT INTO {} (id, name) VALUES (9, 'x')").format(sql.Identifier(db.schema, "orders")),
+                sql.SQL("UPDATE {} SET name = 'x'").format(sql.Identifier(db.schema, "orders")),
+                sql.SQL("DELETE FROM {}").format(sql.Identifier(db.schema, "orders")),
+                sql.SQL("CREATE TABLE {} (x int)").format(sql.Identifier(db.schema, "mine")),
+            ):
+                with pytest.raises((psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction)):
+                    reader.execute(statement)
+            reader.execute("SET default_transaction_read_only = off")  # even then, no write privilege
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                reader.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(db.schema, "orders")))
+    finally:
+        db.conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(db.schema)))
+        db.conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        db.conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+# -- the Singer surface --------------------------------------------------------------------------------
+
+
+def test_about_lists_settings_and_capabilities() -> None:
+    about = json.loads(subprocess.run([*TARGET, "--about", "--format", "json"], capture_output=True, check=True).stdout)
+    assert {"about", "stream-maps", "activate-version", "hard-delete", "target-schema"} <= set(about["capabilities"])
+    settings = about["settings"]["properties"]
+    assert settings["password"].get("secret") is True and settings["load_method"]["default"] == "upsert"
+    assert {"host", "port", "user", "database", "dsn", "default_target_schema", "batch_size_rows",
+            "batch_size_bytes", "hard_delete", "add_record_metadata", "pipeline_name", "validate_records"} <= set(settings)  # fmt: skip
+
+
+def test_stream_maps_run_through_singer_sdk(db: Database) -> None:
+    run = ok(db.run(
+        [schema("orders", ORDER), *_orders({1: "a", 2: "b"})],
+        stream_maps={"orders": {"__alias__": "pedidos", "name": "name.upper()", "__filter__": "record['id'] > 1"}},
+    ))  # fmt: skip
+    assert "Meltano SDK" in run.stderr
+    assert db.rows("pedidos", "id, name") == [(2, "B")]
+
+
+def test_input_option_reads_a_file(db: Database) -> None:
+    path = db.tmp / "input.singer"
+    path.write_bytes(lines([schema("orders", ORDER), *_orders({1: "a"}), state({"n": 1})]))
+    result = subprocess.run(
+        [*TARGET, "--config", db.config_file(), "--input", str(path)], capture_output=True, check=False
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert json.loads(result.stdout) == {"n": 1}
+    assert db.rows("orders", "id") == [(1,)]
