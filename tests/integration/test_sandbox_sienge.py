@@ -253,6 +253,12 @@ def test_over_the_rate_limit_gets_429_with_retry_after(sienge: RunningSandbox, h
     assert sienge.stats()["rate_limited"] == 1
     sienge.configure(retry_after_header=False)
     assert "Retry-After" not in get(http, sienge, "/companies").headers
+    sienge.reset_limits()
+    sienge.configure(rate_headers=False)
+    quiet = [get(http, sienge, "/companies") for _ in range(4)]
+    assert [a.status_code for a in quiet] == [200, 200, 200, 429]
+    assert not any("RateLimit-Remaining" in a.headers for a in quiet[:3])
+    assert quiet[3].headers["RateLimit-Remaining"] == "0"
 
 
 def test_daily_quota_blocks_or_only_counts(sienge: RunningSandbox, http: requests.Session) -> None:

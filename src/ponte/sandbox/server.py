@@ -231,7 +231,8 @@ class SandboxApp:
             body, content_type = response.encode()
             if content_type.startswith("application/json") and self.faults.fires("bad_json_next", "bad_json_rate"):
                 response.body, response.content_type, response.fault = truncate_json(body), content_type, "bad_json"
-        response.headers = {**admission.headers, **response.headers}
+        if self.switches["rate_headers"]:
+            response.headers = {**admission.headers, **response.headers}
         return response
 
     def _serve_safely(self, request: Request) -> Response:

@@ -108,6 +108,11 @@ COMMON_SWITCHES: tuple[Switch, ...] = (
         check=lambda v: None if v > 0 else "must be positive",
     ),
     Switch("retry_after_header", True, "Send Retry-After on 429 responses.", guess=True),
+    Switch(
+        "rate_headers",
+        True,
+        "Send X-RateLimit-*/RateLimit-* headers on allowed responses (off: clients learn of the limit only from 429s).",
+    ),
     Switch("daily_quota", 0, "Requests allowed per sandbox day (0 = no quota).", check=non_negative),
     Switch("quota_blocking", True, "Answer 429 once the daily quota is spent (else only count)."),
     Switch(
