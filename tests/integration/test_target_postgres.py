@@ -275,6 +275,21 @@ def test_streams_without_a_key_append(db: Database) -> None:
     assert len(db.rows("events")) == 6
 
 
+def test_load_methods_overwrite_and_append_only(db: Database) -> None:
+    ok(db.run([schema("orders", ORDER), *_orders({1: "a", 2: "b"})]))
+    ok(db.run([schema("orders", ORDER), *_orders({3: "c"})], load_method="overwrite"))
+    assert db.rows("orders", "id") == [(3,)]
+    history = [schema("history", ORDER), *_orders({1: "a", 2: "b"}, "history")]
+    ok(db.run(history, load_method="append-only"))
+    ok(db.run(history, load_method="append-only"))
+    assert db.rows("history", "id, name") == [(1, "a"), (1, "a"), (2, "b"), (2, "b")]
+
+
+def test_schema_mapping_chooses_schema_and_table(db: Database) -> None:
+    ok(db.run([schema("orders", ORDER), *_orders({1: "a"})], schema_mapping={"orders": f"{db.schema}.pedidos"}))
+    assert db.rows("pedidos", "id") == [(1,)]
+
+
 # -- schema evolution ----------------------------------------------------------------------------------
 
 
@@ -329,6 +344,19 @@ def test_activate_version_hard_deletes_when_configured(db: Database) -> None:
     assert db.runs()[-1]["rows_deleted"] == 2
 
 
+def test_records_flagged_deleted_are_kept_or_removed(db: Database) -> None:
+    properties = {**PEOPLE, "_sdc_deleted_at": {"type": ["string", "null"], "format": "date-time"}}
+    flagged = [
+        schema("people", properties),
+        record("people", {"id": 1, "name": "a", "_sdc_deleted_at": None}),
+        record("people", {"id": 2, "name": "b", "_sdc_deleted_at": "2026-05-01T00:00:00Z"}),
+    ]
+    ok(db.run(flagged))
+    assert db.rows("people", "id, _sdc_deleted_at IS NOT NULL") == [(1, False), (2, True)]
+    ok(db.run(flagged, hard_delete=True))
+    assert db.rows("people", "id") == [(1,)]
+
+
 # -- run log, dead letters, failures -------------------------------------------------------------------
 
 
@@ -338,21 +366,27 @@ def test_bad_records_go_to_dead_letters_and_good_ones_load(db: Database) -> None
         "qty": {"type": "integer"},
         "day": {"type": "string", "format": "date"},
         "note": {"type": "string"},
+        "price": {"type": ["number", "null"]},
     }
     good = [record("stock", {"id": i, "qty": i, "day": "2026-03-01"}) for i in (1, 2)]
+    good.append(record("stock", {"id": 6, "price": "12.50"}))  # a quoted number: converted, not rejected
     bad = [
         record("stock", {"id": 3, "qty": "three", "day": "2026-03-01"}),
         record("stock", {"id": 4, "qty": 4, "day": "31/12/2026"}),
         record("stock", {"id": None, "qty": 5}),
         b'{"type": "RECORD", "stream": "stock", "record": {"id": 5, "note": "lone \\ud800 surrogate"}}\n',
     ]
-    ok(db.run([schema("stock", properties), good[0], *bad, good[1], state({"s": 1})]))  # empty table: direct COPY
+    ok(db.run([schema("stock", properties), good[0], *bad, *good[1:], state({"s": 1})]))  # empty table: direct COPY
     ok(
         db.run(
             [schema("stock", properties), record("stock", {"id": 9, "qty": 9.5}), record("stock", {"id": 2, "qty": 20})]
         )
     )
-    assert db.rows("stock", "id, qty, day::text") == [(1, 1, "2026-03-01"), (2, 20, None)]
+    assert db.rows("stock", "id, qty, day::text, price") == [
+        (1, 1, "2026-03-01", None),
+        (2, 20, None, None),
+        (6, None, None, Decimal("12.50")),
+    ]
     letters = db.dead_letters()
     assert [r["id"] for _, _, r in letters] == [3, 4, None, 5, 9] and {s for s, _, _ in letters} == {"stock"}
     reasons = [reason for _, reason, _ in letters]
@@ -361,7 +395,7 @@ def test_bad_records_go_to_dead_letters_and_good_ones_load(db: Database) -> None
     assert "key field 'id' is null" in reasons[2]
     assert "cannot be sent to PostgreSQL" in reasons[3] and letters[3][2]["note"] == "lone ? surrogate"
     assert "is not a whole number" in reasons[4]
-    assert [(r["rows_inserted"], r["rows_updated"], r["rows_rejected"]) for r in db.runs()] == [(2, 0, 4), (0, 1, 1)]
+    assert [(r["rows_inserted"], r["rows_updated"], r["rows_rejected"]) for r in db.runs()] == [(3, 0, 4), (0, 1, 1)]
 
 
 def test_run_log_records_success_and_failure(db: Database) -> None:

@@ -136,13 +136,13 @@ def test_new_table_gets_typed_columns_key_metadata_and_comments() -> None:
         "client_name_2",
         "amount",
         "_sdc_extracted_at",
-        "_sdc_received_at",
         "_sdc_deleted_at",
         "_sdc_table_version",
     ]
-    assert plan.key_columns == ["id"]
+    assert plan.key_columns == ["id"] and plan.stamped == ["_sdc_received_at"]
     statements = _sql(plan)
     assert statements[0].startswith('CREATE TABLE "sienge"."customers" ("id" bigint, "client_name" text')
+    assert '"_sdc_received_at" timestamp with time zone DEFAULT now()' in statements[0]
     assert 'PRIMARY KEY ("id")' in statements[0]
     assert any("COMMENT ON TABLE" in s and "source stream: customers" in s for s in statements)
     assert any("\"client_name\" IS 'Nome\nsource field: clientName'" in s for s in statements)
@@ -156,7 +156,7 @@ def test_existing_mapping_is_kept_and_new_fields_are_added() -> None:
         client_name_2=("text", "source field: client_name"),
         amount=("bigint", "source field: amount"),
         _sdc_extracted_at=("timestamp with time zone", None),
-        _sdc_received_at=("timestamp with time zone", None),
+        _sdc_received_at=("timestamp with time zone", None),  # made by an older version: no default yet
         _sdc_deleted_at=("timestamp with time zone", None),
         _sdc_table_version=("bigint", None),
     )
@@ -171,6 +171,7 @@ def test_existing_mapping_is_kept_and_new_fields_are_added() -> None:
         "newField": "new_field",
     }
     assert 'ALTER TABLE "sienge"."customers" ADD COLUMN "new_field" jsonb' in _sql(plan)
+    assert 'ALTER TABLE "sienge"."customers" ALTER COLUMN "_sdc_received_at" SET DEFAULT now()' in _sql(plan)
 
 
 def test_widening_alters_in_place_and_narrowing_writes_into_the_wider_column() -> None:

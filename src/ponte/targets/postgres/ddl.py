@@ -22,8 +22,9 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')
 """
 _COLUMNS = """
-SELECT a.attname, format_type(a.atttypid, a.atttypmod), col_description(a.attrelid, a.attnum)
-FROM pg_attribute a
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), col_description(a.attrelid, a.attnum),
+       pg_get_expr(d.adbin, d.adrelid)
+FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
 """
@@ -43,8 +44,8 @@ def fetch_table(conn: psycopg.Connection, schema: str, table: str) -> TableInfo:
         return TableInfo(exists=False)
     oid, comment = found
     columns = {
-        name: ExistingColumn(sql_type, column_comment)
-        for name, sql_type, column_comment in conn.execute(_COLUMNS, (oid,)).fetchall()
+        name: ExistingColumn(sql_type, column_comment, default)
+        for name, sql_type, column_comment, default in conn.execute(_COLUMNS, (oid,)).fetchall()
     }
     key = conn.execute(_PRIMARY_KEY, (oid,)).fetchone()
     return TableInfo(

@@ -32,8 +32,11 @@ def create_staging(conn: psycopg.Connection, plan: TablePlan) -> None:
 
 
 def _upsert(plan: TablePlan, *, deduplicate: bool) -> sql.Composable:
-    names = [c.name for c in plan.columns]
-    columns = sql.SQL(", ").join(map(sql.Identifier, names))
+    staged = [c.name for c in plan.columns]
+    names = [*staged, *plan.stamped]
+    columns = sql.SQL(", ").join(map(sql.Identifier, staged))
+    targets = sql.SQL(", ").join(map(sql.Identifier, names))
+    selected = sql.SQL(", ").join([*map(sql.Identifier, staged), *(sql.SQL("now()") for _ in plan.stamped)])
     keys = sql.SQL(", ").join(map(sql.Identifier, plan.key_columns))
     if deduplicate:
         # A freshly filled temp table stores rows in arrival order, so the highest ctid is the last record.
@@ -51,10 +54,10 @@ def _upsert(plan: TablePlan, *, deduplicate: bool) -> sql.Composable:
         else sql.SQL("DO NOTHING")
     )
     return sql.SQL(
-        "WITH merged AS (INSERT INTO {table} ({cols}) SELECT {cols} FROM {source} "
+        "WITH merged AS (INSERT INTO {table} ({targets}) SELECT {selected} FROM {source} "
         "ON CONFLICT ({keys}) {action} RETURNING (xmax = 0) AS inserted) "
         "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
-    ).format(table=plan.ident, cols=columns, source=source, keys=keys, action=action)
+    ).format(table=plan.ident, targets=targets, selected=selected, source=source, keys=keys, action=action)
 
 
 def merge_staging(conn: psycopg.Connection, plan: TablePlan, *, repeats_keys: bool) -> tuple[int, int, bool]:
@@ -70,16 +73,16 @@ def merge_staging(conn: psycopg.Connection, plan: TablePlan, *, repeats_keys: bo
     return inserted, updated, True
 
 
-def activate_version(conn: psycopg.Connection, plan: TablePlan, version: int, *, hard: bool, now: str) -> int:
+def activate_version(conn: psycopg.Connection, plan: TablePlan, version: int, *, hard: bool) -> int:
     """Rows a full-table sync did not send again (older version, or none): delete them, or stamp them deleted."""
     older = sql.SQL("({v} IS NULL OR {v} < %(version)s)").format(v=sql.Identifier(TABLE_VERSION))
     if hard:
         statement = sql.SQL("DELETE FROM {} WHERE {}").format(plan.ident, older)
     else:
-        statement = sql.SQL("UPDATE {t} SET {d} = %(now)s WHERE {older} AND {d} IS NULL").format(
+        statement = sql.SQL("UPDATE {t} SET {d} = now() WHERE {older} AND {d} IS NULL").format(
             t=plan.ident, d=sql.Identifier(DELETED_AT), older=older
         )
-    return conn.execute(statement, {"version": version, "now": now}).rowcount
+    return conn.execute(statement, {"version": version}).rowcount
 
 
 def delete_flagged(conn: psycopg.Connection, plan: TablePlan) -> int:

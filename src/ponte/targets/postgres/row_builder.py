@@ -3,9 +3,9 @@
 Three ways, from fastest to most careful:
 
 - `from_envelope`: the whole message is decoded by msgspec in one pass into a per-table Struct whose record
-  fields are the columns in order, so one `astuple` gives the row; jsonb columns are decoded as
-  `msgspec.Raw`, i.e. their JSON text is passed through untouched (no Python objects built, numbers kept
-  exactly as sent).
+  fields are the columns in order, so one `astuple` gives the row; jsonb and numeric columns are decoded
+  as `msgspec.Raw`, i.e. their JSON text is passed through untouched (no Python objects built, numbers
+  kept exactly as sent).
 - `from_dict`: the same row from an already-decoded dict (stream maps, records holding NUL characters).
 - `strict`: every value checked and normalised in Python; raises `ConversionError` naming the field. Used to
   replay a batch PostgreSQL rejected.
@@ -27,6 +27,10 @@ from ponte.targets.postgres.table_plan import DELETED_AT, EXTRACTED_AT, TablePla
 from ponte.targets.postgres.values import ConversionError, fast_converter, lenient_convert, strict_convert
 
 _NULL_RAW = msgspec.Raw(b"null")
+# Columns whose JSON text is valid PostgreSQL input as is: jsonb, and numeric (a JSON number is a numeric
+# literal), so their values are never turned into Python objects. A value that is not (a quoted number)
+# fails the batch's COPY and is handled by the strict replay.
+_RAW_KINDS = (Kind.JSONB, Kind.NUMERIC)
 _UNSET = msgspec.UNSET
 
 
@@ -67,7 +71,7 @@ class RowBuilder:
             if column.source in self.keys:
                 fields.append((name, Any, _UNSET))
                 self.required_positions.append((i, column.source))
-            elif column.kind is Kind.JSONB:
+            elif column.kind in _RAW_KINDS:
                 fields.append((name, msgspec.Raw, _NULL_RAW))
                 self.struct_converters.append((i, raw_json_text))
                 continue
@@ -99,7 +103,7 @@ class RowBuilder:
             f"(key properties {list(self.keys)}, record keys {list(present)[:20]})"
         )
 
-    def from_envelope(self, envelope: Any, received_at: str) -> list[Any]:
+    def from_envelope(self, envelope: Any) -> list[Any]:
         """The row for a RECORD line decoded by `decode_envelope`."""
         row = list(self._astuple(envelope.record))
         for i, key in self.required_positions:
@@ -111,7 +115,7 @@ class RowBuilder:
             if value is not None:
                 row[i] = convert(value)
         if self.full_metadata:
-            row[-1:] = (envelope.time_extracted, received_at, row[-1], envelope.version)
+            row[-1:] = (envelope.time_extracted, row[-1], envelope.version)
         else:
             row.append(envelope.version)
         return row
@@ -122,7 +126,7 @@ class RowBuilder:
             if key not in record:
                 raise self._missing_key(key, list(record))
 
-    def from_dict(self, record: Mapping[str, Any], message: Mapping[str, Any], received_at: str) -> list[Any]:
+    def from_dict(self, record: Mapping[str, Any], message: Mapping[str, Any]) -> list[Any]:
         """The row for a record already decoded as a dict (keys already checked)."""
         row = list(map(record.get, self.sources))
         for i, convert in self.dict_converters:
@@ -131,12 +135,12 @@ class RowBuilder:
                 row[i] = convert(value)
         deleted, version = record.get(DELETED_AT), message.get("version")
         if self.full_metadata:
-            row += (message.get("time_extracted"), received_at, deleted, version)
+            row += (message.get("time_extracted"), deleted, version)
         else:
             row += (deleted, version)
         return row
 
-    def strict(self, record: Mapping[str, Any], message: Mapping[str, Any], received_at: str) -> list[Any]:
+    def strict(self, record: Mapping[str, Any], message: Mapping[str, Any]) -> list[Any]:
         """The row with every value checked; raises ConversionError saying which field is wrong and why."""
         if self.validator is not None:
             try:
@@ -159,7 +163,7 @@ class RowBuilder:
         deleted = lenient_convert(Kind.TIMESTAMPTZ, record.get(DELETED_AT))
         version = lenient_convert(Kind.BIGINT, message.get("version"))
         if self.full_metadata:
-            row += (lenient_convert(Kind.TIMESTAMPTZ, message.get("time_extracted")), received_at, deleted, version)
+            row += (lenient_convert(Kind.TIMESTAMPTZ, message.get("time_extracted")), deleted, version)
         else:
             row += (deleted, version)
         return row

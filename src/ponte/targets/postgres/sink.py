@@ -9,7 +9,6 @@ data error, so that bad records land in the dead-letter table and the good ones 
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 from enum import Enum
@@ -66,7 +65,6 @@ class StreamSink:
         self._failed: BaseException | None = None
         self._written: list[int] = []
         self._excluded: dict[int, str] = {}
-        self._received_at = ""
         self._flagged_deletes = False
         self._last_version: Any = None
         self.activation = ActivationTracker(stream)
@@ -91,6 +89,8 @@ class StreamSink:
         self._staging_ready = False
         validator = schema_validator(schema) if self.settings.validate_records else None
         self.rows_builder = RowBuilder(self.stream, plan, self.keys, validator)
+        self.decode_envelope = self.rows_builder.decode_envelope
+        """The decoder the reader uses for this stream's RECORD lines."""
         logger.info(
             "stream '%s' → %s.%s (%d columns, key %s, %s load)",
             self.stream,
@@ -103,11 +103,6 @@ class StreamSink:
 
     # -- hot path ----------------------------------------------------------------------------------------
 
-    @property
-    def decode_envelope(self) -> Any:
-        """The decoder the reader should use for this stream's RECORD lines."""
-        return self.rows_builder.decode_envelope
-
     def write_envelope(self, envelope: Any, line: bytes) -> bool:
         """The hot path: a RECORD decoded by `decode_envelope`; True when the batch is full."""
         if self.careful:
@@ -115,7 +110,7 @@ class StreamSink:
             return self.write(message["record"], message, line)
         if self._copy is None and self._failed is None:
             self._begin()
-        self._send(self.rows_builder.from_envelope(envelope, self._received_at))
+        self._send(self.rows_builder.from_envelope(envelope))
         self.spill.write(line)
         self.rows += 1
         self.bytes += len(line)
@@ -136,12 +131,12 @@ class StreamSink:
 
     def _emit(self, record: Mapping[str, Any], message: Mapping[str, Any], index: int) -> None:
         if not self.careful:
-            self._send(self.rows_builder.from_dict(record, message, self._received_at))
+            self._send(self.rows_builder.from_dict(record, message))
             return
         reason = self._excluded.get(index)
         if reason is None:
             try:
-                row = self.rows_builder.strict(record, message, self._received_at)
+                row = self.rows_builder.strict(record, message)
                 self._send(row, strict=True)
                 self._written.append(index)
                 return
@@ -174,9 +169,7 @@ class StreamSink:
         """Columns in the order rows are written."""
         return [c.name for c in self.plan.columns]
 
-    def _begin(self, *, replay: bool = False) -> None:
-        if not replay:
-            self._received_at = dt.datetime.now(dt.UTC).isoformat()
+    def _begin(self) -> None:
         if self.mode is Mode.STAGING and not self._staging_ready:
             merge.create_staging(self.conn, self.plan)
             self.conn.commit()
@@ -247,17 +240,13 @@ class StreamSink:
         deleted = 0
         if self.pending_activation is not None:
             hard = self.settings.hard_delete
-            deleted += merge.activate_version(self.conn, self.plan, self.pending_activation, hard=hard, now=self._now())
+            deleted += merge.activate_version(self.conn, self.plan, self.pending_activation, hard=hard)
         if self._flagged_deletes and self.settings.hard_delete:
             deleted += merge.delete_flagged(self.conn, self.plan)
         rejected = 0
         if self._rejected:
             rejected = self.run_log.store_dead_letters(self.conn, self.stream, self.table_name, self.rejects.lines())
         return inserted, updated, deleted, rejected
-
-    @staticmethod
-    def _now() -> str:
-        return dt.datetime.now(dt.UTC).isoformat()
 
     def _rollback(self, error: BaseException) -> None:
         if self._copy is not None:
@@ -296,7 +285,7 @@ class StreamSink:
         self._written = []
         self.rejects.reset()
         self._rejected = 0
-        self._begin(replay=True)
+        self._begin()
         for index, line in enumerate(self.spill.lines()):
             message = decode_json(line)
             record = message["record"]

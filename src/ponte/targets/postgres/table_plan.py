@@ -25,10 +25,14 @@ DELETED_AT = "_sdc_deleted_at"
 TABLE_VERSION = "_sdc_table_version"
 METADATA_COLUMNS = {
     EXTRACTED_AT: (Kind.TIMESTAMPTZ, "When the tap extracted the record (Singer time_extracted)."),
-    RECEIVED_AT: (Kind.TIMESTAMPTZ, "When the loader received the batch holding the record."),
+    RECEIVED_AT: (Kind.TIMESTAMPTZ, "When the loader received the record (start of its batch's transaction)."),
     DELETED_AT: (Kind.TIMESTAMPTZ, "When the record was found deleted at the source; NULL while it exists."),
     TABLE_VERSION: (Kind.BIGINT, "Full-table sync version that last wrote the row (Singer ACTIVATE_VERSION)."),
 }
+# Filled by the column's DEFAULT now() instead of being sent with every row: one value per batch anyway,
+# and PostgreSQL then has no timestamp to parse per row.
+STAMPED_COLUMNS = (RECEIVED_AT,)
+STAMP_DEFAULT = "now()"
 _INTEGER_TYPES = {"integer", "smallint"}
 
 
@@ -38,6 +42,7 @@ class ExistingColumn:
 
     sql_type: str
     comment: str | None
+    default: str | None = None
 
 
 @dataclass
@@ -65,7 +70,10 @@ class PlannedColumn:
 
 @dataclass
 class TablePlan:
-    """Columns in COPY order, the key to merge on, and the DDL that makes the table match."""
+    """Columns in COPY order, the key to merge on, and the DDL that makes the table match.
+
+    `stamped` columns are not in `columns`: their DEFAULT now() fills them (the merge selects now()).
+    """
 
     schema: str
     table: str
@@ -73,6 +81,7 @@ class TablePlan:
     key_columns: list[str]
     statements: list[sql.Composable]
     warnings: list[str]
+    stamped: list[str] = field(default_factory=list)
 
     @property
     def ident(self) -> sql.Identifier:
@@ -81,7 +90,8 @@ class TablePlan:
 
 
 def _column_ddl(name: str, kind: Kind) -> sql.Composable:
-    return sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind.value))
+    default = sql.SQL(f" DEFAULT {STAMP_DEFAULT}") if name in STAMPED_COLUMNS else sql.SQL("")
+    return sql.SQL("{} {}{}").format(sql.Identifier(name), sql.SQL(kind.value), default)
 
 
 def _comment_on_column(ident: sql.Identifier, column: str, text: str) -> sql.Composable:
@@ -184,12 +194,22 @@ def plan_table(
             column_name = replacement
         field_to_column[source] = column_name
 
+    stamped: list[str] = []
     for name in metadata:
         kind, description = METADATA_COLUMNS[name]
         if name not in existing.columns:
             new_columns.append((name, kind))
             comments.append((name, description))
-        planned.append(PlannedColumn(name, kind, kind, metadata=name))
+        if name in STAMPED_COLUMNS:
+            stamped.append(name)
+            if name in existing.columns and existing.columns[name].default != STAMP_DEFAULT:
+                statements.append(
+                    sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}").format(
+                        ident, sql.Identifier(name), sql.SQL(STAMP_DEFAULT)
+                    )
+                )
+        else:
+            planned.append(PlannedColumn(name, kind, kind, metadata=name))
 
     wanted_key = [] if append_only else [field_to_column[k] for k in key_properties if k in field_to_column]
     key_columns = wanted_key
@@ -208,7 +228,7 @@ def plan_table(
     if table_text != existing.comment:
         statements.append(sql.SQL("COMMENT ON TABLE {} IS {}").format(ident, sql.Literal(table_text)))
     statements.extend(_comment_on_column(ident, column, text) for column, text in comments)
-    return TablePlan(schema_name, table_name, planned, key_columns, statements, warnings)
+    return TablePlan(schema_name, table_name, planned, key_columns, statements, warnings, stamped)
 
 
 def _alter_type(ident: sql.Identifier, column: str, kind: Kind, using: str) -> sql.Composable:
