@@ -290,6 +290,35 @@ def test_schema_mapping_chooses_schema_and_table(db: Database) -> None:
     assert db.rows("pedidos", "id") == [(1,)]
 
 
+def test_many_streams_share_a_few_connections(db: Database) -> None:
+    app = f"cap_{uuid.uuid4().hex[:8]}"
+    streams = [f"s{i}" for i in range(6)]
+    sequential = [m for s in streams for m in (schema(s, ORDER), *_orders({1: "a", 2: "b", 3: "c"}, s))]
+    interleaved = [schema(s, ORDER) for s in streams] + [
+        record(s, {"id": i, "name": f"{s}-{i}", "total": i}) for i in range(1, 8) for s in streams
+    ]
+    seen: list[int] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            count = db.conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (app,))
+            seen.append(count.fetchone()[0])
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        ok(db.run(sequential, dsn=f"{DSN} application_name={app}", max_connections=2))
+    finally:
+        done.set()
+        watcher.join()
+    assert 0 < max(seen) <= 3, seen  # two streams + the run log (and the watcher did see them)
+    ok(db.run(interleaved, max_connections=2, batch_size_rows=4))  # released sinks reconnect, staging and all
+    for s in streams:
+        assert db.rows(s, "id, name") == [(i, f"{s}-{i}") for i in range(1, 8)]
+
+
 # -- schema evolution ----------------------------------------------------------------------------------
 
 
@@ -396,6 +425,20 @@ def test_bad_records_go_to_dead_letters_and_good_ones_load(db: Database) -> None
     assert "cannot be sent to PostgreSQL" in reasons[3] and letters[3][2]["note"] == "lone ? surrogate"
     assert "is not a whole number" in reasons[4]
     assert [(r["rows_inserted"], r["rows_updated"], r["rows_rejected"]) for r in db.runs()] == [(3, 0, 4), (0, 1, 1)]
+
+
+def test_validate_records_sends_schema_violations_to_dead_letters(db: Database) -> None:
+    properties = {"id": {"type": "integer"}, "status": {"type": "string", "enum": ["A", "B"]}}
+    messages = [
+        schema("flags", properties),
+        record("flags", {"id": 1, "status": "A"}),
+        record("flags", {"id": 2, "status": "Z"}),
+    ]
+    ok(db.run(messages, validate_records=True))
+    assert db.rows("flags", "id, status") == [(1, "A")]
+    [(_, reason, rejected)] = db.dead_letters()
+    assert "does not match the stream schema" in reason and "'Z' is not one of ['A', 'B']" in reason
+    assert rejected == {"id": 2, "status": "Z"}
 
 
 def test_run_log_records_success_and_failure(db: Database) -> None:

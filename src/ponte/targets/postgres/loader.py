@@ -111,6 +111,7 @@ class Loader:
         for transform, alias, schema, keys in routes:
             sink = self.sinks.get(alias)
             if sink is None:
+                self._make_room()
                 sink = self.sinks[alias] = StreamSink(self.settings, self.run_log, alias, schema, list(keys))
             elif sink.schema != schema or list(sink.keys) != list(keys):
                 self.flush_all()
@@ -188,6 +189,26 @@ class Loader:
             sink.commit()
         self._last_flush = time.monotonic()
         self._emit_state()
+        self._limit_connections()
+
+    def _make_room(self) -> None:
+        """Before a new stream opens its connection: at the cap, commit open batches and free idle ones."""
+        connected = [sink for sink in self.sinks.values() if sink.conn is not None]
+        if len(connected) < self.settings.max_connections:
+            return
+        if any(sink.has_pending for sink in connected):
+            self.flush_all()
+        self._limit_connections(reserve=1)
+
+    def _limit_connections(self, reserve: int = 0) -> None:
+        """Close the connections of the least recently used idle streams beyond `max_connections`."""
+        connected = [sink for sink in self.sinks.values() if sink.conn is not None]
+        excess = len(connected) + reserve - self.settings.max_connections
+        if excess <= 0:
+            return
+        idle = sorted((sink for sink in connected if not sink.has_pending), key=lambda sink: sink.last_used)
+        for sink in idle[:excess]:
+            sink.release()
 
     def _emit_state(self) -> None:
         if self._state is None or self._state == self._emitted_state:

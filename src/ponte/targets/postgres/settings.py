@@ -19,6 +19,7 @@ LOAD_METHODS = ("upsert", "append-only", "overwrite")
 DEFAULT_BATCH_ROWS = 50_000
 DEFAULT_BATCH_BYTES = 32 * 1024 * 1024
 DEFAULT_FLUSH_INTERVAL = 60.0
+DEFAULT_MAX_CONNECTIONS = 8
 APPLICATION_NAME = "ponte target-postgres"
 
 
@@ -88,6 +89,7 @@ class LoaderSettings:
     validate_records: bool = False
     pipeline_name: str = "target-postgres"
     log_schema: str = "ponte"
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> LoaderSettings:
@@ -123,6 +125,7 @@ class LoaderSettings:
             validate_records=bool(pick("validate_records", False)),
             pipeline_name=str(pick("pipeline_name", "") or _default_pipeline()),
             log_schema=str(pick("log_schema", "ponte")),
+            max_connections=max(1, int(pick("max_connections", DEFAULT_MAX_CONNECTIONS))),
         )
 
     def destination(self, stream: str) -> tuple[str, str | None]:

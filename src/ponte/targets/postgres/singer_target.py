@@ -24,6 +24,7 @@ from ponte.targets.postgres.settings import (
     DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_ROWS,
     DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_MAX_CONNECTIONS,
     LOAD_METHODS,
     LoaderSettings,
 )
@@ -119,6 +120,13 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Name in the run log; defaults to Meltano's <environment>:<tap>-to-<target>.",
     ),
     th.Property("log_schema", th.StringType, default="ponte", description="Schema of sync_runs and dead_letters."),
+    th.Property(
+        "max_connections",
+        th.IntegerType,
+        default=DEFAULT_MAX_CONNECTIONS,
+        description="Connections kept open for streams (one per stream with an open batch, plus the run log); "
+        "streams that are idle give theirs back beyond this.",
+    ),
 ).to_dict()
 
 

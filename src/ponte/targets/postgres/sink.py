@@ -10,6 +10,7 @@ data error, so that bad records land in the dead-letter table and the good ones 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any
@@ -53,9 +54,9 @@ class StreamSink:
         self, settings: LoaderSettings, run_log: RunLog, stream: str, schema: Mapping[str, Any], keys: Sequence[str]
     ) -> None:
         self.settings, self.run_log, self.stream = settings, run_log, stream
-        self.conn = psycopg.connect(settings.conninfo, autocommit=False)
-        self.conn.execute("SET TimeZone = 'UTC'; SET synchronous_commit = on; SET jit = off")
-        self.conn.commit()
+        self.conn: psycopg.Connection | None = None
+        self.last_used = time.monotonic()
+        self._connect()
         self.spill, self.rejects = Spill(), Spill("ponte-rejects-")
         self.rows = self.bytes = self._rejected = 0
         self.careful = settings.validate_records
@@ -77,12 +78,31 @@ class StreamSink:
         self.table_name = f"{self.plan.schema}.{self.plan.table}"
         run_log.start(stream, self.table_name)
 
+    # -- connection ----------------------------------------------------------------------------------------
+
+    def _connect(self) -> psycopg.Connection:
+        """The sink's connection, opened again if `release` gave it back."""
+        if self.conn is None:
+            self.conn = psycopg.connect(self.settings.conninfo, autocommit=False)
+            # UTC for naive date-times; durable commits, since STATE is emitted right after them.
+            self.conn.execute("SET TimeZone = 'UTC'; SET synchronous_commit = on; SET jit = off")
+            self.conn.commit()
+            self._staging_ready = False  # temp tables died with the previous session
+        return self.conn
+
+    def release(self) -> None:
+        """Give the connection back while the stream is idle (no open batch), so a tap with many streams
+        does not hold one connection per stream for the whole run."""
+        if self.conn is not None and not self.has_pending:
+            self.conn.close()
+            self.conn = None
+
     # -- table -------------------------------------------------------------------------------------------
 
     def prepare(self, schema: Mapping[str, Any], keys: Sequence[str]) -> None:
         """Create or evolve the table for this schema; called at setup and after a new SCHEMA message."""
         self.schema, self.keys = schema, tuple(keys)
-        plan, empty = ddl.prepare_table(self.conn, self.settings, self.stream, schema, self.keys)
+        plan, empty = ddl.prepare_table(self._connect(), self.settings, self.stream, schema, self.keys)
         if self.mode is None:
             self.mode = Mode.DIRECT if not plan.key_columns or self._truncate_pending or empty else Mode.STAGING
         self.plan = plan
@@ -170,6 +190,8 @@ class StreamSink:
         return [c.name for c in self.plan.columns]
 
     def _begin(self) -> None:
+        self._connect()
+        self.last_used = time.monotonic()
         if self.mode is Mode.STAGING and not self._staging_ready:
             merge.create_staging(self.conn, self.plan)
             self.conn.commit()
@@ -203,6 +225,7 @@ class StreamSink:
         """Make the open batch durable (one transaction), replaying it as often as recovery needs."""
         if not self.has_pending:
             return
+        self._connect()
         attempts = 0
         while True:
             try:
@@ -310,13 +333,16 @@ class StreamSink:
         try:
             if self._copy is not None:
                 self._copy.abort(RuntimeError("loader stopping"))
-            self.conn.rollback()
+            if self.conn is not None:
+                self.conn.rollback()
         except psycopg.Error:
             pass
         self.close()
 
     def close(self) -> None:
         """Release the connection and the spill files."""
-        self.conn.close()
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
         self.spill.close()
         self.rejects.close()
