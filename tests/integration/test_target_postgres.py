@@ -607,6 +607,26 @@ def test_grant_readonly_role_can_select_and_cannot_write(db: Database) -> None:
             reader.execute("SET default_transaction_read_only = off")  # even then, no write privilege
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 reader.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(db.schema, "orders")))
+        password_hash = "SELECT rolpassword FROM pg_authid WHERE rolname = %s"
+        first_hash = db.conn.execute(password_hash, (role,)).fetchone()[0]
+        assert first_hash and first_hash.startswith("SCRAM-SHA-256$")
+
+        # Again, without --schema (every schema in the run log) and with a generated password.
+        again = subprocess.run(
+            [*PONTE, "db", "grant-readonly", role, "--generate-password", "--log-schema", db.schema, "--dsn", DSN],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert again.returncode == 0, again.stderr
+        assert f"Role {role} updated: SELECT on every table of {db.schema};" in again.stdout
+        url = re.search(r"postgresql://\S+", again.stdout).group(0)
+        assert "<password>" not in url and db.conn.execute(password_hash, (role,)).fetchone()[0] != first_hash
+        with psycopg.connect(url) as reader:
+            assert reader.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(db.schema, "orders"))
+            ).fetchone() == (1,)
     finally:
         db.conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(db.schema)))
         db.conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))

@@ -99,6 +99,7 @@ def grant_readonly_command(
     if generate_password:
         click.echo("A new random password was set; it appears once, in the connection string below.")
     elif password is None:
-        click.echo("Password unchanged (pass --password-env VAR or --generate-password to set one).")
+        state = "No password set" if grant.created else "Password unchanged"
+        click.echo(f"{state} (pass --password-env VAR or --generate-password to set one).")
     click.echo("Connection string for BI tools:")
     click.echo(f"  {grant.connection_string}")

@@ -34,14 +34,15 @@ def generate_password() -> str:
 
 
 def loaded_schemas(conn: psycopg.Connection, log_schema: str) -> list[str]:
-    """Schemas the loader has written to (from the run log), plus the run log's own schema."""
+    """Schemas the loader has written to (from the run log) that still exist, plus the run log's own schema."""
     exists = conn.execute("SELECT to_regclass(%s)", (f"{log_schema}.sync_runs",)).fetchone()[0]
     if exists is None:
         return []
     rows = conn.execute(
-        sql.SQL("SELECT DISTINCT split_part(target_table, '.', 1) FROM {} ORDER BY 1").format(
-            sql.Identifier(log_schema, "sync_runs")
-        )
+        sql.SQL(
+            "SELECT DISTINCT split_part(target_table, '.', 1) AS s FROM {} "
+            "WHERE to_regnamespace(split_part(target_table, '.', 1)) IS NOT NULL ORDER BY 1"
+        ).format(sql.Identifier(log_schema, "sync_runs"))
     ).fetchall()
     return sorted({row[0] for row in rows} | {log_schema})
 
