@@ -6,8 +6,9 @@ suites need the SDK.
 
 STATE rule: a STATE message is written to stdout only once every record received before it is committed.
 When nothing is pending it is written at once; otherwise it waits for the next commit of all open batches,
-which happens when a batch is full (rows or bytes), at ACTIVATE_VERSION, before a schema change, on a STATE
-arriving after `flush_interval_seconds`, and at the end of the input.
+which happens when a batch is full (rows or bytes), at ACTIVATE_VERSION, before a schema change, before a
+new stream opens a connection beyond `max_connections`, on a STATE arriving after `flush_interval_seconds`,
+and at the end of the input.
 """
 
 from __future__ import annotations
