@@ -9,6 +9,7 @@ import click
 from ponte.cli.db import db
 from ponte.cli.sandbox import sandbox
 from ponte.cli.validate import validate
+from ponte.demo import demo
 from ponte.errors import PonteError
 
 
@@ -21,6 +22,7 @@ def cli() -> None:
 cli.add_command(sandbox)
 cli.add_command(validate)
 cli.add_command(db)
+cli.add_command(demo)
 
 
 def main() -> None:

@@ -1,0 +1,151 @@
+"""`ponte demo`: the Sienge sandbox → `meltano run tap-sienge target-postgres` → what landed, in one command.
+
+Runs in the `demo` Meltano environment. The database is the local PostgreSQL server when one answers on
+127.0.0.1:5432 (or `PONTE_PG_DSN`), else an embedded one (pgserver wheel, data in `.ponte/pgdata`). The
+sandbox serves on 127.0.0.1:8765, the address the `demo` environment points at. A second run only asks the
+sandbox for what changed and upserts it, so it is quick and changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import psycopg
+import requests
+
+from ponte.local_postgres import PostgresEndpoint, ensure_database, find_postgres
+from ponte.local_postgres import stop_embedded as _stop_embedded
+
+SANDBOX_PORT = 8765
+SANDBOX_HEALTH = f"http://127.0.0.1:{SANDBOX_PORT}/_sandbox/health"
+DEMO_DATABASE = "ponte_demo"
+TARGET_SCHEMA = "sienge"
+
+
+def _say(text: str) -> None:
+    click.echo(click.style("ponte demo: ", fg="cyan") + text)
+
+
+def _bin(name: str) -> str:
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def start_sandbox(log_file: Path) -> subprocess.Popen[bytes] | None:
+    """Start the Sienge sandbox on the demo port, unless one already answers there."""
+    try:
+        if requests.get(SANDBOX_HEALTH, timeout=1).ok:
+            _say(f"using the Sienge sandbox already running on port {SANDBOX_PORT}")
+            return None
+    except requests.RequestException:
+        pass
+    log = log_file.open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ponte.sandbox", "sienge", "--port", str(SANDBOX_PORT)], stdout=log, stderr=log
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise click.ClickException(f"the sandbox exited early; see {log_file}")
+        try:
+            if requests.get(SANDBOX_HEALTH, timeout=1).ok:
+                _say(f"Sienge sandbox listening on http://127.0.0.1:{SANDBOX_PORT} (log: {log_file})")
+                return process
+        except requests.RequestException:
+            time.sleep(0.1)
+    process.kill()
+    raise click.ClickException(f"the sandbox did not start within 20 s; see {log_file}")
+
+
+def run_meltano(project: Path, dsn: str, database_kind: str) -> None:
+    """`meltano install` (idempotent) then `meltano run tap-sienge target-postgres` in the demo environment.
+
+    The state ID carries the database kind: the bookmarks of a run into the local server must not make a
+    later run into the embedded database skip the rows it never received.
+    """
+    env = {**os.environ, "MELTANO_ENVIRONMENT": "demo", "TARGET_POSTGRES_DSN": dsn}
+    meltano = _bin("meltano")
+    _say("installing the Meltano plugins (first time only takes a while)")
+    subprocess.run([meltano, "install"], cwd=project, env=env, check=True, stdout=subprocess.DEVNULL)
+    _say("meltano run tap-sienge target-postgres")
+    began = time.monotonic()
+    result = subprocess.run(
+        [meltano, "run", "--state-id-suffix", database_kind, "tap-sienge", "target-postgres"],
+        cwd=project,
+        env=env,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise click.ClickException(f"meltano run failed with exit code {result.returncode} (see the log above)")
+    _say(f"meltano run finished in {time.monotonic() - began:.1f} s")
+
+
+def print_landed(dsn: str) -> None:
+    """schema.table → rows now, and what the last run did to it (from the run log ponte.sync_runs)."""
+    with psycopg.connect(dsn) as conn:
+        tables = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema = %s AND table_type = 'BASE TABLE' ORDER BY table_name",
+            (TARGET_SCHEMA,),
+        ).fetchall()
+        last_run = {
+            row[0]: row[1:]
+            for row in conn.execute(
+                "SELECT DISTINCT ON (target_table) target_table, status, rows_inserted, rows_updated, rows_deleted "
+                "FROM ponte.sync_runs ORDER BY target_table, started_at DESC"
+            ).fetchall()
+        }
+        rows = []
+        for schema, table in tables:
+            query = psycopg.sql.SQL("SELECT count(*) FROM {}.{}").format(
+                psycopg.sql.Identifier(schema), psycopg.sql.Identifier(table)
+            )
+            name = f"{schema}.{table}"
+            rows.append((name, conn.execute(query).fetchone()[0], last_run.get(name, ("-", 0, 0, 0))))
+    width = max((len(name) for name, _, _ in rows), default=10) + 2
+    click.echo(f"\n{'table':<{width}}{'rows':>8}   last run: {'status':<10}{'inserted':>9}{'updated':>9}{'deleted':>9}")
+    for name, count, (status, inserted, updated, deleted) in rows:
+        click.echo(f"{name:<{width}}{count:>8}             {status:<10}{inserted:>9}{updated:>9}{deleted:>9}")
+    click.echo(f"{'total':<{width}}{sum(c for _, c, _ in rows):>8}\n")
+
+
+def connection_hint(endpoint: PostgresEndpoint, dsn: str) -> None:
+    """Tell the user how to connect (psql / BI tools)."""
+    _say(f"database: {endpoint.kind} PostgreSQL — connection string: {dsn}")
+    _say(f'try: psql "{dsn}" -c "select * from {TARGET_SCHEMA}.customers limit 5"')
+    if endpoint.kind == "embedded":
+        _say(
+            f"the embedded server keeps running (data in {endpoint.data_dir}); stop it with `ponte demo --stop-embedded`"
+        )
+
+
+@click.command()
+@click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=Path.cwd)
+@click.option("--embedded", is_flag=True, help="Use the embedded PostgreSQL even if a local server answers.")
+@click.option("--keep-sandbox", is_flag=True, help="Leave the sandbox running after the demo.")
+@click.option("--stop-embedded", is_flag=True, help="Only stop the embedded PostgreSQL a previous demo left running.")
+def demo(project: Path, embedded: bool, keep_sandbox: bool, stop_embedded: bool) -> None:
+    """Run the demo: sandbox + database + meltano run tap-sienge target-postgres, then show what landed."""
+    state = project / ".ponte"
+    if stop_embedded:
+        stopped = _stop_embedded(state / "pgdata")
+        _say("embedded PostgreSQL stopped" if stopped else "no embedded PostgreSQL here")
+        return
+    state.mkdir(exist_ok=True)
+    endpoint = find_postgres(state / "pgdata", allow_server=not embedded)
+    dsn = ensure_database(endpoint, DEMO_DATABASE)
+    _say(f"using the {endpoint.kind} PostgreSQL, database {DEMO_DATABASE}")
+    sandbox = start_sandbox(state / "sandbox-sienge.log")
+    try:
+        run_meltano(project, dsn, endpoint.kind)
+    finally:
+        if sandbox is not None and not keep_sandbox:
+            sandbox.terminate()
+            sandbox.wait(timeout=10)
+    print_landed(dsn)
+    connection_hint(endpoint, dsn)
