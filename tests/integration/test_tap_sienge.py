@@ -9,28 +9,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ponte.testing import SandboxProcess, console_script, run_tap, select_only
+from ponte.testing import SandboxProcess, run_tap
 from ponte.testing.singer_process import SingerRun
 
 FAST_RETRIES = {"backoff_base_seconds": 0.05}
 
 
-def discover(config: dict[str, Any]) -> dict[str, Any]:
-    """The tap's catalog (no request needed)."""
-    import subprocess
-    import tempfile
-
-    with tempfile.NamedTemporaryFile("w", suffix=".json") as file:
-        json.dump(config, file)
-        file.flush()
-        out = subprocess.run(
-            [console_script("tap-sienge"), "--config", file.name, "--discover"], capture_output=True, check=True
-        )
-    return json.loads(out.stdout)
-
-
 def run_streams(config: dict[str, Any], streams: set[str], **kwargs: Any) -> SingerRun:
-    return run_tap("tap-sienge", config, catalog=select_only(discover(config), streams), **kwargs)
+    return run_tap("tap-sienge", config, streams=streams, **kwargs)
 
 
 def api_requests(sandbox: SandboxProcess, suffix: str) -> list[dict[str, Any]]:

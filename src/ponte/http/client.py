@@ -194,7 +194,7 @@ class HttpClient:
         if remaining is not None and remaining.strip() == "0" and response.status_code != 429:
             reset = retry_after_seconds({"RateLimit-Reset": headers.get("RateLimit-Reset", "")})
             if reset and self.limiter is not None:
-                self.limiter.pause_until(time.monotonic() + reset)
+                self.limiter.observe_server_exhausted(reset)
         day_remaining = headers.get("X-RateLimit-Remaining-Day")
         if self.quota is not None and day_remaining and day_remaining.strip().isdigit():
             self.quota.observe_server_remaining(int(day_remaining))

@@ -39,6 +39,21 @@ class RateLimiter:
         with self._lock:
             self._paused_until = max(self._paused_until, monotonic_deadline)
 
+    def observe_server_exhausted(self, reset_seconds: float) -> None:
+        """The server says its window is spent and resets in `reset_seconds` (whole seconds, rounded up).
+
+        If our own log is also full until at least `reset_seconds - 1` from now, this process spent the
+        budget and the sliding window already holds us back as long as needed; pausing for the rounded-up
+        header on top would waste up to a second per window. Otherwise others share the budget (Sienge
+        counts per tenant): hold every sender for the whole announced reset.
+        """
+        with self._lock:
+            now = time.monotonic()
+            ours_full = len(self._sent) >= self.requests
+            own_wait = self._sent[0] + self.window + self.margin - now if ours_full and self._sent else 0.0
+            if own_wait < reset_seconds - 1:
+                self._paused_until = max(self._paused_until, now + reset_seconds)
+
     def acquire(self) -> float:
         """Block until one more request fits in the budget; returns the seconds waited."""
         waited = 0.0

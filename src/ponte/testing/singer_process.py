@@ -30,6 +30,17 @@ def select_only(catalog: dict[str, Any], streams: set[str] | list[str]) -> dict[
     return result
 
 
+def discover(executable: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The catalog `executable --discover` prints for `config`."""
+    with tempfile.TemporaryDirectory(prefix="ponte-discover-") as folder:
+        path = Path(folder) / "config.json"
+        path.write_text(json.dumps(config))
+        out = subprocess.run(
+            [console_script(executable), "--config", str(path), "--discover"], capture_output=True, check=True
+        )
+    return json.loads(out.stdout)
+
+
 @dataclass
 class SingerRun:
     """What one tap process did: exit code, stderr, and its messages grouped for assertions."""
@@ -67,11 +78,17 @@ def run_tap(
     *,
     state: dict[str, Any] | None = None,
     catalog: dict[str, Any] | None = None,
+    streams: set[str] | None = None,
     args: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
     timeout: float = 600,
 ) -> SingerRun:
-    """Run `executable --config … [--state …] [--catalog …]` and parse its stdout as Singer messages."""
+    """Run `executable --config … [--state …] [--catalog …]` and parse its stdout as Singer messages.
+
+    `streams` selects only those streams (in a catalog discovered first), as Meltano's `select` would.
+    """
+    if streams is not None:
+        catalog = select_only(catalog or discover(executable, config), streams)
     with tempfile.TemporaryDirectory(prefix="ponte-tap-") as folder:
         command = [console_script(executable)]
         for name, value in (("config", config), ("state", state), ("catalog", catalog)):
