@@ -211,3 +211,19 @@ def test_child_stream_reads_the_resources_of_every_cost_database(
     assert {r["costDatabaseId"] for r in resources} == databases
     asked = {r["path"] for r in api_requests(sienge_sandbox, "/resources")}
     assert asked == {f"/demo/public/api/v1/cost-databases/{d}/resources" for d in databases}
+
+
+def test_a_malformed_declaration_stops_the_tap_with_a_line_numbered_error(
+    tmp_path: Path, sienge_config: dict[str, Any]
+) -> None:
+    original = (Path(__file__).parents[2] / "taps" / "sienge.yml").read_text(encoding="utf-8")
+    broken = original.replace("    path: /companies\n", "    path: /companies\n      oops: [unclosed\n", 1)
+    assert broken != original
+    (tmp_path / "sienge.yml").write_text(broken, encoding="utf-8")
+    (tmp_path / "sienge").symlink_to(Path(__file__).parents[2] / "taps" / "sienge")
+    run = run_tap("tap-sienge", sienge_config, env={"PONTE_TAPS_DIR": str(tmp_path)})
+    assert run.returncode == 2
+    line = broken.splitlines().index("      oops: [unclosed") + 1
+    assert f"sienge.yml:{line}:" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+    assert not run.messages
