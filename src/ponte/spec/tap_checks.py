@@ -59,16 +59,23 @@ def _parses(parse: Any, value: str) -> bool:
     return True
 
 
-def _check_settings(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[SpecError]:
+def _duplicate_names(
+    items: list[dict[str, Any]], section: str, message: str, loaded: LoadedYaml
+) -> Iterator[SpecError]:
+    """Each `name` in a list section must be unique; `message` is formatted with the name and first line."""
     seen: dict[str, int] = {}
-    for index, setting in enumerate(data.get("settings") or []):
-        name = setting["name"]
+    for index, item in enumerate(items):
+        name = item["name"]
         if name in seen:
-            line = (loaded.value_position(("settings", seen[name])) or ("?",))[0]
-            yield spec_error(
-                loaded, ("settings", index, "name"), f"setting '{name}' is already declared on line {line}"
-            )
+            line = (loaded.value_position((section, seen[name])) or ("?",))[0]
+            yield spec_error(loaded, (section, index, "name"), message.format(name=name, line=line))
         seen.setdefault(name, index)
+
+
+def _check_settings(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[SpecError]:
+    settings = data.get("settings") or []
+    yield from _duplicate_names(settings, "settings", "setting '{name}' is already declared on line {line}", loaded)
+    for index, setting in enumerate(settings):
         default = setting.get("default")
         if default is None or (isinstance(default, str) and "{{" in default):
             continue
@@ -121,15 +128,8 @@ def _check_auth_secrets(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator
 
 
 def _check_stream_names(streams: list[dict[str, Any]], loaded: LoadedYaml) -> Iterator[SpecError]:
-    seen: dict[str, int] = {}
-    for index, stream in enumerate(streams):
-        name = stream["name"]
-        if name in seen:
-            line = (loaded.value_position(("streams", seen[name])) or ("?",))[0]
-            yield spec_error(
-                loaded, ("streams", index, "name"), f"stream name '{name}' is already used by the stream on line {line}"
-            )
-        seen.setdefault(name, index)
+    message = "stream name '{name}' is already used by the stream on line {line}"
+    yield from _duplicate_names(streams, "streams", message, loaded)
 
 
 def _check_parent(streams: list[dict[str, Any]], index: int, loaded: LoadedYaml) -> Iterator[SpecError]:
