@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
+import yaml
 
 from ponte.errors import SpecError
 
@@ -21,12 +21,20 @@ MAX_DEPTH = 12
 KEEP_FORMATS = {"date", "date-time", "time", "email", "uri", "uuid"}
 
 
+class _OpenApiLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml's safe loader (Swagger files are large: the pure-Python parser cost seconds per tap start),
+    with timestamps kept as strings so the schemas stay JSON."""
+
+
+_OpenApiLoader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+
+
 @lru_cache(maxsize=32)
 def _load_document(path: str) -> dict[str, Any]:
     text = Path(path).read_text(encoding="utf-8")
     if path.endswith(".json"):
         return json.loads(text)
-    return YAML(typ="safe", pure=True).load(text)
+    return yaml.load(text, Loader=_OpenApiLoader)
 
 
 def resolve_schema(source: dict[str, Any], base_dir: Path, record_selector: str | None, where: str) -> dict[str, Any]:
