@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ponte.testing import SandboxProcess, console_script
+from ponte.testing import SandboxProcess, console_script, discover
 
 pytestmark = pytest.mark.meltano
 
@@ -33,6 +33,24 @@ def schema() -> Iterator[str]:
     with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
         conn.execute(f'DROP SCHEMA IF EXISTS "{name}_log" CASCADE')
+
+
+def expected_pg_type(prop: dict) -> str:
+    """The PostgreSQL type a BI user should see for a JSON Schema property."""
+    types = prop.get("type", [])
+    types = {types} if isinstance(types, str) else set(types)
+    types.discard("null")
+    if not types or types & {"object", "array"}:
+        return "jsonb"
+    if types == {"integer"}:
+        return "bigint"
+    if types <= {"integer", "number"}:
+        return "numeric"
+    if types == {"boolean"}:
+        return "boolean"
+    if types == {"string"}:
+        return {"date": "date", "date-time": "timestamp with time zone"}.get(prop.get("format"), "text")
+    return "text"
 
 
 def meltano_run(sandbox: SandboxProcess, schema: str) -> subprocess.CompletedProcess[str]:
@@ -71,6 +89,11 @@ def test_meltano_run_lands_typed_tables_and_a_second_run_changes_nothing(meltano
                     "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)
                 )
             }
+            columns = conn.execute(
+                "SELECT c.table_name, c.data_type, col_description((quote_ident(c.table_schema) || '.' || quote_ident(c.table_name))::regclass, c.ordinal_position) "
+                "FROM information_schema.columns c WHERE c.table_schema = %s AND c.column_name NOT LIKE '\\_sdc\\_%%'",
+                (schema,),
+            ).fetchall()
             runs = conn.execute(f'SELECT stream, status, rows_inserted FROM "{schema}_log".sync_runs').fetchall()
         sandbox.reset_log()
         second = meltano_run(sandbox, schema)
@@ -101,6 +124,18 @@ def test_meltano_run_lands_typed_tables_and_a_second_run_changes_nothing(meltano
     }
     assert {k: types.get(k) for k in expected_types} == expected_types
     assert {status for _, status, _ in runs} == {"succeeded"}
+    # every column of every Sienge table has the type its JSON Schema asks for
+    catalog = {
+        s["tap_stream_id"]: s["schema"]["properties"]
+        for s in discover("tap-sienge", {"subdomain": "demo", "username": "u", "password": "p"})["streams"]
+    }
+    wrong = []
+    for table, data_type, comment in columns:
+        source = comment.rsplit("source field: ", 1)[1].strip()
+        expected = expected_pg_type(catalog[table][source])
+        if data_type != expected:
+            wrong.append(f"{table}.{source}: {data_type}, expected {expected}")
+    assert not wrong, wrong
     assert again == counts
     # the second run asks only for customers changed since the first one (today, in São Paulo)
     assert len(customer_requests) == 1 and "modifiedAfter" in customer_requests[0]["query"]
