@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import requests
 from singer_sdk.helpers._state import PROGRESS_MARKERS
-from singer_sdk.helpers._typing import TypeConformanceLevel
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
 
 from ponte.errors import QuotaExhausted
