@@ -1,0 +1,34 @@
+"""meltano.yml must agree with the declarations: the same settings, secrets marked sensitive, nothing calling home."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from ponte.spec import load_tap_spec
+
+ROOT = Path(__file__).parents[2]
+PROJECT = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
+
+
+def plugin(kind: str, name: str) -> dict:
+    return next(p for p in PROJECT["plugins"][kind] if p["name"] == name)
+
+
+def test_tap_settings_in_meltano_match_the_declaration() -> None:
+    declared = load_tap_spec(ROOT / "taps" / "sienge.yml").data["settings"]
+    meltano = {s["name"]: s for s in plugin("extractors", "tap-sienge")["settings"]}
+    assert set(meltano) == {s["name"] for s in declared} | {"emit_activate_version_messages"}
+    for setting in declared:
+        assert bool(meltano[setting["name"]].get("sensitive")) == bool(setting.get("secret")), setting["name"]
+
+
+def test_every_plugin_is_declared_in_full_and_usage_stats_are_off() -> None:
+    assert PROJECT["send_anonymous_usage_stats"] is False
+    for kind in ("extractors", "loaders"):
+        for entry in PROJECT["plugins"][kind]:
+            assert {"namespace", "pip_url", "executable", "settings"} <= set(entry), entry["name"]
+            assert all("kind" in s for s in entry["settings"]), entry["name"]
+            assert "==" in entry["pip_url"] or entry["pip_url"] == "-e .", f"{entry['name']}: pin the version"
+    assert {e["name"] for e in PROJECT["environments"]} == {"dev", "demo", "prod"}
