@@ -76,7 +76,9 @@ class OAuth2Auth:
 
     def _fetch(self) -> None:
         grant = self.grant_type
-        if grant == "refresh_token" or (self.refresh_token and self._token is not None):
+        # authorization_code: the user consented once (outside the tap) and configured the refresh token it
+        # gave; the tap only ever exchanges that refresh token.
+        if grant in ("refresh_token", "authorization_code") or (self.refresh_token and self._token is not None):
             form: dict[str, Any] = {"grant_type": "refresh_token", "refresh_token": self.refresh_token}
         elif grant == "password":
             form = {"grant_type": "password", "username": self.username, "password": self.password}
