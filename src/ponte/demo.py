@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import requests
 
 from ponte.local_postgres import PostgresEndpoint, ensure_database, find_postgres
 from ponte.local_postgres import stop_embedded as _stop_embedded
+from ponte.testing import SandboxProcess, console_script
 
 SANDBOX_PORT = 8765
 SANDBOX_HEALTH = f"http://127.0.0.1:{SANDBOX_PORT}/_sandbox/health"
@@ -31,12 +31,7 @@ def _say(text: str) -> None:
     click.echo(click.style("ponte demo: ", fg="cyan") + text)
 
 
-def _bin(name: str) -> str:
-    candidate = Path(sys.executable).parent / name
-    return str(candidate) if candidate.exists() else name
-
-
-def start_sandbox(log_file: Path) -> subprocess.Popen[bytes] | None:
+def start_sandbox(log_file: Path) -> SandboxProcess | None:
     """Start the Sienge sandbox on the demo port, unless one already answers there."""
     try:
         if requests.get(SANDBOX_HEALTH, timeout=1).ok:
@@ -44,22 +39,12 @@ def start_sandbox(log_file: Path) -> subprocess.Popen[bytes] | None:
             return None
     except requests.RequestException:
         pass
-    log = log_file.open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ponte.sandbox", "sienge", "--port", str(SANDBOX_PORT)], stdout=log, stderr=log
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise click.ClickException(f"the sandbox exited early; see {log_file}")
-        try:
-            if requests.get(SANDBOX_HEALTH, timeout=1).ok:
-                _say(f"Sienge sandbox listening on http://127.0.0.1:{SANDBOX_PORT} (log: {log_file})")
-                return process
-        except requests.RequestException:
-            time.sleep(0.1)
-    process.kill()
-    raise click.ClickException(f"the sandbox did not start within 20 s; see {log_file}")
+    try:
+        sandbox = SandboxProcess.start("sienge", port=SANDBOX_PORT, log_file=log_file)
+    except (RuntimeError, TimeoutError) as exc:
+        raise click.ClickException(f"the Sienge sandbox did not start: {exc}") from None
+    _say(f"Sienge sandbox listening on {sandbox.url} (log: {log_file})")
+    return sandbox
 
 
 def run_meltano(project: Path, dsn: str, database_kind: str) -> None:
@@ -69,7 +54,7 @@ def run_meltano(project: Path, dsn: str, database_kind: str) -> None:
     later run into the embedded database skip the rows it never received.
     """
     env = {**os.environ, "MELTANO_ENVIRONMENT": "demo", "TARGET_POSTGRES_DSN": dsn}
-    meltano = _bin("meltano")
+    meltano = console_script("meltano")
     _say("installing the Meltano plugins (first time only takes a while)")
     subprocess.run([meltano, "install"], cwd=project, env=env, check=True, stdout=subprocess.DEVNULL)
     _say("meltano run tap-sienge target-postgres")
@@ -145,7 +130,6 @@ def demo(project: Path, embedded: bool, keep_sandbox: bool, stop_embedded: bool)
         run_meltano(project, dsn, endpoint.kind)
     finally:
         if sandbox is not None and not keep_sandbox:
-            sandbox.terminate()
-            sandbox.wait(timeout=10)
+            sandbox.stop()
     print_landed(dsn)
     connection_hint(endpoint, dsn)

@@ -102,12 +102,7 @@ def test_meltano_run_lands_typed_tables_and_a_second_run_changes_nothing(meltano
         with psycopg.connect(ADMIN_DSN) as conn:
             again = {t: conn.execute(f'SELECT count(*) FROM "{schema}"."{t}"').fetchone()[0] for t in counts}
 
-    assert counts == {
-        "customers": 500,
-        "companies": counts["companies"],
-        "payment_categories": counts["payment_categories"],
-        "cost_database_resources": counts["cost_database_resources"],
-    }
+    assert counts["customers"] == 500
     assert min(counts.values()) > 0
     assert len(tables) == 24  # one table per declared stream
     expected_types = {

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import click
+import requests
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.helpers._util import load_json
 from singer_sdk.singerlib.encoding.simple import Message, SingerMessageType
@@ -116,12 +117,9 @@ class LifecycleMixin:
         except QuotaExhausted as exc:
             if tap is not None:
                 tap._state_writer.write_state(tap.state)
-                sys.stdout.flush()
             cls.logger.warning("%s", exc)  # type: ignore[attr-defined]
             sys.exit(0)
         except PonteError as exc:
-            if tap is not None:
-                sys.stdout.flush()
             cls.logger.error("%s", exc)  # type: ignore[attr-defined]
             sys.exit(exc.exit_code)
         finally:
@@ -150,14 +148,11 @@ class LifecycleMixin:
 
     def check_connection(self) -> str:
         """Send the declared connection check; return a sentence saying it worked (errors raise)."""
-        import requests
-
         runtime = self.runtime
         check = self.declaration.get("connection_check") or {}
         path = str(render(check.get("path", "/"), {"config": runtime.config}))
         params = render(check.get("params") or {}, {"config": runtime.config})
-        url = runtime.base_url + (path if path.startswith("/") else "/" + path)
-        prepared = runtime.client.session.prepare_request(requests.Request("GET", url, params=params))
+        prepared = runtime.client.session.prepare_request(requests.Request("GET", runtime.url(path), params=params))
         began = time.monotonic()
         response = runtime.client.send(prepared, label="connection test")
         elapsed = (time.monotonic() - began) * 1000

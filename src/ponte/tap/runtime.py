@@ -53,6 +53,10 @@ class TapRuntime:
         """The rendered base URL without a trailing slash."""
         return str(render(self.spec["base_url"], {"config": self.config})).rstrip("/")
 
+    def url(self, path: str) -> str:
+        """Base URL + a rendered path (with or without its leading slash)."""
+        return self.base_url + (path if path.startswith("/") else "/" + path)
+
     @property
     def started_iso(self) -> str:
         """Run start as an ISO timestamp (UTC), used in state markers."""

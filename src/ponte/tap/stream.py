@@ -143,8 +143,7 @@ class DeclarativeStream(RESTStream):
 
     def get_url(self, context: Mapping[str, Any] | None) -> str:
         """Base URL + rendered path (parent fields substituted for child streams)."""
-        path = str(render(self.sdef.path, self._scope(context)))
-        return self.url_base + (path if path.startswith("/") else "/" + path)
+        return self.runtime.url(str(render(self.sdef.path, self._scope(context))))
 
     @property
     def http_headers(self) -> dict[str, str]:

@@ -27,20 +27,37 @@ class SandboxProcess:
         self.session = requests.Session()
 
     @classmethod
-    def start(cls, api: str, *args: str, timeout: float = 20.0) -> SandboxProcess:
-        """Launch the sandbox and wait until it reports the port it bound."""
+    def start(
+        cls, api: str, *args: str, port: int = 0, log_file: Path | None = None, timeout: float = 20.0
+    ) -> SandboxProcess:
+        """Launch the sandbox (port 0: any free one) and wait until it reports the port it bound.
+
+        Its output goes to `log_file` (a file in a temporary folder by default), never to an undrained pipe.
+        """
         folder = Path(tempfile.mkdtemp(prefix=f"ponte-sandbox-{api}-"))
         port_file = folder / "port"
-        command = [sys.executable, "-m", "ponte.sandbox", api, "--port", "0", "--port-file", str(port_file), *args]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
+        log_file = log_file or folder / "sandbox.log"
+        command = [
+            sys.executable,
+            "-m",
+            "ponte.sandbox",
+            api,
+            "--port",
+            str(port),
+            "--port-file",
+            str(port_file),
+            *args,
+        ]
+        with log_file.open("ab") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=log, env=os.environ.copy())
         deadline = time.monotonic() + timeout
         while not port_file.exists():
             if process.poll() is not None:
-                error = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                error = log_file.read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"sandbox {api} exited with {process.returncode}: {error}")
             if time.monotonic() > deadline:
                 process.kill()
-                raise TimeoutError(f"sandbox {api} did not report its port within {timeout}s")
+                raise TimeoutError(f"sandbox {api} did not report its port within {timeout}s; see {log_file}")
             time.sleep(0.02)
         return cls(api, process, int(port_file.read_text().strip()))
 
@@ -85,8 +102,6 @@ class SandboxProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process.stderr:
-            self.process.stderr.close()
 
     def __enter__(self) -> SandboxProcess:
         return self
