@@ -385,3 +385,17 @@ def test_sienge_declaration_is_valid() -> None:
 def test_more_mistakes_are_explained(tmp_path: Path, old: str, new: str, expected: str) -> None:
     error = str(fail(tmp_path, mutate(old, new)))
     assert expected in error, error
+
+
+def test_malformed_openapi_file_is_a_spec_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "api.yaml").write_text('swagger: "2.0"\npaths:\n  /a: [unclosed\n', encoding="utf-8")
+    declaration = tmp_path / "t.yml"
+    declaration.write_text(
+        "version: 1\nname: t\nbase_url: http://x\nstreams:\n  - name: a\n    path: /a\n    primary_key: []\n"
+        "    schema: {openapi: api.yaml, definition: A}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        SpecError, match=r"t\.yml:8:\d+ streams\.0\.schema\.openapi: cannot read api\.yaml: invalid YAML"
+    ):
+        load_declaration(declaration, "tap")

@@ -13,7 +13,6 @@ from typing import Any
 
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import SchemaError
-from ruamel.yaml.error import YAMLError
 
 from ponte.errors import SpecError
 from ponte.spec.locate import dotted, parse_dotted, spec_error
@@ -69,7 +68,7 @@ def _resolve(
             at = (*where, "file")
             message += " (schema paths are relative to the folder of the YAML file)"
         return None, [spec_error(loaded, at, message)]
-    except (OSError, UnicodeDecodeError, ValueError, YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         key = "file" if "file" in source else "openapi"
         reason = " ".join(str(exc).split())
         return None, [spec_error(loaded, (*where, key), f"cannot read {source[key]}: {reason}")]

@@ -34,7 +34,10 @@ def _load_document(path: str) -> dict[str, Any]:
     text = Path(path).read_text(encoding="utf-8")
     if path.endswith(".json"):
         return json.loads(text)
-    return yaml.load(text, Loader=_OpenApiLoader)
+    try:
+        return yaml.load(text, Loader=_OpenApiLoader)
+    except yaml.YAMLError as exc:  # callers report ValueErrors with the file name; the parser is our detail
+        raise ValueError(f"invalid YAML: {exc}") from None
 
 
 def resolve_schema(source: dict[str, Any], base_dir: Path, record_selector: str | None, where: str) -> dict[str, Any]:
