@@ -43,3 +43,8 @@ def run_tap(source: str) -> None:
 def tap_sienge() -> None:
     """`tap-sienge`: Sienge Plataforma REST API v1."""
     run_tap("sienge")
+
+
+def tap_bling() -> None:
+    """`tap-bling`: Bling ERP API v3 (several accounts, OAuth2 with rotating refresh tokens)."""
+    run_tap("bling")
