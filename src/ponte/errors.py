@@ -66,6 +66,10 @@ class ApiError(PonteError):
 
     exit_code = 4
 
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 class DataError(PonteError):
     """A record cannot be loaded as declared (which stream, which record, which field)."""

@@ -55,6 +55,7 @@ class HttpSettings:
     message_fields: tuple[str, ...] = ("message", "error", "detail")
     hints: Mapping[int, str] = field(default_factory=dict)
     pool_size: int = 8
+    daily_quota_when: tuple[str, Any] | None = None
 
 
 class HttpClient:
@@ -123,7 +124,7 @@ class HttpClient:
                 self._retry_or_raise(attempt, label, request, f"HTTP {status}", response)
                 continue
             if status >= 400:
-                raise ApiError(self._error_text(response, label, request))
+                raise ApiError(self._error_text(response, label, request), status=status)
             if expect_json:
                 try:
                     response.ponte_json = orjson.loads(response.content) if response.content else None  # type: ignore[attr-defined]
@@ -168,8 +169,8 @@ class HttpClient:
         self, response: requests.Response, label: str, request: requests.PreparedRequest, waits: int
     ) -> None:
         policy = self.settings.retry
-        if response.headers.get("X-RateLimit-Remaining-Day", "").strip() == "0":
-            limit = response.headers.get("X-RateLimit-Limit-Day", "?")
+        if response.headers.get("X-RateLimit-Remaining-Day", "").strip() == "0" or self._says_daily_quota(response):
+            limit = response.headers.get("X-RateLimit-Limit-Day", "the plan's")
             raise QuotaExhausted(
                 f"{label}: the server's daily request quota is spent ({limit} per day, HTTP 429); the run "
                 "stopped cleanly and the next run resumes where this one stopped."
@@ -187,6 +188,19 @@ class HttpClient:
             self.limiter.pause_until(time.monotonic() + wait)
         else:
             self.sleep(wait)
+
+    def _says_daily_quota(self, response: requests.Response) -> bool:
+        """The declared marker of a spent daily quota in a 429 body (e.g. Bling's `"period": "day"`)."""
+        if self.settings.daily_quota_when is None:
+            return False
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            return False
+        path, expected = self.settings.daily_quota_when
+        for part in path.split("."):
+            body = body.get(part) if isinstance(body, dict) else None
+        return bool(body == expected)
 
     def _observe_budget_headers(self, response: requests.Response) -> None:
         headers = response.headers

@@ -77,6 +77,11 @@ def stream_defs(spec: dict[str, Any], base_dir: Path, file: str) -> list[StreamD
         properties = schema.setdefault("properties", {})
         for child_field in raw.get("parent_keys") or {}:
             properties.setdefault(child_field, {"type": ["integer", "string"]})
+        for target, source in (raw.get("copy_fields") or {}).items():
+            properties.setdefault(target, _nested_property(schema, source))
+        account_field = (spec.get("accounts") or {}).get("field")
+        if account_field:
+            properties[account_field] = {"type": ["string"], "description": "Account the record was read from."}
         for key in raw.get("primary_key") or []:
             if key not in properties:
                 raise SpecError(
@@ -103,9 +108,33 @@ def stream_defs(spec: dict[str, Any], base_dir: Path, file: str) -> list[StreamD
                 parent_keys=dict(raw.get("parent_keys") or {}),
                 description=raw.get("description"),
                 selected=raw.get("selected", True),
+                ids_from=_ids_from(spec, raw.get("ids_from")),
+                detail=raw.get("detail"),
+                copy_fields=dict(raw.get("copy_fields") or {}),
             )
         )
     return defs
+
+
+def _ids_from(spec: dict[str, Any], raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The id listing with the tap's default paginator and record selector filled in."""
+    if not raw:
+        return None
+    return {
+        **raw,
+        "paginator": effective_paginator(spec, raw),
+        "record_selector": effective_record_selector(spec, raw),
+    }
+
+
+def _nested_property(schema: dict[str, Any], dotted: str) -> dict[str, Any]:
+    """The JSON Schema of `a.b.c` inside an object schema (any type when it is not declared)."""
+    node: Any = schema
+    for part in dotted.split("."):
+        node = (node.get("properties") or {}).get(part) if isinstance(node, dict) else None
+        if node is None:
+            return {}
+    return copy.deepcopy(node)
 
 
 def stream_classes(defs: list[StreamDef], tap_name: str) -> list[type[DeclarativeStream]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +15,7 @@ from ponte.errors import ConfigError
 from ponte.http import DailyQuota, HttpClient, HttpSettings, RateLimiter
 from ponte.http.redaction import Redactor
 from ponte.http.retry_policy import RetryPolicy
+from ponte.tap.accounts import resolve_accounts, secret_fields
 from ponte.tap.templates import render
 
 
@@ -36,7 +37,11 @@ def secret_values(settings: list[dict[str, Any]], config: Mapping[str, Any]) -> 
 
 @dataclass
 class TapRuntime:
-    """Built once per tap process from the declaration and the config."""
+    """Built once per tap process from the declaration and the config.
+
+    With `accounts:` there is one HttpClient per account (its own authenticator, rate budget and daily quota,
+    as APIs like Bling count limits per account); `client` is then the first account's.
+    """
 
     name: str
     spec: dict[str, Any]
@@ -47,6 +52,25 @@ class TapRuntime:
     timezone: ZoneInfo
     started_at: dt.datetime
     run_version: int
+    accounts: list[dict[str, Any]] = field(default_factory=list)
+    clients: dict[str, HttpClient] = field(default_factory=dict)
+
+    @property
+    def account_field(self) -> str | None:
+        """Record field carrying the account name, when the declaration has accounts."""
+        block = self.spec.get("accounts")
+        return str(block["field"]) if block else None
+
+    def client_for(self, account: str | None) -> HttpClient:
+        """The account's client (the only client when there are no accounts)."""
+        if account is None or not self.clients:
+            return self.client
+        return self.clients[account]
+
+    def scope(self, account: str | None = None) -> dict[str, Any]:
+        """Template scope: the config, plus the account's fields when given."""
+        found = next((a for a in self.accounts if a["name"] == account), {}) if account else {}
+        return {"config": self.config, "account": found}
 
     @property
     def base_url(self) -> str:
@@ -75,51 +99,26 @@ def build_runtime(
     *,
     started_at: dt.datetime | None = None,
 ) -> TapRuntime:
-    """Create the client, budgets and auth the declaration asks for.
+    """Create the clients, budgets and auth the declaration asks for (one client per account).
 
     `started_at` is the tap's start: incremental windows end there and full-table versions derive from it.
     """
     name = f"tap-{spec['name']}"
     cfg = effective_config(spec.get("settings", []), config)
-    scope = {"config": cfg}
     redactor = Redactor(secret_values(spec.get("settings", []), cfg))
-    http = render(spec.get("http") or {}, scope)
-    verify = http.get("verify_tls", True)
-    if isinstance(verify, str) and verify.lower() in ("true", "false"):
-        verify = verify.lower() == "true"
-    auth = build_authenticator(render(spec.get("auth"), scope), verify_tls=verify, label=name)
-    redactor.add(*auth.secrets())
-    errors = spec.get("errors") or {}
-    settings = HttpSettings(
-        name=name,
-        timeout_seconds=float(http.get("timeout_seconds", 60)),
-        verify_tls=verify,
-        user_agent=http.get("user_agent", "ponte-elt/0.1 (+https://github.com/ponte-elt)"),
-        retry=RetryPolicy(
-            max_retries=int(http.get("max_retries", 6)),
-            base_seconds=float(http.get("backoff_base_seconds", 1.0)),
-            max_seconds=float(http.get("backoff_max_seconds", 60.0)),
-        ),
-        message_fields=tuple(errors.get("message_fields") or ("message",)),
-        hints={int(k): " ".join(str(v).split()) for k, v in (errors.get("hints") or {}).items()},
-    )
-    limits = render(spec.get("rate_limit") or {}, scope)
-    limiter = None
-    if limits.get("requests"):
-        try:
-            limiter = RateLimiter(int(limits["requests"]), float(limits.get("window_seconds") or 60))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{name}: invalid rate budget ({exc}); check the rate settings") from None
+    accounts = resolve_accounts(spec, cfg)
+    for account in accounts:
+        redactor.add(*(str(account[k]) for k in secret_fields(spec) if account.get(k)))
     timezone = ZoneInfo(spec.get("timezone") or "UTC")
-    quota = None
-    if limits.get("per_day"):
-        quota = DailyQuota(
-            int(limits["per_day"]),
-            key=str(limits.get("quota_key") or name),
-            state_dir=cfg.get("state_dir") or ".ponte",
-            timezone=timezone.key,
+    clients = {
+        a["name"]: _client(
+            spec, {"config": cfg, "account": a}, redactor, timezone, logger, f"{name} account '{a['name']}'"
         )
-    client = HttpClient(settings, limiter=limiter, quota=quota, redactor=redactor, auth=auth, logger=logger)
+        for a in accounts
+    }
+    client = (
+        next(iter(clients.values())) if clients else _client(spec, {"config": cfg}, redactor, timezone, logger, name)
+    )
     now = started_at or dt.datetime.now(dt.UTC)
     return TapRuntime(
         name=name,
@@ -131,4 +130,63 @@ def build_runtime(
         timezone=timezone,
         started_at=now,
         run_version=int(now.timestamp() * 1000),
+        accounts=accounts,
+        clients=clients,
     )
+
+
+def _client(
+    spec: dict[str, Any],
+    scope: dict[str, Any],
+    redactor: Redactor,
+    timezone: ZoneInfo,
+    logger: logging.Logger,
+    label: str,
+) -> HttpClient:
+    """One HTTP client: the rendered http, auth, errors and rate_limit blocks of the declaration."""
+    name = f"tap-{spec['name']}"
+    cfg = scope["config"]
+    http = render(spec.get("http") or {}, scope)
+    verify = http.get("verify_tls", True)
+    if isinstance(verify, str) and verify.lower() in ("true", "false"):
+        verify = verify.lower() == "true"
+    auth = build_authenticator(render(spec.get("auth"), scope), verify_tls=verify, label=label)
+    redactor.add(*auth.secrets())
+    if hasattr(auth, "on_new_secret"):
+        auth.on_new_secret = redactor.add  # rotated tokens are masked from the moment they exist
+    errors = spec.get("errors") or {}
+    settings = HttpSettings(
+        name=label,
+        timeout_seconds=float(http.get("timeout_seconds", 60)),
+        verify_tls=verify,
+        user_agent=http.get("user_agent", "ponte-elt/0.1 (+https://github.com/ponte-elt)"),
+        retry=RetryPolicy(
+            max_retries=int(http.get("max_retries", 6)),
+            base_seconds=float(http.get("backoff_base_seconds", 1.0)),
+            max_seconds=float(http.get("backoff_max_seconds", 60.0)),
+            rate_limit_fallback_seconds=float(http.get("rate_limit_wait_seconds") or 60.0),
+        ),
+        daily_quota_when=_marker(errors.get("daily_quota_when")),
+        message_fields=tuple(errors.get("message_fields") or ("message",)),
+        hints={int(k): " ".join(str(v).split()) for k, v in (errors.get("hints") or {}).items()},
+    )
+    limits = render(spec.get("rate_limit") or {}, scope)
+    limiter = None
+    if limits.get("requests"):
+        try:
+            limiter = RateLimiter(int(limits["requests"]), float(limits.get("window_seconds") or 60))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{label}: invalid rate budget ({exc}); check the rate settings") from None
+    quota = None
+    if limits.get("per_day"):
+        quota = DailyQuota(
+            int(limits["per_day"]),
+            key=str(limits.get("quota_key") or name),
+            state_dir=cfg.get("state_dir") or ".ponte",
+            timezone=timezone.key,
+        )
+    return HttpClient(settings, limiter=limiter, quota=quota, redactor=redactor, auth=auth, logger=logger)
+
+
+def _marker(spec: Mapping[str, Any] | None) -> tuple[str, Any] | None:
+    return (str(spec["path"]), spec["equals"]) if spec else None

@@ -75,7 +75,16 @@ def _from_openapi(source: dict[str, Any], base_dir: Path, selector: str | None, 
             )
         node = defs[name]
     else:
-        node = _response_items(doc, source["response"], selector, path.name, where)
+        responses = source["response"] if isinstance(source["response"], list) else [source["response"]]
+        converted = {"type": "object", "properties": {}}
+        for response in responses:  # a list and its detail endpoint: the detail's properties win
+            if isinstance(response, str):
+                api_path, own = response, selector
+            else:
+                api_path, own = response["path"], response.get("selector", selector)
+            node = _response_items(doc, api_path, own, path.name, where)
+            converted["properties"].update(to_singer_schema(node, doc).get("properties", {}))
+        return converted
     converted = to_singer_schema(node, doc)
     converted["type"] = "object"
     return converted

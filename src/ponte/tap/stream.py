@@ -19,16 +19,20 @@ from singer_sdk.helpers._state import PROGRESS_MARKERS
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
 
-from ponte.errors import QuotaExhausted
+from ponte.errors import ApiError, QuotaExhausted
+from ponte.tap.fanout import batched, list_field_values
 from ponte.tap.paginators import build_paginator
-from ponte.tap.records import select_records
+from ponte.tap.records import dig, select_records
 from ponte.tap.runtime import TapRuntime
 from ponte.tap.templates import references, render
+from ponte.tap.windows import Window, split_windows
 
 INCREMENTAL = "INCREMENTAL"
 FULL_TABLE = "FULL_TABLE"
 COMPLETED_KEY = "ponte_completed_at"
 INTERRUPTED_KEY = "ponte_interrupted_run"
+WINDOW_KEY = "__ponte_window__"
+IDS_KEY = "__ponte_ids__"
 
 
 @dataclass
@@ -48,6 +52,9 @@ class StreamDef:
     parent_keys: dict[str, str] = field(default_factory=dict)
     description: str | None = None
     selected: bool = True
+    ids_from: dict[str, Any] | None = None
+    detail: dict[str, Any] | None = None
+    copy_fields: dict[str, str] = field(default_factory=dict)
 
     @property
     def incremental(self) -> bool:
@@ -62,6 +69,11 @@ class StreamDef:
     def parent_fields(self) -> set[str]:
         """Fields of the parent record this stream needs (path/params templates and parent_keys)."""
         return references([self.path, self.params], "parent") | set(self.parent_keys.values())
+
+    @property
+    def first_run_unfiltered(self) -> bool:
+        """The first run lists everything without the window filter."""
+        return self.replication.get("first_run") == "unfiltered"
 
 
 class DeclarativeStream(RESTStream):
@@ -133,13 +145,27 @@ class DeclarativeStream(RESTStream):
     def state_partitioning_keys(self, value: list[str] | None) -> None:
         """Fixed by the declaration."""
 
+    @property
+    def partitions(self) -> list[dict] | None:
+        """With accounts, a root stream is read once per account, each with its own bookmark."""
+        field_name = self.runtime.account_field
+        if self.sdef.parent or not field_name:
+            return super().partitions
+        return [{field_name: account["name"]} for account in self.runtime.accounts]
+
+    def _account(self, context: Mapping[str, Any] | None) -> str | None:
+        field_name = self.runtime.account_field
+        return (context or {}).get(field_name) if field_name else None
+
     def _increment_stream_state(self, latest_record: dict, *, context: Any = None) -> None:
         if self.replication_key:
             super()._increment_stream_state(latest_record, context=context)
 
     # -- requests -----------------------------------------------------------------------------------------
     def _scope(self, context: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
-        return {"config": self.runtime.config, "parent": dict(context or {})}
+        scope = self.runtime.scope(self._account(context))
+        scope["parent"] = dict(context or {})
+        return scope
 
     def get_url(self, context: Mapping[str, Any] | None) -> str:
         """Base URL + rendered path (parent fields substituted for child streams)."""
@@ -162,8 +188,12 @@ class DeclarativeStream(RESTStream):
         params = {k: v for k, v in render(self.sdef.params, self._scope(context)).items() if v is not None}
         if self._paginator is not None:
             params.update(self._paginator.params())
-        if self.sdef.incremental:
-            params.update(self.window_params(context))
+        window = (context or {}).get(WINDOW_KEY)
+        if window is not None:
+            params.update(self.window_params(window))
+        ids = (context or {}).get(IDS_KEY)
+        if ids is not None and self.sdef.ids_from:
+            params[self.sdef.ids_from["param"]] = list(ids)  # requests repeats the key: ids[]=1&ids[]=2
         return params
 
     def request_decorator(self, func: Any) -> Any:
@@ -171,7 +201,18 @@ class DeclarativeStream(RESTStream):
         return func
 
     def _request(self, prepared_request: requests.PreparedRequest, context: Any) -> requests.Response:
-        return self.runtime.client.send(prepared_request, label=f"stream '{self.name}'")
+        return self.runtime.client_for(self._account(context)).send(prepared_request, label=self._label(context))
+
+    def _label(self, context: Mapping[str, Any] | None) -> str:
+        account = self._account(context)
+        return f"stream '{self.name}'" + (f" (account '{account}')" if account else "")
+
+    def get_json(self, path: str, params: Mapping[str, Any], context: Mapping[str, Any] | None) -> Any:
+        """One GET outside the stream's own paging (id listings, detail records), same client and budgets."""
+        client = self.runtime.client_for(self._account(context))
+        request = requests.Request("GET", self.runtime.url(path), params=dict(params), headers=self.http_headers)
+        response = client.send(client.session.prepare_request(request), label=self._label(context))
+        return getattr(response, "ponte_json", None)
 
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
         """Records of the page, minus rows already emitted (see OffsetPaginator.records_to_skip)."""
@@ -185,8 +226,11 @@ class DeclarativeStream(RESTStream):
     def _bookmark_name(self) -> str:
         return self.sdef.replication.get("cursor_field") or self.sdef.replication.get("request_param", "window")
 
-    def window_start(self, context: Mapping[str, Any] | None) -> dt.datetime:
-        """Where the next request window starts: bookmark (or start_date) minus the lookback."""
+    def window_start(self, context: Mapping[str, Any] | None) -> dt.datetime | None:
+        """Where the next request window starts: bookmark (or start_date) minus the lookback.
+
+        None on a first run declared `first_run: unfiltered` (list everything, bookmark the run start).
+        """
         rep = self.sdef.replication
         if self.sdef.bookmark_mode == "max_value":
             value = self.get_starting_replication_key_value(context)
@@ -195,34 +239,110 @@ class DeclarativeStream(RESTStream):
             value = (
                 state.get("replication_key_value") if state.get("replication_key") == self._bookmark_name() else None
             )
+        if value is None and self.sdef.first_run_unfiltered:
+            return None
         value = value or self.runtime.config.get("start_date") or "2000-01-01"
         start = _parse_moment(str(value), self.runtime.timezone)
-        return start - dt.timedelta(days=float(rep.get("lookback_days") or 0))
+        lookback = dt.timedelta(
+            days=float(rep.get("lookback_days") or 0), minutes=float(rep.get("lookback_minutes") or 0)
+        )
+        return start - lookback
 
-    def window_params(self, context: Mapping[str, Any] | None) -> dict[str, str]:
-        """The request filter parameters for this run's window."""
+    def windows(self, context: Mapping[str, Any] | None) -> list[Window | None]:
+        """The windows this run asks for, oldest first; `[None]` when the listing is unfiltered."""
+        if not self.sdef.incremental:
+            return [None]
+        start = self.window_start(context)
+        if start is None:
+            return [None]
+        end = self.runtime.today()
+        if not self.sdef.replication.get("request_end_param"):
+            return [Window(start, end)]
+        return split_windows(start, end, self.sdef.replication.get("max_window_days"))
+
+    def window_params(self, window: Window) -> dict[str, str]:
+        """The request filter parameters for one window."""
         rep = self.sdef.replication
         fmt = rep.get("request_format", "%Y-%m-%dT%H:%M:%S")
-        params = {rep["request_param"]: self.window_start(context).strftime(fmt)}
+        params = {rep["request_param"]: window.start.strftime(fmt)}
         if rep.get("request_end_param"):
-            params[rep["request_end_param"]] = self.runtime.today().strftime(fmt)
+            params[rep["request_end_param"]] = window.end.strftime(fmt)
         return params
 
-    def _window_end_value(self) -> str:
+    def _bookmark_value(self, end: dt.datetime) -> str:
         fmt = self.sdef.replication.get("request_format", "%Y-%m-%dT%H:%M:%S")
-        end = self.runtime.today()
         return end.date().isoformat() if "%H" not in fmt else end.isoformat()
 
     # -- records and completion ---------------------------------------------------------------------------
     def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
-        """Records of this stream; marks completion (bookmark, ACTIVATE_VERSION) only after the last one."""
+        """Records of this stream, window by window and id batch by id batch, each merged with its detail.
+
+        Completion (bookmark, ACTIVATE_VERSION) is marked only after the last record; a window_end bookmark
+        also advances after each finished window, so a long first run interrupted midway resumes there.
+        """
         try:
-            yield from super().get_records(context)
+            for window in self.windows(context):
+                for request_context in self._request_contexts(context, window):
+                    for record in super().get_records(request_context):
+                        yield self._with_detail(record, context)
+                if window is not None and self.sdef.bookmark_mode == "window_end" and not self.sdef.parent:
+                    self._set_window_bookmark(context, window.end)
         except QuotaExhausted:
             self._mark_interrupted(context)
             raise
         if not self.sdef.parent:
             self._mark_completed(context)
+
+    def _request_contexts(self, context: Mapping[str, Any] | None, window: Window | None) -> Iterable[dict[str, Any]]:
+        base = dict(context or {})
+        if window is not None:
+            base[WINDOW_KEY] = window
+        if not self.sdef.ids_from:
+            yield base
+            return
+        ids = self._listed_ids(context)
+        for batch in batched(ids, int(self.sdef.ids_from.get("batch_size") or 100)):
+            yield {**base, IDS_KEY: batch}
+
+    def _listed_ids(self, context: Mapping[str, Any] | None) -> list[Any]:
+        """The ids `ids_from` lists, once per account and run (shared by every parent record)."""
+        spec = self.sdef.ids_from or {}
+        cache = self._tap.__dict__.setdefault("_ponte_listed_ids", {})
+        key = (self._account(context), spec["path"], repr(sorted((spec.get("params") or {}).items())), spec["field"])
+        if key not in cache:
+            params = render(spec.get("params") or {}, self._scope(context))
+            cache[key] = list_field_values(
+                lambda query: self.get_json(spec["path"], query, context),
+                params,
+                spec.get("paginator") or {"type": "none"},
+                spec.get("record_selector"),
+                spec["field"],
+            )
+            self.logger.info(
+                "stream=%s listed %d ids from %s%s", self.name, len(cache[key]), spec["path"], self._for(context)
+            )
+        return cache[key]  # type: ignore[no-any-return]
+
+    def _for(self, context: Mapping[str, Any] | None) -> str:
+        account = self._account(context)
+        return f" for account '{account}'" if account else ""
+
+    def _with_detail(self, record: dict[str, Any], context: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The list record merged with its detail record (the detail's values win)."""
+        if not self.sdef.detail:
+            return record
+        scope = self._scope(context)
+        scope["record"] = record
+        path = str(render(self.sdef.detail["path"], scope))
+        try:
+            body = self.get_json(path, {}, context)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            self.logger.warning("stream=%s detail %s is gone (404); keeping the list record", self.name, path)
+            return record
+        found = select_records(body, self.sdef.detail.get("record_selector", self.sdef.record_selector))
+        return {**record, **found[0]} if found else record
 
     def post_process(self, row: dict[str, Any], context: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
         """Copy the declared parent keys into child records and conform the top level to the schema.
@@ -234,6 +354,11 @@ class DeclarativeStream(RESTStream):
         """
         for child_field, parent_field in self.sdef.parent_keys.items():
             row.setdefault(child_field, (context or {}).get(parent_field))
+        for target, source in self.sdef.copy_fields.items():
+            row[target] = dig(row, source)
+        field_name = self.runtime.account_field
+        if field_name:
+            row[field_name] = (context or {}).get(field_name)
         extra = row.keys() - self._declared
         if extra:
             for name in extra:
@@ -253,17 +378,28 @@ class DeclarativeStream(RESTStream):
         return row
 
     def get_child_context(self, record: dict[str, Any], context: Mapping[str, Any] | None) -> dict[str, Any]:
-        """The parent fields the children's paths and keys need."""
-        return {name: record.get(name) for name in self.child_parent_fields}
+        """The parent fields the children's paths and keys need (and the account they belong to)."""
+        child = {name: record.get(name) for name in self.child_parent_fields}
+        field_name = self.runtime.account_field
+        if field_name:
+            child[field_name] = (context or {}).get(field_name)
+        return child
+
+    def _set_window_bookmark(self, context: Mapping[str, Any] | None, end: dt.datetime) -> None:
+        state = self.get_context_state(context)
+        state["replication_key"] = self._bookmark_name()
+        state["replication_key_value"] = self._bookmark_value(end)
+        state.pop(PROGRESS_MARKERS, None)
 
     def _mark_completed(self, context: Mapping[str, Any] | None) -> None:
         state = self.get_context_state(context)
         if self.sdef.incremental and self.sdef.bookmark_mode == "window_end":
-            state["replication_key"] = self._bookmark_name()
-            state["replication_key_value"] = self._window_end_value()
-            state.pop(PROGRESS_MARKERS, None)
+            self._set_window_bookmark(context, self.runtime.today())
         state[COMPLETED_KEY] = self.runtime.started_iso
         state.pop(INTERRUPTED_KEY, None)
+        partitions = self.partitions
+        if partitions and dict(context or {}) != partitions[-1]:
+            return  # ACTIVATE_VERSION retires rows of every account: only after the last one
         for stream in [self, *self._descendants()]:
             if stream.selected and not stream.sdef.incremental and stream.activate_version:
                 stream._write_activate_version_message(self._tap.run_version)
