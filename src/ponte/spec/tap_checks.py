@@ -111,7 +111,15 @@ def _check_auth_secrets(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator
         if key not in auth or (key == "value" and auth.get("type") != "api_key"):
             continue
         names = references(auth[key], "config")
-        if not names:
+        account_fields = references(auth[key], "account")
+        secret_account_fields = set((data.get("accounts") or {}).get("secret_fields") or ["client_secret"])
+        for name in sorted(account_fields - secret_account_fields):
+            yield spec_error(
+                loaded,
+                ("auth", key),
+                f"account field '{name}' holds a credential: list it in accounts.secret_fields so it is masked",
+            )
+        if not names and not account_fields:
             yield spec_error(
                 loaded,
                 ("auth", key),

@@ -37,8 +37,19 @@ def check_fields(
         props = schema["properties"]
         properties.setdefault(stream["name"], props)
         source = _source_name(stream["schema"])
+        added = {*(stream.get("parent_keys") or {}), *(stream.get("copy_fields") or {})}
+        account_field = (data.get("accounts") or {}).get("field")
+        if account_field:
+            added.add(account_field)
+            if stream.get("primary_key") and account_field not in stream["primary_key"]:
+                yield spec_error(
+                    loaded,
+                    (*path, "primary_key"),
+                    f"records of different accounts would share keys: add '{account_field}' (accounts.field) "
+                    "to the primary key",
+                )
         for position, key in enumerate(stream.get("primary_key") or []):
-            if key not in props and key not in (stream.get("parent_keys") or {}):
+            if key not in props and key not in added:
                 yield spec_error(
                     loaded, (*path, "primary_key", position), _missing_field("primary key field", key, props, source)
                 )

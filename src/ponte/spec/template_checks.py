@@ -21,7 +21,7 @@ CONFIG_AND_PARENT = frozenset({"config", "parent"})
 RENDERED_TOP_LEVEL = ("base_url", "auth", "rate_limit", "http", "connection_check")
 RENDERED_WHERE = (
     "base_url, auth, rate_limit, http, connection_check, settings defaults, defaults.params and headers, "
-    "and a stream's path, params and headers"
+    "accounts.defaults, and a stream's path, params, headers, ids_from.params and detail.path"
 )
 
 
@@ -31,7 +31,10 @@ def check_templates(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[Spe
     for path, text, child in _strings(data, ()):
         if "{{" not in text and "}}" not in text:
             continue
-        yield from _check_string(data, loaded, path, text, settings, _allowed_kinds(path, child))
+        allowed = _allowed_kinds(path, child)
+        if allowed and data.get("accounts") and path[0] != "accounts":
+            allowed = allowed | {"account"}
+        yield from _check_string(data, loaded, path, text, settings, allowed)
 
 
 def _check_string(
@@ -68,6 +71,10 @@ def _check_string(
             )
         elif kind == "parent" and kind not in allowed:
             yield spec_error(loaded, path, _parent_misplaced(data, path, candidate))
+        elif kind == "account" and kind not in allowed:
+            yield spec_error(loaded, path, f"{candidate} needs an `accounts:` block naming the accounts setting")
+        elif kind not in allowed:
+            yield spec_error(loaded, path, f"{candidate} is not rendered in {dotted(path)}; use {_kinds(allowed)}")
         elif kind == "config" and name not in settings:
             declared = ", ".join(str(s) for s in settings) or "(none)"
             yield spec_error(
@@ -84,6 +91,10 @@ def _parent_misplaced(data: Mapping[str, Any], path: KeyPath, candidate: str) ->
     return f"{candidate} only works in a child stream's path and params"
 
 
+def _kinds(allowed: frozenset[str]) -> str:
+    return " or ".join(f"{{{{ {kind}.<name> }}}}" for kind in sorted(allowed))
+
+
 def _allowed_kinds(path: KeyPath, child: bool) -> frozenset[str]:
     """Which template kinds the engine renders at `path` (empty: none, the text stays literal)."""
     if not path:
@@ -94,11 +105,15 @@ def _allowed_kinds(path: KeyPath, child: bool) -> frozenset[str]:
         return CONFIG_ONLY
     if path[0] == "defaults" and len(path) >= 2 and path[1] in ("params", "headers"):
         return CONFIG_ONLY
+    if path[0] == "accounts" and len(path) >= 2 and path[1] == "defaults":
+        return CONFIG_ONLY
     if path[0] == "streams" and len(path) >= 3:
         if path[2] == "path" or path[2] == "params":
             return CONFIG_AND_PARENT if child else CONFIG_ONLY
-        if path[2] == "headers":
+        if path[2] == "headers" or (path[2] == "ids_from" and len(path) >= 4 and path[3] == "params"):
             return CONFIG_ONLY
+        if path[2] == "detail" and len(path) >= 4 and path[3] == "path":
+            return CONFIG_AND_PARENT | {"record"} if child else CONFIG_ONLY | {"record"}
     return frozenset()
 
 
