@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from ponte.spec import load_tap_spec
@@ -16,9 +17,10 @@ def plugin(kind: str, name: str) -> dict:
     return next(p for p in PROJECT["plugins"][kind] if p["name"] == name)
 
 
-def test_tap_settings_in_meltano_match_the_declaration() -> None:
-    declared = load_tap_spec(ROOT / "taps" / "sienge.yml").data["settings"]
-    meltano = {s["name"]: s for s in plugin("extractors", "tap-sienge")["settings"]}
+@pytest.mark.parametrize("source", sorted(p.stem for p in (ROOT / "taps").glob("*.yml")))
+def test_tap_settings_in_meltano_match_the_declaration(source: str) -> None:
+    declared = load_tap_spec(ROOT / "taps" / f"{source}.yml").data["settings"]
+    meltano = {s["name"]: s for s in plugin("extractors", f"tap-{source}")["settings"]}
     assert set(meltano) == {s["name"] for s in declared} | {"emit_activate_version_messages"}
     for setting in declared:
         assert bool(meltano[setting["name"]].get("sensitive")) == bool(setting.get("secret")), setting["name"]
