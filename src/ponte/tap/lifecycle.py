@@ -147,16 +147,23 @@ class LifecycleMixin:
         ctx.exit(0)
 
     def check_connection(self) -> str:
-        """Send the declared connection check; return a sentence saying it worked (errors raise)."""
+        """Send the declared connection check (once per account); return a sentence saying it worked."""
         runtime = self.runtime
         check = self.declaration.get("connection_check") or {}
-        path = str(render(check.get("path", "/"), {"config": runtime.config}))
-        params = render(check.get("params") or {}, {"config": runtime.config})
-        prepared = runtime.client.session.prepare_request(requests.Request("GET", runtime.url(path), params=params))
-        began = time.monotonic()
-        response = runtime.client.send(prepared, label="connection test")
-        elapsed = (time.monotonic() - began) * 1000
-        return (
-            f"{self.name}: connection OK — credentials accepted: GET {path} answered HTTP "  # type: ignore[attr-defined]
-            f"{response.status_code} in {elapsed:.0f} ms from {runtime.base_url}"
-        )
+        lines = []
+        for account in [a["name"] for a in runtime.accounts] or [None]:
+            scope = runtime.scope(account)
+            path = str(render(check.get("path", "/"), scope))
+            params = render(check.get("params") or {}, scope)
+            client = runtime.client_for(account)
+            prepared = client.session.prepare_request(requests.Request("GET", runtime.url(path), params=params))
+            began = time.monotonic()
+            label = "connection test" + (f" (account '{account}')" if account else "")
+            response = client.send(prepared, label=label)
+            elapsed = (time.monotonic() - began) * 1000
+            lines.append(
+                f"{self.name}: connection OK{f' for account {account!r}' if account else ''} — "  # type: ignore[attr-defined]
+                f"credentials accepted: GET {path} answered HTTP {response.status_code} in {elapsed:.0f} ms "
+                f"from {runtime.base_url}"
+            )
+        return "\n".join(lines)
