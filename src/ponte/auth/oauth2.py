@@ -1,23 +1,44 @@
-"""OAuth2 token endpoint grants (client credentials, password, refresh token), token cached until expiry.
+"""OAuth2 token endpoint grants, access token cached until a minute before it expires.
 
-The access token is fetched lazily, renewed a minute before it expires and once more on a 401. Rotated
-refresh tokens are kept in memory here; persisting them across runs (Bling) is the token store's job.
+Without a token store: client credentials, password or a configured refresh token, kept in memory.
+
+With a token store (`authorization_code`, Bling): `ponte auth <source>` exchanged the user's code once and
+saved the token pair; the tap only ever refreshes from the store. Refresh tokens rotate and the old one dies
+at once, so a refresh happens under the store's lock for that key: reload the record (another process may
+have rotated it already and left a valid access token), otherwise spend the stored refresh token and save the
+new pair before the lock is released and before the new access token is used. Every call to the token
+endpoint also goes through a rolling per-minute budget shared by all processes using the store.
 """
 
 from __future__ import annotations
 
+import collections
+import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 import requests
 
+from ponte.auth.token_store import TokenRecord, TokenStore, reserve_in_log
 from ponte.errors import AuthError
+
+# refresh a minute before the access token expires
+EXPIRY_MARGIN_SECONDS = 60.0
+DEFAULT_TOKEN_REQUESTS_PER_MINUTE = 5
+
+# token-endpoint call log of auths without a store, per token URL (one process)
+_MEMORY_CALLS: dict[str, list[float]] = collections.defaultdict(list)
+_MEMORY_CALLS_LOCK = threading.Lock()
+
+# error codes a token endpoint answers when the grant itself (code or refresh token) is dead
+_DEAD_GRANT = {"invalid_grant", "invalid_token", "validation_error", "unauthorized_error", "unauthorized"}
 
 
 class OAuth2Auth:
-    """Bearer auth whose token comes from a token endpoint."""
+    """Bearer auth whose token comes from a token endpoint (and, with a store, survives between runs)."""
 
     def __init__(
         self,
@@ -37,6 +58,19 @@ class OAuth2Auth:
         verify_tls: bool | str = True,
         timeout_seconds: float = 30.0,
         label: str = "oauth2",
+        authorize_url: str | None = None,
+        redirect_uri: str | None = None,
+        token_headers: Mapping[str, Any] | None = None,
+        max_token_requests_per_minute: int = DEFAULT_TOKEN_REQUESTS_PER_MINUTE,
+        reauth_command: str | None = None,
+        token_store: TokenStore | None = None,
+        store_key: str | None = None,
+        account: str | None = None,
+        on_new_secret: Callable[[str], Any] | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        token_window_seconds: float = 60.0,
+        logger: logging.Logger | None = None,
     ) -> None:
         self.token_url = token_url
         self.grant_type = grant_type
@@ -53,64 +87,298 @@ class OAuth2Auth:
         self.verify_tls = verify_tls
         self.timeout_seconds = timeout_seconds
         self.label = label
+        self.authorize_url = authorize_url
+        self.redirect_uri = redirect_uri
+        self.token_headers = {str(k): str(v) for k, v in (token_headers or {}).items()}
+        if int(max_token_requests_per_minute) < 1:
+            raise ValueError("max_token_requests_per_minute must be at least 1")
+        self.max_token_requests_per_minute = int(max_token_requests_per_minute)
+        self.reauth_command = reauth_command
+        self.token_store = token_store
+        self.store_key = store_key
+        if token_store is not None and not store_key:
+            raise ValueError("a token store needs a key")
+        self.account = account
+        # called with every token value the moment it is known (the runtime wires it to Redactor.add)
+        self.on_new_secret = on_new_secret
+        self.clock = clock
+        self.sleep = sleep
+        self.token_window_seconds = float(token_window_seconds)
+        self.logger = logger or logging.getLogger("ponte.auth")
         self._token: str | None = None
         self._expires_at = 0.0
+        self._stale: set[str] = set()
+        self._seen: list[str] = []
         self._lock = threading.Lock()
+        self._local = threading.local()
 
+    # -- what the HttpClient calls -------------------------------------------------------------------------
     def secrets(self) -> list[str]:
-        """Everything that must never be printed."""
-        return [s for s in (self.client_secret, self.password, self.refresh_token, self._token) if s]
+        """Everything that must never be printed, including every token this instance ever held."""
+        found = [s for s in (self.client_secret, self.password, self.refresh_token, self._token) if s]
+        found += [s for s in self._seen if s not in found]
+        if self.token_store is not None:
+            found += self.token_store.secrets()
+        return found
 
     def apply(self, request: requests.PreparedRequest) -> None:
-        """Attach a valid access token, fetching one first if needed."""
+        """Attach a valid access token, renewing it first if it lives less than a minute more."""
         with self._lock:
-            if self._token is None or time.monotonic() >= self._expires_at - 60:
-                self._fetch()
-            request.headers["Authorization"] = f"Bearer {self._token}"
+            if self._token is None or self._expires_at - self.clock() <= EXPIRY_MARGIN_SECONDS:
+                self._renew()
+            token = self._token
+            self._local.applied = token
+        request.headers["Authorization"] = f"Bearer {token}"
 
     def on_unauthorized(self) -> bool:
-        """The token was refused: drop it so the next apply fetches a new one."""
+        """The token this thread sent was refused: mark it stale so the next apply gets another one.
+
+        If another thread already replaced it, the retry simply uses the newer token; with a store, the next
+        apply reloads the record and refreshes only if the store still holds the refused token.
+        """
         with self._lock:
-            self._token = None
+            failed = getattr(self._local, "applied", None)
+            if failed is not None:
+                self._stale.add(failed)
+            if self._token is not None and (failed is None or failed == self._token):
+                self._stale.add(self._token)
+                self._token = None
         return True
 
-    def _fetch(self) -> None:
+    # -- used by `ponte auth` ------------------------------------------------------------------------------
+    @property
+    def who(self) -> str:
+        """`account 'x'` for messages."""
+        if self.account:
+            return f"account '{self.account}'"
+        if self.store_key:
+            return f"token store key '{self.store_key}'"
+        return "this client"
+
+    @property
+    def reauth_hint(self) -> str:
+        """The command that gets new consent."""
+        return self.reauth_command or "ponte auth <source> --account <name>"
+
+    def exchange_code(self, code: str) -> TokenRecord:
+        """Trade an authorization code for a token pair at once (codes live a minute) and save it in the store.
+
+        Client credentials go only in the Basic header, as Bling requires.
+        """
+        body = self._token_request({"grant_type": "authorization_code", "code": code}, basic_only=True)
+        record = self._record_from(body, None)
+        self._learn(record)
+        if self.token_store is not None and self.store_key:
+            with self.token_store.lock(self.store_key):
+                self._save(record)
+        with self._lock:
+            self._use(record)
+        return record
+
+    def stored_record(self) -> TokenRecord | None:
+        """The record in the store (None without a store or without a record)."""
+        if self.token_store is None or not self.store_key:
+            return None
+        return self.token_store.load(self.store_key)
+
+    # -- internals ----------------------------------------------------------------------------------------
+    def _renew(self) -> None:
+        if self.token_store is None:
+            self._fetch_without_store()
+            return
+        store, key = self.token_store, str(self.store_key)
+        with store.lock(key):
+            record = store.load(key)
+            if record is None:
+                raise AuthError(
+                    f"{self.label}: no tokens for {self.who} yet in the token store ({store.describe()}): "
+                    f"run `{self.reauth_hint}`"
+                )
+            self._learn(record)
+            if record.access_token not in self._stale and record.valid_for(EXPIRY_MARGIN_SECONDS, self.clock()):
+                self._use(record)  # fresh enough, maybe rotated by another process meanwhile
+                return
+            if not record.refresh_token:
+                raise AuthError(
+                    f"{self.label}: the token store holds no refresh token for {self.who}: "
+                    f"run `{self.reauth_hint}` to authorize again"
+                )
+            body = self._token_request({"grant_type": "refresh_token", "refresh_token": record.refresh_token})
+            new = self._record_from(body, record)
+            self._learn(new)
+            self._save(new)  # before the lock goes and before the token is used: the old refresh token is dead
+            self._use(new)
+
+    def _save(self, record: TokenRecord) -> None:
+        assert self.token_store is not None and self.store_key
+        try:
+            self.token_store.save(self.store_key, record)
+        except Exception as exc:
+            raise AuthError(
+                f"{self.label}: new tokens for {self.who} could not be saved in {self.token_store.describe()} "
+                f"({type(exc).__name__}: {exc}); the previous refresh token is no longer valid: fix the store, "
+                f"then run `{self.reauth_hint}`"
+            ) from None
+
+    def _use(self, record: TokenRecord) -> None:
+        self._token = record.access_token
+        self._expires_at = record.expires_at
+
+    def _learn(self, record: TokenRecord) -> None:
+        for value in record.secrets():
+            if value not in self._seen:
+                self._seen.append(value)
+                if self.on_new_secret is not None:
+                    self.on_new_secret(value)
+
+    def _record_from(self, body: Mapping[str, Any], previous: TokenRecord | None) -> TokenRecord:
+        token = body.get(self.token_field)
+        if not token:
+            raise AuthError(f"{self.label}: the token endpoint answered without '{self.token_field}'")
+        now = self.clock()
+        try:
+            lifetime = float(body.get(self.expires_in_field) or 3600)
+        except (TypeError, ValueError):
+            lifetime = 3600.0
+        refresh = body.get("refresh_token") or (previous.refresh_token if previous else None)
+        scope = body.get("scope") or (previous.scope if previous else None)
+        return TokenRecord(
+            access_token=str(token),
+            refresh_token=str(refresh) if refresh else None,
+            expires_at=now + lifetime,
+            scope=str(scope) if scope else None,
+            updated_at=now,
+        )
+
+    def _fetch_without_store(self) -> None:
         grant = self.grant_type
-        # authorization_code: the user consented once (outside the tap) and configured the refresh token it
-        # gave; the tap only ever exchanges that refresh token.
+        # authorization_code without a store: the configured refresh token is exchanged (and rotated in memory)
         if grant in ("refresh_token", "authorization_code") or (self.refresh_token and self._token is not None):
+            if not self.refresh_token:
+                raise AuthError(
+                    f"{self.label}: no refresh token configured and no token store: run `{self.reauth_hint}`"
+                )
             form: dict[str, Any] = {"grant_type": "refresh_token", "refresh_token": self.refresh_token}
         elif grant == "password":
             form = {"grant_type": "password", "username": self.username, "password": self.password}
         else:
             form = {"grant_type": "client_credentials"}
-        if self.scope:
+        body = self._token_request(form)
+        previous = TokenRecord("", self.refresh_token, 0.0)
+        record = self._record_from(body, previous)
+        self._learn(record)
+        self._use(record)
+        if record.refresh_token:
+            self.refresh_token = record.refresh_token
+
+    def _throttle(self) -> None:
+        """Wait until one more token call fits in the rolling window shared through the store."""
+        limit, window = self.max_token_requests_per_minute, self.token_window_seconds
+        while True:
+            now = self.clock()
+            if self.token_store is not None:
+                wait = self.token_store.reserve_token_call(limit, window, now)
+            else:
+                with _MEMORY_CALLS_LOCK:
+                    calls, wait = reserve_in_log(_MEMORY_CALLS[self.token_url], limit, window, now)
+                    _MEMORY_CALLS[self.token_url] = calls
+            if wait <= 0:
+                return
+            self.logger.warning(
+                f"{self.label}: waiting {wait:.1f} s before calling the token endpoint: {limit} token requests "
+                f"already made in the last {window:g} s (max_token_requests_per_minute; Bling blocks the IP for "
+                "an hour after 20 a minute)"
+            )
+            self.sleep(wait)
+
+    def _token_request(self, form: dict[str, Any], *, basic_only: bool = False) -> dict[str, Any]:
+        grant = str(form["grant_type"])
+        form = dict(form)
+        if self.scope and grant != "refresh_token":
             form["scope"] = self.scope
         form.update(self.extra_params)
         auth = None
         if self.client_id:
-            if self.client_auth == "basic":
+            if basic_only or self.client_auth == "basic":
                 auth = (self.client_id, self.client_secret or "")
             else:
                 form["client_id"] = self.client_id
                 if self.client_secret:
                     form["client_secret"] = self.client_secret
+        self._throttle()
         try:
             response = requests.post(
-                self.token_url, data=form, auth=auth, timeout=self.timeout_seconds, verify=self.verify_tls
+                self.token_url,
+                data=form,
+                auth=auth,
+                headers=self.token_headers or None,
+                timeout=self.timeout_seconds,
+                verify=self.verify_tls,
             )
         except requests.RequestException as exc:
             raise AuthError(f"{self.label}: could not reach the token endpoint ({type(exc).__name__})") from None
         if response.status_code >= 400:
+            raise AuthError(self._refusal(response, grant))
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
             raise AuthError(
-                f"{self.label}: the token endpoint refused the {form['grant_type']} grant "
-                f"(HTTP {response.status_code}); check the client id/secret and user credentials"
+                f"{self.label}: the token endpoint answered HTTP {response.status_code} with a body that is not JSON"
+            ) from None
+        if not isinstance(body, dict):
+            raise AuthError(f"{self.label}: the token endpoint answered with unexpected JSON")
+        return body
+
+    def _refusal(self, response: requests.Response, grant: str) -> str:
+        """One sentence for a refused token request, with the server's reason and what to do, no secrets."""
+        status = response.status_code
+        code, description = _oauth_error(response)
+        reason = ": ".join(p for p in (code, description) if p)
+        for secret in sorted(self.secrets(), key=len, reverse=True):
+            reason = reason.replace(secret, "****")
+        detail = f"HTTP {status}" + (f", {reason}" if reason else "")
+        lowered = code.lower()
+        if status == 429 or lowered in ("too_many_requests", "rate_limit_exceeded"):
+            return (
+                f"{self.label}: the token endpoint is blocking this IP ({detail}): too many token requests in a "
+                "short time (Bling blocks the IP for an hour after 20 a minute); wait before running again"
             )
+        if lowered == "invalid_client":
+            return (
+                f"{self.label}: the token endpoint refused the client credentials of {self.who} ({detail}): "
+                "check client_id and client_secret"
+            )
+        if grant == "refresh_token" and (status in (400, 401) or lowered in _DEAD_GRANT):
+            return (
+                f"{self.label}: the refresh token of {self.who} was refused (revoked, already used, or older than "
+                f"30 days; {detail}): run `{self.reauth_hint}` to authorize again"
+            )
+        if grant == "authorization_code" and status in (400, 401):
+            return (
+                f"{self.label}: the authorization code was refused ({detail}); a code works once and only for a "
+                f"minute: run `{self.reauth_hint}` again"
+            )
+        if status >= 500:
+            return f"{self.label}: the token endpoint failed ({detail}); run again later"
+        return (
+            f"{self.label}: the token endpoint refused the {grant} grant ({detail}); check the client id/secret "
+            "and user credentials"
+        )
+
+
+def _oauth_error(response: requests.Response) -> tuple[str, str]:
+    """(error code, description) from RFC 6749 bodies and Bling's `{"error": {"type", "description"}}`."""
+    try:
         body = orjson.loads(response.content)
-        token = body.get(self.token_field)
-        if not token:
-            raise AuthError(f"{self.label}: the token endpoint answered without '{self.token_field}'")
-        self._token = str(token)
-        self._expires_at = time.monotonic() + float(body.get(self.expires_in_field) or 3600)
-        if body.get("refresh_token"):
-            self.refresh_token = str(body["refresh_token"])
+    except orjson.JSONDecodeError:
+        return "", ""
+    if not isinstance(body, dict):
+        return "", ""
+    error = body.get("error")
+    if isinstance(error, dict):
+        code = str(error.get("type") or error.get("message") or "")
+        description = str(error.get("description") or error.get("message") or "")
+    else:
+        code = str(error or "")
+        description = str(body.get("error_description") or body.get("message") or "")
+    return code[:80], " ".join(description.split())[:200]

@@ -7,6 +7,7 @@ from typing import Any
 
 from ponte.auth.oauth2 import OAuth2Auth
 from ponte.auth.simple import ApiKeyAuth, BasicAuth, BearerAuth, NoAuth
+from ponte.auth.token_store import build_token_store
 from ponte.errors import ConfigError
 
 
@@ -22,7 +23,9 @@ def _api_key(spec: Mapping[str, Any], **_: Any) -> ApiKeyAuth:
     return ApiKeyAuth(str(spec.get("value") or ""), spec.get("header"), spec.get("query_param"))
 
 
-def _oauth2(spec: Mapping[str, Any], *, verify_tls: bool | str = True, label: str = "oauth2") -> OAuth2Auth:
+def _oauth2(
+    spec: Mapping[str, Any], *, verify_tls: bool | str = True, label: str = "oauth2", account: str | None = None
+) -> OAuth2Auth:
     keys = [
         "token_url",
         "client_id",
@@ -35,10 +38,35 @@ def _oauth2(spec: Mapping[str, Any], *, verify_tls: bool | str = True, label: st
         "token_field",
         "expires_in_field",
         "extra_params",
+        "authorize_url",
+        "redirect_uri",
+        "token_headers",
+        "reauth_command",
     ]
-    kwargs = {k: spec[k] for k in keys if spec.get(k) not in (None, "")}
+    kwargs: dict[str, Any] = {k: spec[k] for k in keys if spec.get(k) not in (None, "")}
+    limit = spec.get("max_token_requests_per_minute")
+    if limit not in (None, ""):
+        try:
+            kwargs["max_token_requests_per_minute"] = int(limit)
+            if kwargs["max_token_requests_per_minute"] < 1:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{label}: max_token_requests_per_minute must be a whole number >= 1, got {limit!r}"
+            ) from None
+    store_spec = spec.get("token_store")
+    if store_spec:
+        key = str(store_spec.get("key") or "").strip()
+        if not key:
+            raise ConfigError(f"{label}: token_store needs a key (e.g. `bling-{{{{ account.token_store_key }}}}`)")
+        kwargs["token_store"] = build_token_store(store_spec)
+        kwargs["store_key"] = key
     return OAuth2Auth(
-        grant_type=spec.get("grant_type", "client_credentials"), verify_tls=verify_tls, label=label, **kwargs
+        grant_type=spec.get("grant_type", "client_credentials"),
+        verify_tls=verify_tls,
+        label=label,
+        account=account,
+        **kwargs,
     )
 
 
