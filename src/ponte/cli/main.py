@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from ponte.cli.auth import auth
 from ponte.cli.db import db
 from ponte.cli.sandbox import sandbox
 from ponte.cli.validate import validate
@@ -23,6 +24,7 @@ cli.add_command(sandbox)
 cli.add_command(validate)
 cli.add_command(db)
 cli.add_command(demo)
+cli.add_command(auth)
 
 
 def main() -> None:

@@ -1,0 +1,285 @@
+"""`ponte auth <source> --account NAME`: get a user's consent once and save the token pair in the token store.
+
+The tap then refreshes from the store on its own. Settings come from `--config` (a JSON file, e.g.
+`meltano invoke --dump=config tap-bling > cfg.json`) over the `TAP_<SOURCE>_<SETTING>` environment variables
+(what `meltano exec tap-bling ponte auth bling --account x` provides). No token or secret is ever printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import queue
+import re
+import sys
+import threading
+import time
+import webbrowser
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ponte.auth import build_authenticator
+from ponte.auth.authorize import (
+    DEFAULT_REDIRECT_URI,
+    CallbackListener,
+    CannotListen,
+    authorize_url,
+    new_state,
+    parse_pasted,
+)
+from ponte.auth.oauth2 import OAuth2Auth
+from ponte.errors import AuthError, ConfigError, PonteError
+from ponte.http.redaction import Redactor
+
+REFRESH_TOKEN_DAYS = 30  # Bling's refresh-token lifetime, shown by --status
+
+
+def env_config(spec: Mapping[str, Any], source: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Declared settings found as `TAP_<SOURCE>_<SETTING>` variables, parsed by their kind."""
+    environ = os.environ if environ is None else environ
+    prefix = "TAP_" + re.sub(r"[^A-Za-z0-9]", "_", source).upper() + "_"
+    config: dict[str, Any] = {}
+    for setting in spec.get("settings") or []:
+        name = str(setting["name"])
+        var = prefix + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+        raw = environ.get(var)
+        if raw in (None, ""):
+            continue
+        kind = setting.get("kind", "string")
+        try:
+            if kind in ("array", "object"):
+                config[name] = json.loads(raw)
+            elif kind == "integer":
+                config[name] = int(raw)
+            elif kind == "number":
+                config[name] = float(raw)
+            elif kind == "boolean":
+                config[name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            else:
+                config[name] = raw
+        except ValueError:
+            raise ConfigError(f"environment variable {var} is not a valid {kind} (setting '{name}')") from None
+    return config
+
+
+def file_config(path: Path) -> dict[str, Any]:
+    """The JSON object in a config file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except ValueError as exc:
+        raise ConfigError(f"config file {path} is not valid JSON (line {getattr(exc, 'lineno', '?')})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a JSON object of settings")
+    return data
+
+
+def local_time(epoch: float) -> str:
+    """Epoch seconds as local wall-clock time with the zone name."""
+    return dt.datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _span(seconds: float) -> str:
+    seconds = abs(seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def build_account_auth(
+    source: str, account_name: str | None, config_file: Path | None
+) -> tuple[OAuth2Auth, Redactor, str]:
+    """The OAuth2Auth of one account, as the tap would build it; also a redactor of every known secret."""
+    from ponte.cli.taps import declaration_path
+    from ponte.spec import load_tap_spec
+    from ponte.tap.accounts import find_account, resolve_accounts, secret_fields
+    from ponte.tap.runtime import effective_config, secret_values
+    from ponte.tap.templates import render
+
+    path = declaration_path(source)
+    spec = load_tap_spec(path).data
+    config = env_config(spec, source)
+    if config_file is not None:
+        config.update(file_config(config_file))
+    settings = spec.get("settings") or []
+    cfg = effective_config(settings, config)
+    redactor = Redactor(secret_values(settings, cfg))
+    if spec.get("accounts"):
+        if not account_name:
+            names = ", ".join(a["name"] for a in resolve_accounts(spec, cfg)) or "(none)"
+            raise ConfigError(f"--account is required for {source}: configured accounts: {names}")
+        account = find_account(spec, cfg, account_name)
+        redactor.add(*(str(account[k]) for k in secret_fields(spec) if account.get(k)))
+    else:
+        account = {"name": account_name} if account_name else {}
+    block = render(spec.get("auth") or {}, {"config": cfg, "account": account})
+    if block.get("type") != "oauth2" or block.get("grant_type") != "authorization_code":
+        raise ConfigError(
+            f"{path}: auth is not an oauth2 authorization_code grant, so `ponte auth` has nothing to authorize"
+        )
+    if not block.get("token_store"):
+        raise ConfigError(f"{path}: auth declares no token_store, so there is nowhere to keep the tokens")
+    http = render(spec.get("http") or {}, {"config": cfg, "account": account})
+    verify = http.get("verify_tls", True)
+    if isinstance(verify, str) and verify.lower() in ("true", "false"):
+        verify = verify.lower() == "true"
+    who = account.get("name") or source
+    auth = build_authenticator(block, verify_tls=verify, label=f"ponte auth {source}", account=account.get("name"))
+    redactor.add(*auth.secrets())
+    auth.on_new_secret = redactor.add
+    if not auth.client_id:
+        raise ConfigError(f"no client_id for account '{who}': set it in the account or the client_id setting")
+    return auth, redactor, str(block.get("redirect_uri") or DEFAULT_REDIRECT_URI)
+
+
+def _stdin_reader(results: queue.Queue[tuple[str, str]]) -> None:
+    """Feed pasted lines into the listener's queue (only started when stdin is a terminal)."""
+    for line in sys.stdin:
+        if line.strip():
+            results.put(("paste", line))
+
+
+def _wait_for_code(auth: OAuth2Auth, redirect_uri: str, state: str, timeout: float, open_browser: bool) -> str:
+    url = authorize_url(str(auth.authorize_url), str(auth.client_id), state)
+    interactive = sys.stdin is not None and sys.stdin.isatty()
+    listener = CallbackListener(redirect_uri, state, notice=lambda m: click.echo(f"ponte auth: {m}", err=True))
+    try:
+        listener.start()
+    except CannotListen as reason:
+        click.echo(f"Open this URL, sign in and allow access for {auth.who}:\n\n  {url}\n")
+        if not interactive:
+            raise ConfigError(
+                f"cannot listen on {redirect_uri} ({reason}); pass the code from the redirect with --code"
+            ) from None
+        click.echo(f"Cannot listen on {redirect_uri} ({reason}).")
+        while True:
+            pasted = click.prompt("Paste the code, or the whole URL the browser was sent to", hide_input=True)
+            code = parse_pasted(pasted, state)
+            if code:
+                return code
+            click.echo("That holds no code for this run (a different state?); try again.")
+    try:
+        click.echo(f"Open this URL, sign in and allow access for {auth.who}:\n\n  {url}\n")
+        click.echo(f"Waiting up to {timeout:g} s for the browser to come back to {redirect_uri} ...")
+        if interactive:
+            click.echo("(or paste the code, or the whole URL the browser was sent to, and press Enter)")
+            threading.Thread(target=_stdin_reader, args=(listener.results,), daemon=True).start()
+        if open_browser:
+            with contextlib.suppress(Exception):  # no browser here: the printed URL is enough
+                webbrowser.open(url)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise queue.Empty
+            kind, value = listener.wait(left)
+            if kind == "error":
+                raise AuthError(value)
+            code = value if kind == "code" else parse_pasted(value, state)
+            if code:
+                return code
+            click.echo("ponte auth: that paste holds no code for this run (a different state?)", err=True)
+    except queue.Empty:
+        raise AuthError(
+            f"no authorization came back to {redirect_uri} within {timeout:g} s; run again, and check that the "
+            "redirect URL registered in the app is exactly that one"
+        ) from None
+    finally:
+        listener.close()
+
+
+def _status(auth: OAuth2Auth) -> None:
+    store = auth.token_store
+    assert store is not None
+    record = auth.stored_record()
+    if record is None:
+        raise AuthError(f"no tokens for {auth.who} yet in {store.describe()}: run `{auth.reauth_hint}`")
+    now = time.time()
+    click.echo(f"{auth.who}: tokens in {store.describe()} under key '{auth.store_key}'")
+    if record.expires_at > now:
+        click.echo(
+            f"  access token valid until {local_time(record.expires_at)} ({_span(record.expires_at - now)} left)"
+        )
+    else:
+        click.echo(
+            f"  access token expired at {local_time(record.expires_at)} ({_span(now - record.expires_at)} ago); "
+            "the next run renews it"
+        )
+    if record.updated_at:
+        click.echo(
+            f"  tokens last rotated {local_time(record.updated_at)} ({_span(now - record.updated_at)} ago); "
+            f"an unused refresh token dies after {REFRESH_TOKEN_DAYS} days (Bling)"
+        )
+    if not record.refresh_token:
+        click.echo(f"  no refresh token stored: run `{auth.reauth_hint}` before the access token expires")
+
+
+@click.command("auth")
+@click.argument("source")
+@click.option(
+    "--account", "account_name", metavar="NAME", help="Account to authorize (its `name` in the accounts setting)."
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON file of settings (e.g. `meltano invoke --dump=config tap-bling`), over TAP_<SOURCE>_* variables.",
+)
+@click.option("--code", help="Authorization code copied from the redirect (skips the local listener).")
+@click.option("--no-browser", is_flag=True, help="Only print the authorize URL; do not open a browser.")
+@click.option("--timeout", type=float, default=300, show_default=True, help="Seconds to wait for the redirect.")
+@click.option("--status", is_flag=True, help="Show whether tokens are stored and when they expire; change nothing.")
+def auth(
+    source: str,
+    account_name: str | None,
+    config_file: Path | None,
+    code: str | None,
+    no_browser: bool,
+    timeout: float,
+    status: bool,
+) -> None:
+    """Authorize ACCOUNT of SOURCE (taps/<source>.yml) once, saving its OAuth2 tokens in the token store."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("ponte auth: %(message)s"))
+    auth_logger = logging.getLogger("ponte.auth")
+    auth_logger.addHandler(handler)
+    auth_logger.setLevel(logging.INFO)
+    redactor = Redactor()
+    try:
+        oauth, redactor, redirect_uri = build_account_auth(source, account_name, config_file)
+        redactor.install(auth_logger)
+        if status:
+            _status(oauth)
+            return
+        if not oauth.authorize_url:
+            raise ConfigError(f"{source}: auth has no authorize_url")
+        state = new_state()
+        if code:
+            click.echo("Exchanging the given code ...")
+        else:
+            code = _wait_for_code(oauth, redirect_uri, state, timeout, open_browser=not no_browser)
+        redactor.add(code)
+        record = oauth.exchange_code(code.strip())
+        store = oauth.token_store
+        assert store is not None
+        click.echo(
+            f"{oauth.who} authorized; tokens saved in {store.describe()}; access token valid until "
+            f"{local_time(record.expires_at)}"
+        )
+    except (AuthError, ConfigError) as exc:
+        raise type(exc)(redactor.redact(str(exc))) from None
+    except PonteError:
+        raise
+    finally:
+        auth_logger.removeHandler(handler)
