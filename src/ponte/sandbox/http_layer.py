@@ -36,7 +36,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
-        response = self.server.app.handle(self.command, self.path, self.headers, body)
+        response = self.server.app.handle(self.command, self.path, self.headers, body, self.client_address[0])
         if response.drop:
             self.close_connection = True
             with contextlib.suppress(OSError):

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from ponte.sandbox.gates import Faults, RateGate, truncate_json
+from ponte.sandbox.gates import Admission, Faults, RateGate, truncate_json
 from ponte.sandbox.http_layer import RunningSandbox, run_in_thread, serve_until_signal
 from ponte.sandbox.switches import COMMON_SWITCHES, Switch, SwitchError, Switches
 
@@ -28,7 +28,11 @@ JSON_TYPE = "application/json;charset=UTF-8"
 
 @dataclass(slots=True)
 class Request:
-    """One parsed request; `query` keeps the last value of repeated parameters, `query_all` keeps all."""
+    """One parsed request; `query` keeps the last value of repeated parameters, `query_all` keeps all.
+
+    `client` is the peer address; `context` is scratch space an app fills while answering (e.g. which account
+    a token belongs to), read back by its `log_fields` hook.
+    """
 
     method: str
     path: str
@@ -37,6 +41,8 @@ class Request:
     headers: Mapping[str, str]
     body: bytes = b""
     params: dict[str, str] = field(default_factory=dict)
+    client: str = ""
+    context: dict[str, Any] = field(default_factory=dict)
 
     def json(self) -> Any:
         """The body as JSON (an empty body is an empty object)."""
@@ -140,6 +146,23 @@ class SandboxApp:
     def on_configure(self, changes: Mapping[str, Any]) -> None:
         """React to changed switches (reset scenario counters, ...)."""
 
+    def admit(self, request: Request) -> Admission | None:
+        """The rate gate's verdict for an in-scope request (None: not rate limited). Default: one shared gate."""
+        today, to_midnight = self._day()
+        return self.gate.admit(today, to_midnight)
+
+    def refuse(self, request: Request, admission: Admission) -> Response:
+        """The answer to a request the gate refused (Kong's body by default)."""
+        return Response(429, {"message": "API rate limit exceeded"}, dict(admission.headers))
+
+    def faults_apply(self, request: Request) -> bool:
+        """Whether injected faults (latency, drops, failures, bad JSON) may hit this request."""
+        return True
+
+    def log_fields(self, request: Request, response: Response) -> dict[str, Any]:
+        """Extra (or replaced) fields of the request log entry; must never hold secrets in clear."""
+        return {}
+
     # --- clock --------------------------------------------------------------------------------------------
     def now(self) -> dt.datetime:
         """The sandbox clock: the `now` switch, frozen, so data and quotas are reproducible."""
@@ -197,11 +220,14 @@ class SandboxApp:
         }
 
     # --- the request pipeline -----------------------------------------------------------------------------
-    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes = b"") -> Response:
+    def handle(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes = b"", client: str = ""
+    ) -> Response:
         """Admin requests go straight to their handler; API requests pass the gates, then `serve`."""
         path, _, query_string = target.partition("?")
         query_all = parse_qs(query_string, keep_blank_values=True)
-        request = Request(method, path, {k: v[-1] for k, v in query_all.items()}, query_all, headers, body)
+        query = {k: v[-1] for k, v in query_all.items()}
+        request = Request(method, path, query, query_all, headers, body, client=client)
         if path.startswith("/_sandbox/"):
             return self._call(self.admin, request)
         response = self._through_gates(request)
@@ -211,27 +237,28 @@ class SandboxApp:
     def _through_gates(self, request: Request) -> Response:
         if not self.in_scope(request.path):
             return self._serve_safely(request)
-        today, to_midnight = self._day()
-        admission = self.gate.admit(today, to_midnight)
-        if not admission.allowed:
-            response = Response(429, {"message": "API rate limit exceeded"}, dict(admission.headers))
+        admission = self.admit(request)
+        if admission is not None and not admission.allowed:
+            response = self.refuse(request, admission)
             response.fault = admission.reason
-            if self.switches["retry_after_header"]:
+            if self.switches["retry_after_header"] and admission.retry_after is not None:
                 response.headers["Retry-After"] = str(admission.retry_after)
             return response
-        self.faults.latency()
-        if self.faults.fires("drop_next", "drop_rate"):
-            return Response(0, drop=True, fault="drop")
-        if self.faults.fires("fail_next", "fail_rate"):
+        faulty = self.faults_apply(request)
+        if faulty:
+            self.faults.latency()
+            if self.faults.fires("drop_next", "drop_rate"):
+                return Response(0, drop=True, fault="drop")
+        if faulty and self.faults.fires("fail_next", "fail_rate"):
             status = self.switches["fail_status"]
             response = Response(status, self.error_body(status, "Service temporarily unavailable"), fault="fail")
         else:
             response = self._serve_safely(request)
-        if response.status == 200:
+        if faulty and response.status == 200:
             body, content_type = response.encode()
             if content_type.startswith("application/json") and self.faults.fires("bad_json_next", "bad_json_rate"):
                 response.body, response.content_type, response.fault = truncate_json(body), content_type, "bad_json"
-        if self.switches["rate_headers"]:
+        if admission is not None and self.switches["rate_headers"]:
             response.headers = {**admission.headers, **response.headers}
         return response
 
@@ -263,6 +290,7 @@ class SandboxApp:
             "fault": response.fault,
             "timestamp": stamp,
         }
+        entry.update(self.log_fields(request, response))
         with self._lock:
             self._log.append(entry)
             self._stats["requests"] += 1
