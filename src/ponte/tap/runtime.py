@@ -150,7 +150,8 @@ def _client(
     verify = http.get("verify_tls", True)
     if isinstance(verify, str) and verify.lower() in ("true", "false"):
         verify = verify.lower() == "true"
-    auth = build_authenticator(render(spec.get("auth"), scope), verify_tls=verify, label=label)
+    account = (scope.get("account") or {}).get("name")
+    auth = build_authenticator(render(spec.get("auth"), scope), verify_tls=verify, label=label, account=account)
     redactor.add(*auth.secrets())
     if hasattr(auth, "on_new_secret"):
         auth.on_new_secret = redactor.add  # rotated tokens are masked from the moment they exist
