@@ -56,11 +56,12 @@ def switch_options(switches: Sequence[Switch]) -> Callable[[F], F]:
     return decorate
 
 
-def server_options(default_port: int) -> Callable[[F], F]:
-    """Address, port file, seed, `--set`, and the shared fault and rate-limit switches."""
+def server_options(default_port: int, common: Sequence[Switch] = COMMON_SWITCHES) -> Callable[[F], F]:
+    """Address, port file, seed, `--set`, and the shared fault and rate-limit switches (`common`: with the
+    sandbox's own defaults, e.g. Bling's 3 requests per second)."""
 
     def decorate(func: F) -> F:
-        func = switch_options(COMMON_SWITCHES)(func)
+        func = switch_options(common)(func)
         options = [
             click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on."),
             click.option(
@@ -169,6 +170,82 @@ def sienge(
         click.echo(
             f"Sienge sandbox: base_url={running.base_url} username={username} password={password} "
             f"records={records} admin={running.url}/_sandbox/"
+        )
+
+    serve_until_signal(app, host, port, port_file, announce)
+
+
+def _bling_switches() -> tuple[tuple[Switch, ...], tuple[Switch, ...]]:
+    from ponte.sandbox.bling_switches import BLING_SWITCHES, merged_common
+
+    return merged_common(), BLING_SWITCHES
+
+
+@sandbox.command()
+@server_options(default_port=8766, common=_bling_switches()[0])
+@click.option(
+    "--companies",
+    default=2,
+    type=click.IntRange(1, 64),
+    help="Bling accounts (companies): loja-matriz, loja-filial, loja-3, ... [default: 2]",
+)
+@click.option(
+    "--products",
+    default=120,
+    type=click.IntRange(1, 90_000),
+    help="Products per company, variations and kits included. [default: 120]",
+)
+@click.option("--contacts", default=80, type=click.IntRange(10, 200_000), help="Contacts per company. [default: 80]")
+@click.option("--orders", default=150, type=click.IntRange(0, 500_000), help="Sales orders per company. [default: 150]")
+@click.option(
+    "--client-id", default="sandbox-client-id", help="client_id of the one registered app. [default: sandbox-client-id]"
+)
+@click.option(
+    "--client-secret",
+    default="sandbox-client-secret",
+    help="client_secret of that app (Basic auth on /oauth/token). [default: sandbox-client-secret]",
+)
+@switch_options(_bling_switches()[1])
+def bling(
+    host: str,
+    port: int,
+    port_file: str | None,
+    seed: int,
+    settings: tuple[str, ...],
+    companies: int,
+    products: int,
+    contacts: int,
+    orders: int,
+    client_id: str,
+    client_secret: str,
+    **values: Any,
+) -> None:
+    """Bling ERP API v3 (OAuth 2.0, several accounts: produtos, depósitos, estoques, pedidos, contatos, ...)."""
+    from ponte.sandbox.bling import BlingApp
+    from ponte.sandbox.http_layer import RunningSandbox, serve_until_signal
+
+    common, own = _bling_switches()
+    switches = collect_switches(values, common + own, settings)
+    try:
+        app = BlingApp(
+            companies=companies,
+            products=products,
+            contacts=contacts,
+            orders=orders,
+            seed=seed,
+            client_id=client_id,
+            client_secret=client_secret,
+            switches=switches,
+        )
+    except SwitchError as exc:
+        raise click.UsageError(str(exc)) from None
+
+    def announce(running: RunningSandbox) -> None:
+        slugs = ",".join(app.accounts)
+        click.echo(
+            f"Bling sandbox: base_url={running.base_url} authorize={running.base_url}/oauth/authorize "
+            f"token={running.base_url}/oauth/token client_id={client_id} client_secret={client_secret} "
+            f"redirect_uri={app.switches['redirect_uri']} companies={slugs} admin={running.url}/_sandbox/"
         )
 
     serve_until_signal(app, host, port, port_file, announce)
