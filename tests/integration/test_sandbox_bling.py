@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Iterator
@@ -270,11 +271,11 @@ def test_bearer_token_errors(bling: RunningSandbox, http: requests.Session) -> N
     pair = grant(bling)
     assert admin(bling, "expire-access-tokens", company="loja-matriz") == {"expired": 1}
     expired = api(bling, http, pair["access_token"], "/produtos")
-    assert expired.status_code == 401
+    assert expired.status_code == 401 and bling.requests()[-1]["company"] == "loja-matriz"
     assert error_of(expired) == {**invalid, "description": "The access token provided has expired"}
     fresh = token(bling, http, grant_type="refresh_token", refresh_token=pair["refresh_token"]).json()
     assert api(bling, http, fresh["access_token"], "/produtos").status_code == 200
-    assert admin(bling, "revoke-refresh-tokens", company="loja-matriz") == {"revoked": 1}
+    assert admin(bling, "revoke", company="loja-matriz") == {"revoked": 1}
     assert token(bling, http, grant_type="refresh_token", refresh_token=fresh["refresh_token"]).status_code == 400
     bling.configure(access_token_ttl_seconds=0)
     short = grant(bling)
@@ -449,6 +450,7 @@ def test_post_estoques_balance_entry_and_exit(bling: RunningSandbox, http: reque
 
 
 def test_touch_moves_a_record_into_the_change_window(bling: RunningSandbox, http: requests.Session) -> None:
+    bling.configure(now="2026-07-01T12:00:00-03:00")  # frozen (default: the real clock)
     access = grant(bling)["access_token"]
     window = {"dataAlteracaoInicial": "2026-07-01 00:00:00", "dataAlteracaoFinal": "2026-07-01 23:59:59"}
     for resource, path in (("produtos", "/produtos"), ("contatos", "/contatos"), ("pedidos", "/pedidos/vendas")):
@@ -583,7 +585,7 @@ def test_request_log_names_the_company_and_hides_secrets(bling: RunningSandbox, 
     assert [e["company"] for e in log[:3]] == ["loja-filial"] * 3
     resource = log[3]
     assert resource["path"] == "/Api/v3/produtos" and resource["company"] == "loja-filial"
-    assert resource["auth"] == f"Bearer {refreshed['access_token'][:4]}…"
+    assert resource["auth"] == f"Bearer {refreshed['access_token'][:4]}…" and resource["query"] == {"limite": ["1"]}
     assert log[1]["form"]["grant_type"] == "authorization_code" and log[2]["auth"] == "Basic sandbox-client-id:***"
 
 
@@ -610,6 +612,15 @@ def test_records_validate_against_the_tap_schemas(shared: RunningSandbox, http: 
         for row in rows:
             for error in validator.iter_errors(row):
                 assert error.instance == "0000-00-00", (stream["name"], error.message)  # the empty-date quirk
+
+
+def test_touch_uses_the_real_clock_by_default(bling: RunningSandbox, http: requests.Session) -> None:
+    access = grant(bling)["access_token"]
+    before = dt.datetime.now(dt.timezone(dt.timedelta(hours=-3))).replace(microsecond=0, tzinfo=None)
+    admin(bling, "touch", resource="contatos", changes={"celular": "(48) 99999-0000"})
+    since = {"dataAlteracaoInicial": before.strftime("%Y-%m-%d %H:%M:%S")}
+    found = api(bling, http, access, "/contatos", criterio=1, **since).json()["data"]
+    assert [row["celular"] for row in found] == ["(48) 99999-0000"]
 
 
 def test_same_seed_gives_the_same_data() -> None:

@@ -13,6 +13,7 @@ revoke them, and change records while a tap reads them.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,7 @@ from ponte.sandbox.bling_resources import Resources, add_routes
 from ponte.sandbox.bling_switches import BLING_OVERRIDES, BLING_SWITCHES
 from ponte.sandbox.gates import Admission
 from ponte.sandbox.server import Request, Response, Router, SandboxApp, as_response
+from ponte.sandbox.timeline import BRT
 
 BASE_PATH = "/Api/v3"
 SECRET_KEYS = frozenset({"code", "access_token", "refresh_token", "token", "client_secret"})
@@ -68,6 +70,12 @@ class BlingApp(SandboxApp):
         if switches:
             self.configure(**switches)
 
+    def now(self) -> dt.datetime:
+        """The `now` switch when set (frozen), else the real clock in Brasília time (what taps compare with)."""
+        if self.switches["now"]:
+            return super().now()
+        return dt.datetime.now(BRT).replace(microsecond=0)
+
     @property
     def default_company(self) -> str:
         """The first company's slug (loja-matriz)."""
@@ -90,6 +98,7 @@ class BlingApp(SandboxApp):
             slug = self.oauth.bearer(request.headers.get("Authorization"))
         except BlingError as error:
             request.context["auth_error"] = error
+            request.context["company"] = self.oauth.owner(request.headers.get("Authorization"))
             return None
         account = self.accounts[slug]
         request.context["company"], request.context["account"] = slug, account
@@ -144,7 +153,10 @@ class BlingApp(SandboxApp):
         return self.oauth.authorize(request, self.default_company)
 
     def log_fields(self, request: Request, response: Response) -> dict[str, Any]:
-        """Which company a request was for, and its credentials masked (never in clear)."""
+        """Which company a request was for, and its credentials masked (never in clear).
+
+        Unlike Sienge's log, every query value is a list (Bling's filters are repeated `name[]` keys).
+        """
         fields: dict[str, Any] = {
             "company": request.context.get("company"),
             "auth": _masked_auth(request.headers.get("Authorization")),
@@ -175,9 +187,8 @@ class BlingApp(SandboxApp):
         return {"status": "ok"}
 
 
-def _query_value(name: str, values: list[str]) -> Any:
-    shown = [mask(v) for v in values] if name in SECRET_KEYS else values
-    return shown if len(shown) > 1 else shown[0]
+def _query_value(name: str, values: list[str]) -> list[str | None]:
+    return [mask(v) for v in values] if name in SECRET_KEYS else list(values)
 
 
 def _masked_auth(header: str | None) -> str | None:

@@ -3,7 +3,7 @@
 - `GET  info`                  companies (slug, id, nome), base path, client id, redirect URI, sizes, clock
 - `POST grant`                 `{"company": slug}` -> a token response, without the browser flow
 - `POST expire-access-tokens`  `{"company": slug}` -> `{"expired": n}`: that company's access tokens expire now
-- `POST revoke-refresh-tokens` `{"company": slug}` -> `{"revoked": n}`
+- `POST revoke-refresh-tokens` `{"company": slug}` -> `{"revoked": n}` (alias `POST revoke`)
 - `POST touch`                 `{"company", "resource": produtos|contatos|pedidos, "id"?, "changes"?, "deleted"?,
                                "modified_at"?}` -> the record as its detail endpoint shows it, now changed;
                                no id: the oldest record; `changes` are merged (nested objects too); `deleted`
@@ -41,6 +41,7 @@ def add_admin_routes(app: BlingApp) -> None:
         ("POST", "grant"): grant,
         ("POST", "expire-access-tokens"): expire_access_tokens,
         ("POST", "revoke-refresh-tokens"): revoke_refresh_tokens,
+        ("POST", "revoke"): revoke_refresh_tokens,
         ("POST", "touch"): touch,
         ("GET", "tokens"): tokens,
         ("POST", "advance-clock"): advance_clock,

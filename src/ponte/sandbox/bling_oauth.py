@@ -341,6 +341,12 @@ class OAuthServer:
             raise BlingError(401, *INACTIVE)
         return token.company
 
+    def owner(self, header: str | None) -> str | None:
+        """The company an access token was issued to, valid or not (for the request log)."""
+        parts = (header or "").split()
+        token = self._tokens.get(parts[1]) if len(parts) == 2 else None
+        return token.company if token is not None else None
+
     # --- admin helpers ----------------------------------------------------------------------------------------
     def grant(self, company: str) -> dict[str, Any]:
         """A fresh token pair for a company without the browser flow."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ponte.sandbox.switches import COMMON_SWITCHES, Switch, non_negative
+from ponte.sandbox.switches import COMMON_SWITCHES, Switch, iso_moment, non_negative
 
 
 def _positive_or_null(value: Any) -> str | None:
@@ -25,6 +25,10 @@ def _slugs(value: Any) -> str | None:
     return "expects a list of company slugs"
 
 
+def _clock(value: str) -> str | None:
+    return None if value == "" else iso_moment(value)
+
+
 def _status(value: int) -> str | None:
     return None if 400 <= value <= 599 else "must be 4xx/5xx"
 
@@ -36,6 +40,7 @@ BLING_OVERRIDES: tuple[Switch, ...] = (
     Switch("daily_quota", 120_000, "Requests allowed per account per sandbox day; Bling: 120,000 (0 = no quota).", check=non_negative),
     Switch("rate_headers", False, "Send X-RateLimit-*/RateLimit-* headers; Bling documents none.", guess=True),
     Switch("retry_after_header", False, "Send Retry-After on 429 responses; Bling documents none.", guess=True),
+    Switch("now", "", "The sandbox clock: empty = the real clock (Brasília time), which taps' incremental windows also use; an ISO 8601 date-time with offset freezes it (touches, daily quotas, open date ranges).", check=_clock),
 )  # fmt: skip
 
 BLING_SWITCHES: tuple[Switch, ...] = (
