@@ -4,53 +4,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from ponte.testing import SandboxProcess, console_script, discover
+from ponte.testing.pg_types import mistyped_columns
 
 pytestmark = pytest.mark.meltano
 
 PROJECT = Path(__file__).parents[2]
 ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
-
-
-@pytest.fixture(scope="module")
-def meltano_installed() -> None:
-    """`meltano install` once (idempotent: quick when the plugin venvs exist)."""
-    subprocess.run([console_script("meltano"), "install"], cwd=PROJECT, check=True, capture_output=True)
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    """A schema of its own for the tables and one for the run log; dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    yield name
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-        conn.execute(f'DROP SCHEMA IF EXISTS "{name}_log" CASCADE')
-
-
-def expected_pg_type(prop: dict) -> str:
-    """The PostgreSQL type a BI user should see for a JSON Schema property."""
-    types = prop.get("type", [])
-    types = {types} if isinstance(types, str) else set(types)
-    types.discard("null")
-    if not types or types & {"object", "array"}:
-        return "jsonb"
-    if types == {"integer"}:
-        return "bigint"
-    if types <= {"integer", "number"}:
-        return "numeric"
-    if types == {"boolean"}:
-        return "boolean"
-    if types == {"string"}:
-        return {"date": "date", "date-time": "timestamp with time zone"}.get(prop.get("format"), "text")
-    return "text"
 
 
 def meltano_run(sandbox: SandboxProcess, schema: str) -> subprocess.CompletedProcess[str]:
@@ -68,7 +33,10 @@ def meltano_run(sandbox: SandboxProcess, schema: str) -> subprocess.CompletedPro
     return subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
 
 
-def test_meltano_run_lands_typed_tables_and_a_second_run_changes_nothing(meltano_installed: None, schema: str) -> None:
+def test_meltano_run_lands_typed_tables_and_a_second_run_changes_nothing(
+    meltano_installed: None, pg_schema: str
+) -> None:
+    schema = pg_schema
     with SandboxProcess.start("sienge") as sandbox:
         first = meltano_run(sandbox, schema)
         assert first.returncode == 0, first.stderr[-3000:]
@@ -89,11 +57,11 @@ def test_meltano_run_lands_typed_tables_and_a_second_run_changes_nothing(meltano
                     "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)
                 )
             }
-            columns = conn.execute(
-                "SELECT c.table_name, c.data_type, col_description((quote_ident(c.table_schema) || '.' || quote_ident(c.table_name))::regclass, c.ordinal_position) "
-                "FROM information_schema.columns c WHERE c.table_schema = %s AND c.column_name NOT LIKE '\\_sdc\\_%%'",
-                (schema,),
-            ).fetchall()
+            catalog = {
+                st["tap_stream_id"]: st["schema"]["properties"]
+                for st in discover("tap-sienge", {"subdomain": "demo", "username": "u", "password": "p"})["streams"]
+            }
+            wrong = mistyped_columns(conn, schema, catalog)
             runs = conn.execute(f'SELECT stream, status, rows_inserted FROM "{schema}_log".sync_runs').fetchall()
         sandbox.reset_log()
         second = meltano_run(sandbox, schema)
@@ -120,16 +88,6 @@ def test_meltano_run_lands_typed_tables_and_a_second_run_changes_nothing(meltano
     assert {k: types.get(k) for k in expected_types} == expected_types
     assert {status for _, status, _ in runs} == {"succeeded"}
     # every column of every Sienge table has the type its JSON Schema asks for
-    catalog = {
-        s["tap_stream_id"]: s["schema"]["properties"]
-        for s in discover("tap-sienge", {"subdomain": "demo", "username": "u", "password": "p"})["streams"]
-    }
-    wrong = []
-    for table, data_type, comment in columns:
-        source = comment.rsplit("source field: ", 1)[1].strip()
-        expected = expected_pg_type(catalog[table][source])
-        if data_type != expected:
-            wrong.append(f"{table}.{source}: {data_type}, expected {expected}")
     assert not wrong, wrong
     assert again == counts
     # the second run asks only for customers changed since the first one (today, in São Paulo)

@@ -75,8 +75,11 @@ def stream_defs(spec: dict[str, Any], base_dir: Path, file: str) -> list[StreamD
         selector = effective_record_selector(spec, raw)
         schema = resolve_schema(raw["schema"], base_dir, selector, f"{where}.schema")
         properties = schema.setdefault("properties", {})
-        for child_field in raw.get("parent_keys") or {}:
-            properties.setdefault(child_field, {"type": ["integer", "string"]})
+        parent_props = next((d.schema.get("properties", {}) for d in defs if d.name == raw.get("parent")), {})
+        for child_field, parent_field in (raw.get("parent_keys") or {}).items():
+            declared = copy.deepcopy(parent_props.get(parent_field) or {"type": ["integer", "string"]})
+            declared["description"] = f"{parent_field} of the parent {raw.get('parent')} record."
+            properties.setdefault(child_field, declared)
         for target, source in (raw.get("copy_fields") or {}).items():
             properties.setdefault(target, _nested_property(schema, source))
         account_field = (spec.get("accounts") or {}).get("field")

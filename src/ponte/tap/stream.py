@@ -90,6 +90,8 @@ class DeclarativeStream(RESTStream):
         properties = self.sdef.schema.get("properties", {})
         self._declared = frozenset(properties)
         self._boolean_fields = [k for k, p in properties.items() if _only_boolean(p)]
+        self._date_fields = [k for k, p in properties.items() if p.get("format") in ("date", "date-time")]
+        self._empty_dates = frozenset(tap.declaration.get("empty_dates") or ())
         self._warned: set[str] = set()
         if not self.sdef.incremental and self.activate_version:
             self._stream_version = tap.run_version
@@ -371,6 +373,10 @@ class DeclarativeStream(RESTStream):
                     self.name,
                     ", ".join(sorted(new)),
                 )
+        if self._empty_dates:
+            for name in self._date_fields:
+                if row.get(name) in self._empty_dates:
+                    row[name] = None
         for name in self._boolean_fields:
             value = row.get(name)
             if value is not None and not isinstance(value, bool):

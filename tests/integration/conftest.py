@@ -1,0 +1,33 @@
+"""Fixtures of the tests that run the real meltano CLI against real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ponte.testing import console_script
+
+PROJECT = Path(__file__).parents[2]
+ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+
+
+@pytest.fixture(scope="module")
+def meltano_installed() -> None:
+    """`meltano install` once (idempotent: quick when the plugin venvs exist)."""
+    subprocess.run([console_script("meltano"), "install"], cwd=PROJECT, check=True, capture_output=True)
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A schema of its own for the tables and one for the run log; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    yield name
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}_log" CASCADE')
