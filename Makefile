@@ -33,6 +33,7 @@ validate: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/tap_sienge.py
+	$(BIN)/python bench/tap_bling.py
 
 clean:
 	rm -rf $(VENV) .meltano .ponte output bench/out
