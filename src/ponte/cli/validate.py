@@ -48,7 +48,8 @@ def validate(paths: tuple[Path, ...], root: Path | None, kind: str | None, expla
         return
     base = root or Path(".")
     if paths:
-        targets = [(kind or _kind_for(path), path) for path in paths]
+        files = [f for path in paths for f in (sorted(path.glob("*.yml")) if path.is_dir() else [path])]
+        targets = [(kind or _kind_for(path), path) for path in files]
     else:
         targets = find_declarations(base)
         if not targets:
