@@ -160,6 +160,25 @@ class OAuth2Auth:
         """The command that gets new consent."""
         return self.reauth_command or "ponte auth <source> --account <name>"
 
+    def wait_for_token_budget(self) -> None:
+        """Wait, counting nothing, until one more token call fits in the shared budget.
+
+        `ponte auth` does this before asking for consent: a code lives a minute, and a budget wait of up to a
+        minute after it arrives could outlive it.
+        """
+        limit, window = self.max_token_requests_per_minute, self.token_window_seconds
+        while True:
+            now = self.clock()
+            if self.token_store is not None:
+                calls = self.token_store.token_calls()
+            else:
+                with _MEMORY_CALLS_LOCK:
+                    calls = list(_MEMORY_CALLS.get(self.token_url, []))
+            wait = reserve_in_log(calls, limit, window, now)[1]
+            if wait <= 0:
+                return
+            self._budget_wait(wait)
+
     def exchange_code(self, code: str) -> TokenRecord:
         """Trade an authorization code for a token pair at once (codes live a minute) and save it in the store.
 
@@ -284,12 +303,16 @@ class OAuth2Auth:
                     _MEMORY_CALLS[self.token_url] = calls
             if wait <= 0:
                 return
-            self.logger.warning(
-                f"{self.label}: waiting {wait:.1f} s before calling the token endpoint: {limit} token requests "
-                f"already made in the last {window:g} s (max_token_requests_per_minute; Bling blocks the IP for "
-                "an hour after 20 a minute)"
-            )
-            self.sleep(wait)
+            self._budget_wait(wait)
+
+    def _budget_wait(self, wait: float) -> None:
+        limit, window = self.max_token_requests_per_minute, self.token_window_seconds
+        self.logger.warning(
+            f"{self.label}: waiting {wait:.1f} s before calling the token endpoint: {limit} token requests "
+            f"already made in the last {window:g} s (max_token_requests_per_minute; Bling blocks the IP for "
+            "an hour after 20 a minute)"
+        )
+        self.sleep(wait)
 
     def _token_request(self, form: dict[str, Any], *, basic_only: bool = False) -> dict[str, Any]:
         grant = str(form["grant_type"])

@@ -268,6 +268,7 @@ def auth(
         if code:
             click.echo("Exchanging the given code ...")
         else:
+            oauth.wait_for_token_budget()  # before consent: the code lives a minute, a budget wait up to one
             code = _wait_for_code(oauth, redirect_uri, state, timeout, open_browser=not no_browser)
         redactor.add(code)
         record = oauth.exchange_code(code.strip())
