@@ -55,6 +55,7 @@ class OAuth2Auth:
         token_field: str = "access_token",
         expires_in_field: str = "expires_in",
         extra_params: dict[str, Any] | None = None,
+        token_request_format: str = "form",
         verify_tls: bool | str = True,
         timeout_seconds: float = 30.0,
         label: str = "oauth2",
@@ -84,6 +85,7 @@ class OAuth2Auth:
         self.token_field = token_field
         self.expires_in_field = expires_in_field
         self.extra_params = extra_params or {}
+        self.token_request_format = token_request_format
         self.verify_tls = verify_tls
         self.timeout_seconds = timeout_seconds
         self.label = label
@@ -330,9 +332,10 @@ class OAuth2Auth:
                     form["client_secret"] = self.client_secret
         self._throttle()
         try:
+            body_or_query = {"json": "json", "query": "params"}.get(self.token_request_format, "data")
             response = requests.post(
                 self.token_url,
-                data=form,
+                **{body_or_query: form},
                 auth=auth,
                 headers=self.token_headers or None,
                 timeout=self.timeout_seconds,

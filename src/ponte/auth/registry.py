@@ -42,6 +42,7 @@ def _oauth2(
         "redirect_uri",
         "token_headers",
         "reauth_command",
+        "token_request_format",
     ]
     kwargs: dict[str, Any] = {k: spec[k] for k in keys if spec.get(k) not in (None, "")}
     limit = spec.get("max_token_requests_per_minute")
