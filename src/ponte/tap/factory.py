@@ -82,6 +82,12 @@ def stream_defs(spec: dict[str, Any], base_dir: Path, file: str) -> list[StreamD
             properties.setdefault(child_field, declared)
         for target, source in (raw.get("copy_fields") or {}).items():
             properties.setdefault(target, _nested_property(schema, source))
+        if raw.get("deleted_when"):
+            properties["_sdc_deleted_at"] = {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "Set when the source marks the record deleted.",
+            }
         account_field = (spec.get("accounts") or {}).get("field")
         if account_field:
             properties[account_field] = {"type": ["string"], "description": "Account the record was read from."}
@@ -114,6 +120,7 @@ def stream_defs(spec: dict[str, Any], base_dir: Path, file: str) -> list[StreamD
                 ids_from=_ids_from(spec, raw.get("ids_from")),
                 detail=raw.get("detail"),
                 copy_fields=dict(raw.get("copy_fields") or {}),
+                deleted_when=raw.get("deleted_when"),
             )
         )
     return defs

@@ -55,6 +55,7 @@ class StreamDef:
     ids_from: dict[str, Any] | None = None
     detail: dict[str, Any] | None = None
     copy_fields: dict[str, str] = field(default_factory=dict)
+    deleted_when: dict[str, Any] | None = None
 
     @property
     def incremental(self) -> bool:
@@ -92,6 +93,8 @@ class DeclarativeStream(RESTStream):
         self._boolean_fields = [k for k, p in properties.items() if _only_boolean(p)]
         self._date_fields = [k for k, p in properties.items() if p.get("format") in ("date", "date-time")]
         self._empty_dates = frozenset(tap.declaration.get("empty_dates") or ())
+        self._date_formats = list(tap.declaration.get("date_formats") or ())
+        self._strip = bool(tap.declaration.get("strip_strings"))
         self._warned: set[str] = set()
         if not self.sdef.incremental and self.activate_version:
             self._stream_version = tap.run_version
@@ -373,10 +376,20 @@ class DeclarativeStream(RESTStream):
                     self.name,
                     ", ".join(sorted(new)),
                 )
-        if self._empty_dates:
+        if self._strip:
+            for name, value in row.items():
+                if isinstance(value, str):
+                    row[name] = value.strip()
+        if self._empty_dates or self._date_formats or self._strip:
             for name in self._date_fields:
-                if row.get(name) in self._empty_dates:
+                value = row.get(name)
+                if value in self._empty_dates or (self._strip and value == ""):
                     row[name] = None
+                elif self._date_formats and isinstance(value, str):
+                    row[name] = _iso_date(value, self._date_formats)
+        deleted = self.sdef.deleted_when
+        if deleted and row.get(deleted["field"]) == deleted["equals"]:
+            row["_sdc_deleted_at"] = self.runtime.started_iso
         for name in self._boolean_fields:
             value = row.get(name)
             if value is not None and not isinstance(value, bool):
@@ -422,6 +435,17 @@ class DeclarativeStream(RESTStream):
             found.append(child)  # type: ignore[arg-type]
             found.extend(child._descendants())  # type: ignore[attr-defined]
         return found
+
+
+def _iso_date(value: str, formats: list[str]) -> str:
+    """`20261123` → `2026-11-23` for the declared source formats; other values pass unchanged."""
+    for fmt in formats:
+        try:
+            parsed = dt.datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+        return parsed.date().isoformat() if "%H" not in fmt else parsed.isoformat()
+    return value
 
 
 def _only_boolean(prop: Mapping[str, Any]) -> bool:
