@@ -166,7 +166,7 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
             "  type: bearer\n",
             "  type: oauth\n",
             "taps/demo.yml:14:9 auth.type:",
-            "'oauth' is not one of basic, bearer, api_key, oauth2, none — did you mean 'oauth2'?",
+            "'oauth' is not one of basic, bearer, api_key, oauth2, none, select — did you mean 'oauth2'?",
         ),
         (
             "schema: {file: demo/items.json}",

@@ -75,12 +75,24 @@ def _none(spec: Mapping[str, Any], **_: Any) -> NoAuth:
     return NoAuth()
 
 
+def _select(spec: Mapping[str, Any], **kwargs: Any) -> Any:
+    """The option a setting names (the `by` template is already rendered)."""
+    options = spec.get("options") or {}
+    chosen = spec.get("by")
+    if chosen not in options:
+        raise ConfigError(
+            f"auth method {chosen!r} is not one of: {', '.join(options)}; check the setting that picks it"
+        )
+    return build_authenticator(options[chosen], **kwargs)
+
+
 AUTH_BUILDERS: dict[str, Callable[..., Any]] = {
     "basic": _basic,
     "bearer": _bearer,
     "api_key": _api_key,
     "oauth2": _oauth2,
     "none": _none,
+    "select": _select,
 }
 
 

@@ -9,7 +9,7 @@ The order is the order shown in error messages and in ``ponte validate --explain
 from __future__ import annotations
 
 PAGINATOR_TYPES: tuple[str, ...] = ("offset", "page", "none")
-AUTH_TYPES: tuple[str, ...] = ("basic", "bearer", "api_key", "oauth2", "none")
+AUTH_TYPES: tuple[str, ...] = ("basic", "bearer", "api_key", "oauth2", "none", "select")
 OAUTH2_GRANT_TYPES: tuple[str, ...] = ("client_credentials", "password", "refresh_token", "authorization_code")
 REPLICATION_METHODS: tuple[str, ...] = ("full_table", "incremental")
 BOOKMARK_MODES: tuple[str, ...] = ("max_value", "window_end")

@@ -103,10 +103,20 @@ def _check_timezone(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[Spe
 
 def _check_auth_secrets(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[SpecError]:
     """Credentials come from secret settings: a literal would be committed, a non-secret one not masked."""
+    settings = {s["name"]: s for s in data.get("settings") or []}
+    top = data.get("auth") or {}
+    blocks = [(("auth",), top)]
+    if top.get("type") == "select":
+        blocks = [(("auth", "options", name), block) for name, block in (top.get("options") or {}).items()]
+    for where, auth in blocks:
+        yield from _check_auth_block_secrets(data, loaded, where, auth, settings)
+
+
+def _check_auth_block_secrets(
+    data: Mapping[str, Any], loaded: LoadedYaml, where: tuple[str, ...], auth: Mapping[str, Any], settings: dict
+) -> Iterator[SpecError]:
     from ponte.tap.templates import references  # lazily: ponte.tap builds on ponte.spec
 
-    auth = data.get("auth") or {}
-    settings = {s["name"]: s for s in data.get("settings") or []}
     for key in SECRET_AUTH_KEYS:
         if key not in auth or (key == "value" and auth.get("type") != "api_key"):
             continue
@@ -116,13 +126,13 @@ def _check_auth_secrets(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator
         for name in sorted(account_fields - secret_account_fields):
             yield spec_error(
                 loaded,
-                ("auth", key),
+                (*where, key),
                 f"account field '{name}' holds a credential: list it in accounts.secret_fields so it is masked",
             )
         if not names and not account_fields:
             yield spec_error(
                 loaded,
-                ("auth", key),
+                (*where, key),
                 "a credential must not be written in the declaration; declare a setting with secret: true "
                 "and write {{ config.<setting> }} here",
             )
@@ -130,7 +140,7 @@ def _check_auth_secrets(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator
             if name in settings and not settings[name].get("secret"):
                 yield spec_error(
                     loaded,
-                    ("auth", key),
+                    (*where, key),
                     f"setting '{name}' holds a credential: mark it secret: true so it is masked in logs",
                 )
 
