@@ -284,7 +284,16 @@ class OAuth2Auth:
             form = {"grant_type": "password", "username": self.username, "password": self.password}
         else:
             form = {"grant_type": "client_credentials"}
-        body = self._token_request(form)
+        try:
+            body = self._token_request(form)
+        except AuthError:
+            if form["grant_type"] != "refresh_token" or grant not in ("password", "client_credentials"):
+                raise
+            # the refresh token died (Protheus keeps them 24 h): the configured credentials still work
+            self.logger.info(f"{self.label}: refresh token refused; asking a new token with the {grant} grant")
+            self.refresh_token = None
+            self._fetch_without_store()
+            return
         previous = TokenRecord("", self.refresh_token, 0.0)
         record = self._record_from(body, previous)
         self._learn(record)
