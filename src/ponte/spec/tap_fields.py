@@ -35,7 +35,8 @@ def check_fields(
         if schema is None:
             continue
         props = schema["properties"]
-        properties.setdefault(stream["name"], props)
+        added_props = {k: {} for k in [*(stream.get("parent_keys") or {}), *(stream.get("copy_fields") or {})]}
+        properties.setdefault(stream["name"], {**added_props, **props})
         source = _source_name(stream["schema"])
         added = {*(stream.get("parent_keys") or {}), *(stream.get("copy_fields") or {})}
         account_field = (data.get("accounts") or {}).get("field")
