@@ -13,10 +13,11 @@ import click
 
 from ponte.errors import SpecError
 from ponte.spec import find_declarations, load_declaration
-from ponte.spec.registry import DECLARATION_FOLDERS
+from ponte.spec.registry import DECLARATION_FOLDERS, DECLARATION_FORMATS
 from ponte.spec.validation import has_schema, kind_of
 
 EXPLAINABLE = [kind for kind in DECLARATION_FOLDERS if has_schema(kind)]
+FORMATS = [name for name in DECLARATION_FORMATS if has_schema(name)]  # picked by a `format:` key, e.g. line_files
 
 
 @click.command()
@@ -29,13 +30,13 @@ EXPLAINABLE = [kind for kind in DECLARATION_FOLDERS if has_schema(kind)]
 )
 @click.option(
     "--kind",
-    type=click.Choice(EXPLAINABLE),
+    type=click.Choice(EXPLAINABLE + FORMATS),
     default=None,
-    help="Format of the PATHS when their folder does not tell (taps/ → tap).",
+    help="Format of the PATHS when their folder does not tell (taps/ → tap; a `format:` key in the file wins).",
 )
 @click.option(
     "--explain",
-    type=click.Choice(EXPLAINABLE),
+    type=click.Choice(EXPLAINABLE + FORMATS),
     default=None,
     help="Print the reference of a declaration format (keys, types, allowed values) and exit.",
 )

@@ -31,3 +31,9 @@ DECLARATION_FOLDERS: dict[str, str] = {
     "target": "targets",
     "mapping": "transforms",
 }
+
+# Formats a declaration picks with a top-level `format:` key, and the kind of folder they live in. A declaration
+# without the key has its folder's format (taps/*.yml → tap, the REST format); `format: line_files` in taps/
+# declares a tap that reads text lines from files (taps/keyence.yml), validated by schemas/line_files.schema.json.
+DECLARATION_FORMATS: dict[str, str] = {"line_files": "tap"}
+LINE_COLUMN_TYPES: tuple[str, ...] = ("string", "integer", "number", "boolean", "timestamp", "date")

@@ -3,7 +3,9 @@
 Every YAML file a user edits passes through here before anything uses it, so a mistake is reported once,
 as `file:line:col key.path: what is wrong — what was expected`, instead of as a traceback mid-sync.
 Adding a kind of declaration is a schema file plus a line in `registry.DECLARATION_FOLDERS` (and, if it
-needs checks beyond the schema, a line in `SEMANTIC_CHECKS`).
+needs checks beyond the schema, a line in `SEMANTIC_CHECKS`). A folder can hold more than one format: a
+top-level `format:` key names it (`registry.DECLARATION_FORMATS`), and a declaration without one has its
+folder's format.
 """
 
 from __future__ import annotations
@@ -19,14 +21,22 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from ponte.errors import SpecError
-from ponte.spec.locate import sort_key
-from ponte.spec.registry import DECLARATION_FOLDERS
+from ponte.spec.locate import sort_key, spec_error
+from ponte.spec.registry import DECLARATION_FOLDERS, DECLARATION_FORMATS
 from ponte.spec.schema_errors import first_schema_error
 from ponte.spec.tap_checks import check_tap
 from ponte.spec.yaml_loader import LoadedYaml, load_yaml
 
 SemanticCheck = Callable[[Mapping[str, Any], LoadedYaml, Path], Iterable[SpecError]]
-SEMANTIC_CHECKS: dict[str, SemanticCheck] = {"tap": check_tap}
+
+
+def _check_line_files(data: Mapping[str, Any], loaded: LoadedYaml, base_dir: Path) -> Iterable[SpecError]:
+    from ponte.keyence.declaration import check_line_files  # the format's checks live with its reader
+
+    return check_line_files(data, loaded, base_dir)
+
+
+SEMANTIC_CHECKS: dict[str, SemanticCheck] = {"tap": check_tap, "line_files": _check_line_files}
 YAML_SUFFIXES = (".yml", ".yaml")
 
 
@@ -58,8 +68,8 @@ def has_schema(kind: str) -> bool:
 @cache
 def load_schema(kind: str) -> dict[str, Any]:
     """The JSON Schema of a kind of declaration, as shipped in the package."""
-    if kind not in DECLARATION_FOLDERS or not has_schema(kind):
-        known = ", ".join(k for k in DECLARATION_FOLDERS if has_schema(k))
+    if (kind not in DECLARATION_FOLDERS and kind not in DECLARATION_FORMATS) or not has_schema(kind):
+        known = ", ".join(k for k in [*DECLARATION_FOLDERS, *DECLARATION_FORMATS] if has_schema(k))
         raise SpecError(f"no format named '{kind}' can be validated yet; known: {known}")
     text = resources.files("ponte.spec").joinpath("schemas", f"{kind}.schema.json").read_text(encoding="utf-8")
     return json.loads(text)
@@ -85,6 +95,9 @@ def load_declaration(path: str | Path, kind: str = "tap", *, display_name: str |
             line=1,
             column=1,
         )
+    chosen = _format_of(kind, loaded)
+    if chosen != kind:
+        kind, validator = chosen, _validator(chosen)
     error = first_schema_error(validator.iter_errors(loaded.data), loaded)
     if error is not None:
         raise error
@@ -95,6 +108,22 @@ def load_declaration(path: str | Path, kind: str = "tap", *, display_name: str |
         if problems:
             raise problems[0]
     return Declaration(kind=kind, file=loaded.file, data=loaded.data, loaded=loaded, base_dir=path.resolve().parent)
+
+
+def _format_of(kind: str, loaded: LoadedYaml) -> str:
+    """The format a declaration picks with its top-level `format:` key (taps/ also holds line_files taps)."""
+    name = loaded.data.get("format")
+    if name is None:
+        return kind
+    if isinstance(name, str) and (DECLARATION_FORMATS.get(name) == kind or (name == kind in DECLARATION_FORMATS)):
+        return name
+    formats = [f for f, folder in DECLARATION_FORMATS.items() if folder == kind]
+    raise spec_error(
+        loaded,
+        ("format",),
+        f"unknown format {name!r} for a {kind} declaration; known: {', '.join(formats) or 'none'} "
+        f"(leave `format` out for the {kind} format itself)",
+    )
 
 
 def load_tap_spec(path: str | Path, *, display_name: str | None = None) -> Declaration:
