@@ -1,8 +1,8 @@
 """Local HTTP sandboxes of the ERP APIs Ponte reads, faithful to the documented (and observed) behaviour.
 
-`run_in_thread(SiengeApp(records=10_000))` or `run_in_thread(BlingApp(companies=2))` for tests;
-`python -m ponte.sandbox sienge|bling` or `ponte sandbox sienge|bling` for demos and benchmarks. See `server.py`
-for the shared machinery.
+`run_in_thread(SiengeApp(records=10_000))`, `run_in_thread(BlingApp(companies=2))` or
+`run_in_thread(TotvsApp())` for tests; `python -m ponte.sandbox sienge|bling|totvs` or
+`ponte sandbox sienge|bling|totvs` for demos and benchmarks. See `server.py` for the shared machinery.
 """
 
 from __future__ import annotations
