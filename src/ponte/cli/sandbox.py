@@ -249,3 +249,81 @@ def bling(
         )
 
     serve_until_signal(app, host, port, port_file, announce)
+
+
+def _totvs_switches() -> tuple[tuple[Switch, ...], tuple[Switch, ...]]:
+    from ponte.sandbox.totvs_switches import TOTVS_SWITCHES, merged_common
+
+    return merged_common(), TOTVS_SWITCHES
+
+
+@sandbox.command()
+@server_options(default_port=8767, common=_totvs_switches()[0])
+@click.option(
+    "--orders",
+    default=120,
+    type=click.IntRange(0, 5000),
+    help="Production orders (SC2) of branch 01,01; branch 01,02 gets half. [default: 120]",
+)
+@click.option(
+    "--students", default=600, type=click.IntRange(0, 100_000), help="RM Educacional students. [default: 600]"
+)
+@click.option(
+    "--protheus-user", default="admin", help="Protheus user (Basic auth and password grant). [default: admin]"
+)
+@click.option(
+    "--protheus-password", default="totvs-sandbox", help="Password of the Protheus user. [default: totvs-sandbox]"
+)
+@click.option("--plant-client-id", default="plant-client", help="client_id of the plant API. [default: plant-client]")
+@click.option(
+    "--plant-client-secret", default="plant-secret", help="client_secret of the plant API. [default: plant-secret]"
+)
+@click.option("--rm-user", default="mestre", help="RM user (connect/token and Basic auth). [default: mestre]")
+@click.option("--rm-password", default="totvs", help="Password of the RM user. [default: totvs]")
+@switch_options(_totvs_switches()[1])
+def totvs(
+    host: str,
+    port: int,
+    port_file: str | None,
+    seed: int,
+    settings: tuple[str, ...],
+    orders: int,
+    students: int,
+    protheus_user: str,
+    protheus_password: str,
+    plant_client_id: str,
+    plant_client_secret: str,
+    rm_user: str,
+    rm_password: str,
+    **values: Any,
+) -> None:
+    """TOTVS: Protheus REST (/rest), the plant's own API (/plant/api) and RM Educacional (/api) on one server."""
+    from ponte.sandbox.http_layer import RunningSandbox, serve_until_signal
+    from ponte.sandbox.totvs import TotvsApp
+
+    common, own = _totvs_switches()
+    switches = collect_switches(values, common + own, settings)
+    try:
+        app = TotvsApp(
+            orders=orders,
+            students=students,
+            seed=seed,
+            protheus_user=protheus_user,
+            protheus_password=protheus_password,
+            plant_client_id=plant_client_id,
+            plant_client_secret=plant_client_secret,
+            rm_user=rm_user,
+            rm_password=rm_password,
+            switches=switches,
+        )
+    except SwitchError as exc:
+        raise click.UsageError(str(exc)) from None
+
+    def announce(running: RunningSandbox) -> None:
+        click.echo(
+            f"TOTVS sandbox: url={running.url} protheus={running.url}/rest (TenantId 01,01|01,02, "
+            f"user {protheus_user}) plant={running.url}/plant/api (client {plant_client_id}) "
+            f"rm={running.url}/api (user {rm_user}) admin={running.url}/_sandbox/"
+        )
+
+    serve_until_signal(app, host, port, port_file, announce)
