@@ -385,6 +385,10 @@ def test_plant_api_is_a_facade_over_branch_01(shared: SandboxProcess, http: requ
     assert len(recent) == 5 and all(o["atualizadoEm"] >= cut for o in recent)
     naive = dt.datetime.fromisoformat(cut).replace(tzinfo=None).isoformat()  # no offset: Brasília time
     assert len(plant_all(shared, http, access, "ordens-producao", atualizadoDesde=naive)) == 5
+    compact = dt.datetime.fromisoformat(cut).strftime("%Y-%m-%dT%H:%M:%S.%f%z")  # -0300, as strftime's %z gives
+    assert len(plant_all(shared, http, access, "ordens-producao", atualizadoDesde=compact)) == 5
+    unencoded = plant(shared, http, access, "ordens-producao", pageSize=100).url.split("?")[0] + "?atualizadoDesde=" + compact.replace("-0300", "+0000")  # fmt: skip
+    assert http.get(unencoded, headers={"Authorization": f"Bearer {access}"}, timeout=10).status_code == 200
     totvs_error(plant(shared, http, access, "lotes", atualizadoDesde="ontem"), 400)
     totvs_error(plant(shared, http, access, "lotes", pageSize=5000), 400)
 

@@ -13,6 +13,7 @@ the table has one) in Brasília time with milliseconds.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -73,8 +74,11 @@ class PlantApi(FlavourApi):
         raw = (param(request, "atualizadoDesde") or "").strip()
         if not raw:
             return None
+        text = raw.replace("Z", "+00:00")
+        if re.search(r"\d \d{2}:?\d{2}$", text):  # an unencoded '+' of the offset arrives as a space
+            text = f"{text[: text.rindex(' ')]}+{text[text.rindex(' ') + 1 :]}"
         try:
-            moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            moment = dt.datetime.fromisoformat(text)
         except ValueError:
             raise bad_request(
                 "Parâmetro atualizadoDesde inválido.", f"atualizadoDesde must be an ISO 8601 date-time, got '{raw}'"
