@@ -327,3 +327,12 @@ def totvs(
         )
 
     serve_until_signal(app, host, port, port_file, announce)
+
+
+def _keyence_command() -> click.Command:
+    from ponte.sandbox.keyence_cli import keyence
+
+    return keyence
+
+
+sandbox.add_command(_keyence_command())

@@ -51,6 +51,7 @@ class Counters:
     sensor: str
     produced: str
     rejected: str
+    active_view: str = ""
     mode: str = "cumulative"
     resets_on_order_change: bool = False
     active_minutes: int = 15
@@ -90,7 +91,7 @@ class LineFormat:
             columns=tuple(Column(**column) for column in lines["columns"]),
             lines_stream=data["streams"]["lines"],
             rejects_stream=data["streams"]["rejects"],
-            counters=Counters(**counters) if counters else None,
+            counters=Counters(**{"active_view": f"{counters['view']}_ativas", **counters}) if counters else None,
             settings=tuple(data.get("settings") or ()),
             file=file,
         )
@@ -144,12 +145,20 @@ def check_line_files(data: Mapping[str, Any], loaded: LoadedYaml, base_dir: Path
         yield spec_error(
             loaded, where, "declare a setting `folder` (kind string, required: true): the folder the files are in"
         )
+    encoding = data["files"].get("encoding", "utf-8")
     try:
-        codecs.lookup(data["files"].get("encoding", "utf-8"))
+        codecs.lookup(encoding)
+        ascii_newline = "\n".encode(encoding) == b"\n"
     except LookupError:
-        yield spec_error(
-            loaded, ("files", "encoding"), f"unknown encoding {short(data['files']['encoding'])}; e.g. utf-8, latin-1"
-        )
+        yield spec_error(loaded, ("files", "encoding"), f"unknown encoding {short(encoding)}; e.g. utf-8, latin-1")
+    else:
+        if not ascii_newline:
+            yield spec_error(
+                loaded,
+                ("files", "encoding"),
+                f"{short(encoding)} does not write a newline as one byte 0x0A; "
+                "use an ASCII-compatible encoding (utf-8, latin-1, cp1252)",
+            )
     zone = data["lines"].get("timezone")
     if zone is not None:
         try:
@@ -227,5 +236,8 @@ def _check_counters(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[Spe
             yield spec_error(
                 loaded, ("counters", role), f"column '{name}' is {columns[name]}, expected {' or '.join(types)}"
             )
-    if counters["view"] in (data["streams"]["lines"], data["streams"]["rejects"]):
-        yield spec_error(loaded, ("counters", "view"), "must differ from the stream (table) names")
+    taken = {data["streams"]["lines"], data["streams"]["rejects"]}
+    for key in ("view", "active_view"):
+        if counters.get(key) in taken:
+            yield spec_error(loaded, ("counters", key), "must differ from the stream (table) names and the other view")
+        taken.add(counters.get(key, f"{counters['view']}_ativas"))
