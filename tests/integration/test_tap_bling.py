@@ -7,7 +7,6 @@ its own 3 req/s budget and its own bookmarks.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import requests
 
 from ponte.auth.token_store import FileTokenStore, TokenRecord
 from ponte.testing import SandboxProcess, run_tap
-from ponte.testing.singer_process import SingerRun, console_script, select_only
+from ponte.testing.singer_process import BackgroundTap, SingerRun
 
 ACCOUNTS = ("loja-matriz", "loja-filial")
 CLIENT_SECRET = "sandbox-client-secret"
@@ -211,7 +210,7 @@ def test_expired_access_token_mid_stream_is_refreshed_and_the_request_retried_on
     seed_tokens(bling, tmp_path / "tokens.json")
     config = config_for(bling, tmp_path, requests_per_second=20)
     before = FileTokenStore(tmp_path / "tokens.json").load("bling-loja-matriz")
-    with TapProcess(config, {"produtos"}) as tap:
+    with BackgroundTap("tap-bling", config, {"produtos"}) as tap:
         tap.wait_for_records(5)
         expire = bling.session.post(
             f"{bling.url}/_sandbox/bling/expire-access-tokens", json={"company": "loja-matriz"}, timeout=10
@@ -235,9 +234,9 @@ def test_refresh_during_a_long_run_and_a_second_process_never_spend_the_same_ref
     # the store says the access tokens die in 61 s: the tap renews them ahead of time, mid-run
     seed_tokens(bling, tmp_path / "tokens.json", expires_in=61)
     config = config_for(bling, tmp_path, requests_per_second=15)
-    with TapProcess(config, {"produtos"}) as first:
+    with BackgroundTap("tap-bling", config, {"produtos"}) as first:
         first.wait_for_records(3)
-        with TapProcess(config, {"contatos"}) as second:
+        with BackgroundTap("tap-bling", config, {"contatos"}) as second:
             second_result = second.finish()
         first_result = first.finish()
     assert first_result.returncode == 0, first_result.stderr
@@ -314,59 +313,3 @@ def _strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _strings(item)
-
-
-class TapProcess:
-    """tap-bling running in the background, its stdout read line by line (to act mid-run)."""
-
-    def __init__(self, config: dict[str, Any], streams: set[str]) -> None:
-        self.folder = Path(config["state_dir"]).parent
-        self.folder.mkdir(parents=True, exist_ok=True)
-        stamp = f"{time.monotonic_ns()}"
-        self.config_path = self.folder / f"config-{stamp}.json"
-        self.config_path.write_text(json.dumps(config))
-        catalog = subprocess.run(
-            [console_script("tap-bling"), "--config", str(self.config_path), "--discover"],
-            capture_output=True,
-            check=True,
-        )
-        self.catalog_path = self.folder / f"catalog-{stamp}.json"
-        self.catalog_path.write_text(json.dumps(select_only(json.loads(catalog.stdout), streams)))
-        self.stderr_path = self.folder / f"stderr-{stamp}.log"
-        self._stderr = self.stderr_path.open("wb")
-        self.process = subprocess.Popen(
-            [console_script("tap-bling"), "--config", str(self.config_path), "--catalog", str(self.catalog_path)],
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-        )
-        self.messages: list[dict[str, Any]] = []
-
-    def __enter__(self) -> TapProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self._stderr.close()
-
-    def wait_for_records(self, count: int) -> None:
-        """Block until the tap has emitted `count` records (reading its output as it comes)."""
-        assert self.process.stdout is not None
-        seen = 0
-        while seen < count:
-            line = self.process.stdout.readline()
-            if not line:
-                raise AssertionError(f"tap ended after {seen} records: {self.stderr_path.read_text()[-2000:]}")
-            message = json.loads(line)
-            self.messages.append(message)
-            seen += message.get("type") == "RECORD"
-
-    def finish(self) -> SingerRun:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.strip():
-                self.messages.append(json.loads(line))
-        self.process.wait(timeout=300)
-        self._stderr.flush()
-        return SingerRun(self.process.returncode, self.stderr_path.read_text(errors="replace"), self.messages)

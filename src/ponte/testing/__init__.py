@@ -4,6 +4,6 @@ Used by the test suite and the benchmarks; also handy for anyone testing their o
 """
 
 from ponte.testing.sandbox_process import SandboxProcess
-from ponte.testing.singer_process import SingerRun, console_script, discover, run_tap, select_only
+from ponte.testing.singer_process import BackgroundTap, SingerRun, console_script, discover, run_tap, select_only
 
-__all__ = ["SandboxProcess", "SingerRun", "console_script", "discover", "run_tap", "select_only"]
+__all__ = ["BackgroundTap", "SandboxProcess", "SingerRun", "console_script", "discover", "run_tap", "select_only"]

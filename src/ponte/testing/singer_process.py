@@ -102,3 +102,57 @@ def run_tap(
         )
     messages = [json.loads(line) for line in process.stdout.splitlines() if line.strip().startswith(b"{")]
     return SingerRun(process.returncode, process.stderr.decode(errors="replace"), messages)
+
+
+class BackgroundTap:
+    """A tap running in the background, its stdout read line by line, so a test can act mid-run."""
+
+    def __init__(self, executable: str, config: dict[str, Any], streams: set[str]) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="ponte-tap-"))
+        self.config_path = self.folder / "config.json"
+        self.config_path.write_text(json.dumps(config))
+        catalog = subprocess.run(
+            [console_script(executable), "--config", str(self.config_path), "--discover"],
+            capture_output=True,
+            check=True,
+        )
+        self.catalog_path = self.folder / "catalog.json"
+        self.catalog_path.write_text(json.dumps(select_only(json.loads(catalog.stdout), streams)))
+        self.stderr_path = self.folder / "stderr.log"
+        self._stderr = self.stderr_path.open("wb")
+        self.process = subprocess.Popen(
+            [console_script(executable), "--config", str(self.config_path), "--catalog", str(self.catalog_path)],
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+        )
+        self.messages: list[dict[str, Any]] = []
+
+    def __enter__(self) -> BackgroundTap:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._stderr.close()
+
+    def wait_for_records(self, count: int) -> None:
+        """Block until the tap has emitted `count` records (reading its output as it comes)."""
+        assert self.process.stdout is not None
+        seen = 0
+        while seen < count:
+            line = self.process.stdout.readline()
+            if not line:
+                raise AssertionError(f"tap ended after {seen} records: {self.stderr_path.read_text()[-2000:]}")
+            message = json.loads(line)
+            self.messages.append(message)
+            seen += message.get("type") == "RECORD"
+
+    def finish(self) -> SingerRun:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.strip():
+                self.messages.append(json.loads(line))
+        self.process.wait(timeout=300)
+        self._stderr.flush()
+        return SingerRun(self.process.returncode, self.stderr_path.read_text(errors="replace"), self.messages)
