@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import uuid
@@ -19,8 +20,16 @@ ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgr
 
 @pytest.fixture(scope="module")
 def meltano_installed() -> None:
-    """`meltano install` once (idempotent: quick when the plugin venvs exist)."""
-    subprocess.run([console_script("meltano"), "install"], cwd=PROJECT, check=True, capture_output=True)
+    """`meltano install` (idempotent: quick when the plugin venvs exist), one pytest worker at a time.
+
+    Several test modules need it and xdist runs them in parallel; two installs building the same plugin venv
+    at once would trip over each other.
+    """
+    lock_path = PROJECT / ".meltano" / "ponte-install.lock"
+    lock_path.parent.mkdir(exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run([console_script("meltano"), "install"], cwd=PROJECT, check=True, capture_output=True)
 
 
 @pytest.fixture
