@@ -8,6 +8,7 @@ import click
 
 from ponte.cli.auth import auth
 from ponte.cli.db import db
+from ponte.cli.follow import follow
 from ponte.cli.sandbox import sandbox
 from ponte.cli.validate import validate
 from ponte.demo import demo
@@ -25,6 +26,7 @@ cli.add_command(validate)
 cli.add_command(db)
 cli.add_command(demo)
 cli.add_command(auth)
+cli.add_command(follow)
 
 
 def main() -> None:

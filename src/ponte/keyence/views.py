@@ -28,6 +28,18 @@ from ponte.keyence.declaration import Counters, LineFormat
 from ponte.keyence.schemas import KEY, lines_schema, rejects_schema
 from ponte.targets.postgres.settings import LoaderSettings
 
+VIEW_COLUMNS = {
+    "ordem_producao": "Production order.",
+    "linha": "Production line.",
+    "produzidos": "Units produced (counted good) in the order on this line, all sensors together.",
+    "rejeitados": "Units rejected in the order on this line, all sensors together.",
+    "leituras": "Readings (lines) loaded for the order on this line.",
+    "sensores": "Sensors that sent readings for the order on this line.",
+    "primeira_leitura": "First reading of the order on this line.",
+    "ultima_leitura": "Last reading of the order on this line.",
+    "ativa": "The order had a reading in the last active_minutes (taps/keyence.yml counters.active_minutes).",
+}
+
 
 @dataclass(frozen=True)
 class Created:
@@ -63,6 +75,10 @@ def ensure(settings: LoaderSettings, fmt: LineFormat) -> Created:
                     conn.execute(sql.SQL("DROP VIEW {}").format(view))
                     conn.execute(sql.SQL("CREATE VIEW {} AS {}").format(view, query))
                 conn.execute(comment)
+                for column, text in VIEW_COLUMNS.items():
+                    conn.execute(
+                        sql.SQL("COMMENT ON COLUMN {}.{} IS {}").format(view, sql.Identifier(column), sql.Literal(text))
+                    )
             conn.commit()
             views = [f"{plan.schema}.{fmt.counters.view}", f"{plan.schema}.{fmt.counters.active_view}"]
     return Created(tables, views)

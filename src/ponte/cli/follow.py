@@ -1,0 +1,170 @@
+"""`ponte follow keyence-to-postgres`: load the KEYENCE gateway's lines into PostgreSQL as they are written.
+
+The work is done by `ponte.keyence.follow` (a long-running tap-keyence piped into target-postgres, state
+saved in PostgreSQL after each commit) and `ponte.keyence.views` (tables and the per-order views).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ponte.errors import ConfigError
+
+LOG_FORMAT = "%(asctime)s | %(levelname)-8s | %(name)-30s | %(message)s"
+
+
+def _executable(name: str) -> str:
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"ponte follow: cannot read the {what} config {path}: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"ponte follow: the {what} config {path} must be a JSON object")
+    return value
+
+
+def _meltano_config(plugin: str, project: Path, environment: str | None) -> dict[str, Any]:
+    """The plugin's effective config as Meltano resolves it (meltano.yml, environment, .env, TAP_*/TARGET_*)."""
+    meltano = _executable("meltano")
+    if meltano == "meltano" and not shutil.which("meltano") and (project / ".venv/bin/meltano").exists():
+        meltano = str(project / ".venv/bin/meltano")  # run by `meltano invoke` from a plugin's own venv
+    command = [meltano]
+    if environment:
+        command.append(f"--environment={environment}")
+    command += ["config", "--unsafe", "print", plugin]
+    try:
+        done = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ConfigError(
+            f"ponte follow: cannot ask Meltano for {plugin}'s config ({exc}); pass --tap-config"
+        ) from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ConfigError(f"ponte follow: `meltano config print {plugin}` failed in {project}: {last}")
+    return json.loads(done.stdout)
+
+
+def _load_schema(project: Path, extractor: str, default: str) -> str:
+    """The extractor's `load_schema` in meltano.yml (the target's default schema under Meltano)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load((project / "meltano.yml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return default
+    for plugin in ((data or {}).get("plugins") or {}).get("extractors") or []:
+        if plugin.get("name") == extractor and plugin.get("load_schema"):
+            return str(plugin["load_schema"])
+    return default
+
+
+@click.command()
+@click.argument("pipeline", default="keyence-to-postgres", metavar="[SOURCE|SOURCE-to-postgres]")
+@click.option(
+    "--tap-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="tap-<source> config JSON (folder, file_glob, …). Default: asked from Meltano (meltano config print).",
+)
+@click.option(
+    "--target-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="target-postgres config JSON (dsn or host/user/…, default_target_schema). Default: asked from Meltano.",
+)
+@click.option("--environment", envvar="MELTANO_ENVIRONMENT", help="Meltano environment (dev, prod) for the configs.")
+@click.option(
+    "--project-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="The Meltano project (meltano.yml); the tap runs from here, so relative folders are relative to it.",
+)
+@click.option(
+    "--flush-seconds",
+    type=click.FloatRange(min=0.1),
+    default=1.0,
+    show_default=True,
+    help="The target commits (and the state is saved) at most this often while lines arrive.",
+)
+@click.option("--poll-seconds", type=click.FloatRange(min=0.05), help="Override the tap's poll_interval_seconds.")
+@click.option("--setup-only", is_flag=True, help="Create the tables, the views and the state table, then exit.")
+def follow(
+    pipeline: str,
+    tap_config: Path | None,
+    target_config: Path | None,
+    environment: str | None,
+    project_root: Path,
+    flush_seconds: float,
+    poll_seconds: float | None,
+    setup_only: bool,
+) -> None:
+    """Keep loading a line-files source (KEYENCE) into PostgreSQL, seconds behind its files, until stopped.
+
+    \b
+    Runs tap-keyence in follow mode piped into target-postgres, saves each committed STATE in
+    <log_schema>.follow_state and resumes from it, restarts the pair if one of them dies, and creates
+    keyence.producao_por_ordem / keyence.producao_ordens_ativas. Stop with Ctrl-C or SIGTERM: the lines
+    read so far are committed and the state saved before it exits (0).
+
+    \b
+    Examples:
+      ponte follow keyence-to-postgres --environment prod          # configs from Meltano (.env included)
+      ponte follow keyence --tap-config tap.json --target-config target.json
+      ponte follow keyence-to-postgres --setup-only                # only the tables and views
+    """
+    from ponte.keyence.declaration import find_declaration, load_line_format
+    from ponte.keyence.follow import FollowPipeline, FollowSettings, check_folder
+    from ponte.keyence.views import ensure
+
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    source = pipeline.removesuffix("-to-postgres")
+    fmt = load_line_format(find_declaration(source))
+    project = project_root.resolve()
+    tap = (
+        _read_json(tap_config, "tap")
+        if tap_config
+        else (None if setup_only else _meltano_config(f"tap-{source}", project, environment))
+    )
+    target = (
+        _read_json(target_config, "target")
+        if target_config
+        else _meltano_config("target-postgres", project, environment)
+    )
+    if not target.get("default_target_schema") or str(target["default_target_schema"]).startswith("$"):
+        target["default_target_schema"] = _load_schema(project, f"tap-{source}", fmt.name)
+    settings = FollowSettings(
+        pipeline=f"{source}-to-postgres",
+        tap_config=tap or {},
+        target_config=target,
+        tap_executable=_executable(f"tap-{source}"),
+        target_executable=_executable("target-postgres"),
+        flush_seconds=flush_seconds,
+        poll_seconds=poll_seconds,
+        cwd=project,
+    )
+    created = ensure(settings.loader, fmt)
+    pipeline_runner = FollowPipeline(settings, fmt)
+    pipeline_runner.store.ensure()
+    pipeline_runner.store.close()
+    click.echo(
+        f"ponte follow: tables {', '.join(created.tables.values())}; views {', '.join(created.views) or 'none'}; "
+        f"state in {settings.loader.log_schema}.follow_state",
+        err=True,
+    )
+    if setup_only:
+        return
+    check_folder(settings.tap_config, project)
+    pipeline_runner.install_signal_handlers()
+    sys.exit(pipeline_runner.run())
