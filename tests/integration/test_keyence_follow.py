@@ -165,6 +165,18 @@ def test_follow_keeps_postgres_seconds_behind_through_a_crash_and_restarts(tmp_p
     assert sum(entry["line"] for entry in files.values()) == len(plant.written)
 
 
+def test_configuration_errors_stop_with_one_line_and_exit_2(tmp_path: Path, schema_name: str) -> None:
+    (tmp_path / "tap.json").write_text(json.dumps({"folder": str(tmp_path / "nowhere")}))
+    (tmp_path / "target.json").write_text(json.dumps({"dsn": ADMIN_DSN, "default_target_schema": schema_name}))
+    (tmp_path / "down.json").write_text(json.dumps({"dsn": "host=127.0.0.1 port=1 user=postgres dbname=postgres"}))
+    base = [console_script("ponte"), "follow", "keyence", "--tap-config", str(tmp_path / "tap.json")]
+    for target, message in (("target.json", "nowhere does not exist"), ("down.json", "cannot connect to PostgreSQL")):
+        done = subprocess.run(
+            [*base, "--target-config", str(tmp_path / target)], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
 @pytest.mark.meltano
 def test_setup_only_with_configs_from_meltano_is_idempotent(schema_name: str) -> None:
     """`ponte follow keyence-to-postgres --setup-only` (= `meltano invoke tap-keyence:setup-db`): target config from

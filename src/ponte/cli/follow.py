@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import psycopg
 
 from ponte.errors import ConfigError
 
@@ -154,10 +155,14 @@ def follow(
         poll_seconds=poll_seconds,
         cwd=project,
     )
-    created = ensure(settings.loader, fmt)
     pipeline_runner = FollowPipeline(settings, fmt)
-    pipeline_runner.store.ensure()
-    pipeline_runner.store.close()
+    try:
+        created = ensure(settings.loader, fmt)
+        pipeline_runner.store.ensure()
+    except psycopg.OperationalError as exc:
+        raise ConfigError(f"ponte follow: cannot connect to PostgreSQL: {str(exc).strip()}") from None
+    finally:
+        pipeline_runner.store.close()
     click.echo(
         f"ponte follow: tables {', '.join(created.tables.values())}; views {', '.join(created.views) or 'none'}; "
         f"state in {settings.loader.log_schema}.follow_state",

@@ -186,7 +186,15 @@ class FollowPipeline:
         try:
             while not self.stopping.is_set():
                 began = time.monotonic()
-                tap_code, target_code = self._run_once()
+                try:
+                    tap_code, target_code = self._run_once()
+                except psycopg.OperationalError as exc:  # the database is away: its state cannot be read yet
+                    self.store.close()
+                    logger.error("cannot read the saved state (%s); retrying in %.0fs", str(exc).strip(), delay)
+                    if self.stopping.wait(delay):
+                        return 0
+                    delay = min(delay * 2, MAX_RESTART_DELAY)
+                    continue
                 if self.stopping.is_set():
                     if target_code != 0:
                         logger.error("target-postgres ended with exit code %s while stopping", target_code)
