@@ -27,6 +27,7 @@ from ponte.testing import SingerRun, console_script, run_tap
 
 ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 TICK = dt.timedelta(seconds=0.25)
+ORIGIN = ["_file_id", "_file_offset", "_file_name", "_file_line"]
 
 
 class Gateway:
@@ -203,3 +204,18 @@ def test_typed_tables_rejects_and_the_view_match_what_the_gateway_wrote(tmp_path
     view = {(o, line): (p, r) for o, line, p, r in per_order}
     assert view == gateway.sim.totals()
     assert len(view) >= 6, "several orders per line"
+
+
+def test_stream_maps_apply_and_a_missing_folder_is_one_line_exit_2(tmp_path: Path) -> None:
+    gateway = Gateway(tmp_path / "gw", lines=1)
+    gateway.write(2)
+    maps = {"leituras": {"sensor": "__NULL__", "chave": "linha + '/' + ordem_producao"}}
+    run = run_tap("tap-keyence", {"folder": str(tmp_path / "gw"), "stream_maps": maps})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert sorted(run.records("leituras")[0]) == sorted(
+        ["lido_em", "linha", "ordem_producao", "produzidos", "rejeitados", "chave", *ORIGIN]
+    )
+    assert run.records("leituras")[0]["chave"] == "LINHA-01/OP000001"
+    for args in ((), ("--test",)):
+        missing = run_tap("tap-keyence", {"folder": str(tmp_path / "nowhere")}, args=args)
+        assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr

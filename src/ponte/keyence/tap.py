@@ -21,12 +21,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 from singer_sdk import Stream, Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.helpers._util import load_json
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib import RecordMessage, StateMessage
 from singer_sdk.singerlib.encoding.simple import Message, SingerMessageType
@@ -120,6 +121,16 @@ class LineFilesTap(Tap):
     fmt: LineFormat
     message_writer_class = BufferedWriter
     package_name = "ponte-elt"
+    # No BATCH (records only) and no ACTIVATE_VERSION (append-only lines: nothing to retire).
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [
+        TapCapabilities.CATALOG,
+        TapCapabilities.STATE,
+        TapCapabilities.DISCOVER,
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.stop_requested = threading.Event()
@@ -302,6 +313,7 @@ def build_tap_class(fmt: LineFormat) -> type[LineFilesTap]:
         config_jsonschema = config_jsonschema(fmt.settings)
 
     DeclaredLineFilesTap.fmt = fmt
+    DeclaredLineFilesTap.__doc__ = fmt.description or f"Lines of the files declared in {fmt.file}."
     DeclaredLineFilesTap.__name__ = DeclaredLineFilesTap.__qualname__ = f"Tap{fmt.name.title().replace('_', '')}"
     return DeclaredLineFilesTap
 
