@@ -5,7 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
+
 from ponte.testing import SandboxProcess, run_tap
+
+# how much of a wall-clock budget is used cannot be judged while other tests load the CPU
+pytestmark = pytest.mark.alone
 
 
 def test_throttled_to_the_budget_with_no_429_and_at_least_90_percent_use(sienge_config: dict[str, Any]) -> None:
