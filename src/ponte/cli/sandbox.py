@@ -336,3 +336,6 @@ def _keyence_command() -> click.Command:
 
 
 sandbox.add_command(_keyence_command())
+from ponte.sandbox.retailportal_cli import retailportal as _retailportal  # noqa: E402 (uses server_options above)
+
+sandbox.add_command(_retailportal)

@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-API_PREFIXES = {"sienge": "/demo/public/api/v1", "bling": "/Api/v3", "totvs": ""}
+API_PREFIXES = {"sienge": "/demo/public/api/v1", "bling": "/Api/v3", "totvs": "", "retailportal": "/erp-data"}
 
 
 class SandboxProcess:
