@@ -267,3 +267,17 @@ def test_custom_api_key_option() -> None:
         assert post_batch(sb, products(1)).status_code == 401
         info = sb.session.get(f"{sb.url}/_sandbox/retailportal/info", timeout=10).json()
         assert info["api_keys"] == ["k1", "k2"] and info["base_path"] == "/erp-data"
+
+
+def test_cli_help_labels_guesses() -> None:
+    from click.testing import CliRunner
+
+    from ponte.cli.sandbox import sandbox as sandbox_cli
+
+    result = CliRunner().invoke(sandbox_cli, ["retailportal", "--help"], terminal_width=400)
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines() if line.strip().startswith("--")}
+    assert "[default: 8769]" in lines["--port"]
+    assert lines["--max-concurrent-jobs"].endswith("(guess)")
+    assert not lines["--items-per-second"].endswith("(guess)") and "[default: 4.0]" in lines["--items-per-second"]
+    assert "[default: 100]" in lines["--rate-limit"]

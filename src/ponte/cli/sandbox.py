@@ -336,6 +336,8 @@ def _keyence_command() -> click.Command:
 
 
 sandbox.add_command(_keyence_command())
-from ponte.sandbox.retailportal_cli import retailportal as _retailportal  # noqa: E402 (uses server_options above)
+from ponte.sandbox.retailportal_cli import command as _retailportal  # noqa: E402 (built with server_options above)
 
-sandbox.add_command(_retailportal)
+sandbox.add_command(_retailportal())
+from ponte.sandbox.proextend_cli import command as _proextend  # noqa: E402 (built with server_options above)
+sandbox.add_command(_proextend())

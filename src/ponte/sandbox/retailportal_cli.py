@@ -1,6 +1,7 @@
 """`ponte sandbox retailportal`: the command of the RetailPortal sandbox (`ponte.sandbox.retailportal`).
 
-Registered on the `ponte sandbox` group at the end of `ponte.cli.sandbox` (it reuses `server_options`).
+`command()` builds it; `ponte.cli.sandbox` registers it at its end (the command reuses that module's
+`server_options`, so it is built lazily: importing this module first does not make an import cycle).
 """
 
 from __future__ import annotations
@@ -9,44 +10,49 @@ from typing import Any
 
 import click
 
-from ponte.cli.sandbox import collect_switches, server_options, switch_options
 from ponte.sandbox.retailportal_switches import RETAILPORTAL_SWITCHES, merged_common
 from ponte.sandbox.switches import SwitchError
 
 
-@click.command()
-@server_options(default_port=8769, common=merged_common())
-@click.option(
-    "--api-key",
-    "api_keys",
-    multiple=True,
-    help="Valid X-API-Key value (repeat for several keys, each with its own rate limit). [default: rp_sandbox_key]",
-)
-@switch_options(RETAILPORTAL_SWITCHES)
-def retailportal(
-    host: str,
-    port: int,
-    port_file: str | None,
-    seed: int,
-    settings: tuple[str, ...],
-    api_keys: tuple[str, ...],
-    **values: Any,
-) -> None:
-    """RetailPortal ERP ingest API (/erp-data: product batches as async jobs, upsert by erpId, history)."""
-    from ponte.sandbox.http_layer import RunningSandbox, serve_until_signal
-    from ponte.sandbox.retailportal import DEFAULT_API_KEY, RetailPortalApp
+def command() -> click.Command:
+    """The `retailportal` click command."""
+    from ponte.cli.sandbox import collect_switches, server_options, switch_options
 
-    switches = collect_switches(values, merged_common() + RETAILPORTAL_SWITCHES, settings)
-    keys = api_keys or (DEFAULT_API_KEY,)
-    try:
-        app = RetailPortalApp(api_keys=keys, seed=seed, switches=switches)
-    except SwitchError as exc:
-        raise click.UsageError(str(exc)) from None
+    @click.command()
+    @server_options(default_port=8769, common=merged_common())
+    @click.option(
+        "--api-key",
+        "api_keys",
+        multiple=True,
+        help="Valid X-API-Key value (repeat for several keys, each with its own rate limit). [default: rp_sandbox_key]",
+    )
+    @switch_options(RETAILPORTAL_SWITCHES)
+    def retailportal(
+        host: str,
+        port: int,
+        port_file: str | None,
+        seed: int,
+        settings: tuple[str, ...],
+        api_keys: tuple[str, ...],
+        **values: Any,
+    ) -> None:
+        """RetailPortal ERP ingest API (/erp-data: product batches as async jobs, upsert by erpId, history)."""
+        from ponte.sandbox.http_layer import RunningSandbox, serve_until_signal
+        from ponte.sandbox.retailportal import DEFAULT_API_KEY, RetailPortalApp
 
-    def announce(running: RunningSandbox) -> None:
-        click.echo(
-            f"RetailPortal sandbox: base_url={running.base_url} X-API-Key={','.join(keys)} "
-            f"batch={running.base_url}/product/batch admin={running.url}/_sandbox/retailportal/info"
-        )
+        switches = collect_switches(values, merged_common() + RETAILPORTAL_SWITCHES, settings)
+        keys = api_keys or (DEFAULT_API_KEY,)
+        try:
+            app = RetailPortalApp(api_keys=keys, seed=seed, switches=switches)
+        except SwitchError as exc:
+            raise click.UsageError(str(exc)) from None
 
-    serve_until_signal(app, host, port, port_file, announce)
+        def announce(running: RunningSandbox) -> None:
+            click.echo(
+                f"RetailPortal sandbox: base_url={running.base_url} X-API-Key={','.join(keys)} "
+                f"batch={running.base_url}/product/batch admin={running.url}/_sandbox/retailportal/info"
+            )
+
+        serve_until_signal(app, host, port, port_file, announce)
+
+    return retailportal
