@@ -12,7 +12,13 @@ from typing import Any
 
 import requests
 
-API_PREFIXES = {"sienge": "/demo/public/api/v1", "bling": "/Api/v3", "totvs": "", "retailportal": "/erp-data"}
+API_PREFIXES = {
+    "sienge": "/demo/public/api/v1",
+    "bling": "/Api/v3",
+    "totvs": "",
+    "retailportal": "/erp-data",
+    "proextend": "/demo/api/integration/v1",
+}
 
 
 class SandboxProcess:
