@@ -340,7 +340,5 @@ from ponte.sandbox.retailportal_cli import command as _retailportal  # noqa: E40
 
 sandbox.add_command(_retailportal())
 from ponte.sandbox.proextend_cli import command as _proextend  # noqa: E402 (built with server_options above)
-sandbox.add_command(_proextend())
-from ponte.sandbox.proextend_cli import command as _proextend  # noqa: E402 (built with server_options above)
 
 sandbox.add_command(_proextend())
