@@ -1,9 +1,9 @@
-"""Local HTTP sandboxes of the ERP APIs Ponte reads, faithful to the documented (and observed) behaviour.
+"""Local HTTP sandboxes of the APIs Ponte reads and writes, faithful to the documented (and observed) behaviour.
 
-`run_in_thread(SiengeApp(records=10_000))`, `run_in_thread(BlingApp(companies=2))` or
-`run_in_thread(TotvsApp())` for tests; `python -m ponte.sandbox sienge|bling|totvs` or
-`ponte sandbox sienge|bling|totvs` for demos and benchmarks. See `server.py` for the shared machinery.
-"""
+ERPs read by the taps: `sienge`, `bling`, `totvs` (Protheus, a plant API, RM Educacional); ingest APIs the
+targets write to: `proextend`, `retailportal`; and `keyence`, a gateway writing line-counter files. Run them with
+`ponte sandbox <name>` (or `python -m ponte.sandbox <name>`) for demos and benchmarks, or in a thread in tests,
+e.g. `run_in_thread(SiengeApp(records=10_000))`. See `server.py` for the shared machinery."""
 
 from __future__ import annotations
 
