@@ -8,6 +8,7 @@ import click
 
 from ponte.cli.auth import auth
 from ponte.cli.db import db
+from ponte.cli.dlq import dlq
 from ponte.cli.follow import follow
 from ponte.cli.sandbox import sandbox
 from ponte.cli.validate import validate
@@ -27,6 +28,7 @@ cli.add_command(db)
 cli.add_command(demo)
 cli.add_command(auth)
 cli.add_command(follow)
+cli.add_command(dlq)
 
 
 def main() -> None:
