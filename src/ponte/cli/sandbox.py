@@ -107,6 +107,19 @@ def collect_switches(values: Mapping[str, Any], switches: Sequence[Switch], sett
     return chosen
 
 
+def serve_app(
+    build: Callable[[], Any], host: str, port: int, port_file: str | None, describe: Callable[[Any, Any], str]
+) -> None:
+    """Build a sandbox app (a bad switch is a usage error), serve it until a signal, print `describe(app, running)`."""
+    from ponte.sandbox.http_layer import serve_until_signal
+
+    try:
+        app = build()
+    except SwitchError as exc:
+        raise click.UsageError(str(exc)) from None
+    serve_until_signal(app, host, port, port_file, lambda running: click.echo(describe(app, running)))
+
+
 @click.group()
 def sandbox() -> None:
     """Run local sandboxes of the ERP APIs (for demos, tests and benchmarks)."""
@@ -155,24 +168,21 @@ def sienge(
     **values: Any,
 ) -> None:
     """Sienge Plataforma REST API v1 (customers, companies, creditors, ...)."""
-    from ponte.sandbox.http_layer import RunningSandbox, serve_until_signal
     from ponte.sandbox.sienge import SiengeApp
 
     switches = collect_switches(values, COMMON_SWITCHES + _sienge_switches(), settings)
-    try:
-        app = SiengeApp(
+    serve_app(
+        lambda: SiengeApp(
             records=records, seed=seed, subdomain=subdomain, username=username, password=password, switches=switches
-        )
-    except SwitchError as exc:
-        raise click.UsageError(str(exc)) from None
-
-    def announce(running: RunningSandbox) -> None:
-        click.echo(
+        ),
+        host,
+        port,
+        port_file,
+        lambda app, running: (
             f"Sienge sandbox: base_url={running.base_url} username={username} password={password} "
             f"records={records} admin={running.url}/_sandbox/"
-        )
-
-    serve_until_signal(app, host, port, port_file, announce)
+        ),
+    )
 
 
 def _bling_switches() -> tuple[tuple[Switch, ...], tuple[Switch, ...]]:
@@ -222,12 +232,11 @@ def bling(
 ) -> None:
     """Bling ERP API v3 (OAuth 2.0, several accounts: produtos, depósitos, estoques, pedidos, contatos, ...)."""
     from ponte.sandbox.bling import BlingApp
-    from ponte.sandbox.http_layer import RunningSandbox, serve_until_signal
 
     common, own = _bling_switches()
     switches = collect_switches(values, common + own, settings)
-    try:
-        app = BlingApp(
+    serve_app(
+        lambda: BlingApp(
             companies=companies,
             products=products,
             contacts=contacts,
@@ -236,19 +245,17 @@ def bling(
             client_id=client_id,
             client_secret=client_secret,
             switches=switches,
-        )
-    except SwitchError as exc:
-        raise click.UsageError(str(exc)) from None
-
-    def announce(running: RunningSandbox) -> None:
-        slugs = ",".join(app.accounts)
-        click.echo(
+        ),
+        host,
+        port,
+        port_file,
+        lambda app, running: (
             f"Bling sandbox: base_url={running.base_url} authorize={running.base_url}/oauth/authorize "
             f"token={running.base_url}/oauth/token client_id={client_id} client_secret={client_secret} "
-            f"redirect_uri={app.switches['redirect_uri']} companies={slugs} admin={running.url}/_sandbox/"
-        )
-
-    serve_until_signal(app, host, port, port_file, announce)
+            f"redirect_uri={app.switches['redirect_uri']} companies={','.join(app.accounts)} "
+            f"admin={running.url}/_sandbox/"
+        ),
+    )
 
 
 def _totvs_switches() -> tuple[tuple[Switch, ...], tuple[Switch, ...]]:
@@ -298,13 +305,12 @@ def totvs(
     **values: Any,
 ) -> None:
     """TOTVS: Protheus REST (/rest), the plant's own API (/plant/api) and RM Educacional (/api) on one server."""
-    from ponte.sandbox.http_layer import RunningSandbox, serve_until_signal
     from ponte.sandbox.totvs import TotvsApp
 
     common, own = _totvs_switches()
     switches = collect_switches(values, common + own, settings)
-    try:
-        app = TotvsApp(
+    serve_app(
+        lambda: TotvsApp(
             orders=orders,
             students=students,
             seed=seed,
@@ -315,18 +321,16 @@ def totvs(
             rm_user=rm_user,
             rm_password=rm_password,
             switches=switches,
-        )
-    except SwitchError as exc:
-        raise click.UsageError(str(exc)) from None
-
-    def announce(running: RunningSandbox) -> None:
-        click.echo(
+        ),
+        host,
+        port,
+        port_file,
+        lambda app, running: (
             f"TOTVS sandbox: url={running.url} protheus={running.url}/rest (TenantId 01,01|01,02, "
             f"user {protheus_user}) plant={running.url}/plant/api (client {plant_client_id}) "
             f"rm={running.url}/api (user {rm_user}) admin={running.url}/_sandbox/"
-        )
-
-    serve_until_signal(app, host, port, port_file, announce)
+        ),
+    )
 
 
 def _keyence_command() -> click.Command:

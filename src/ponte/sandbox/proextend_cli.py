@@ -11,12 +11,11 @@ from typing import Any
 import click
 
 from ponte.sandbox.proextend_switches import PROEXTEND_SWITCHES, merged_common
-from ponte.sandbox.switches import SwitchError
 
 
 def command() -> click.Command:
     """The `proextend` click command."""
-    from ponte.cli.sandbox import collect_switches, server_options, switch_options
+    from ponte.cli.sandbox import collect_switches, serve_app, server_options, switch_options
 
     @click.command()
     @server_options(default_port=8768, common=merged_common())
@@ -45,7 +44,6 @@ def command() -> click.Command:
         **values: Any,
     ) -> None:
         """ProExtend integration API (/api/integration/v1: units ... enrollments /sync, sync-status, queries)."""
-        from ponte.sandbox.http_layer import RunningSandbox, serve_until_signal
         from ponte.sandbox.proextend import DEFAULT_API_KEY, ProExtendApp
 
         switches = collect_switches(values, merged_common() + PROEXTEND_SWITCHES, settings)
@@ -53,17 +51,15 @@ def command() -> click.Command:
         bad = [k for k in keys if not k.startswith("pex_")]
         if bad:
             raise click.BadParameter("API keys start with pex_", param_hint="--api-key")
-        try:
-            app = ProExtendApp(api_keys=keys, institution=institution, seed=seed, switches=switches)
-        except SwitchError as exc:
-            raise click.UsageError(str(exc)) from None
-
-        def announce(running: RunningSandbox) -> None:
-            click.echo(
+        serve_app(
+            lambda: ProExtendApp(api_keys=keys, institution=institution, seed=seed, switches=switches),
+            host,
+            port,
+            port_file,
+            lambda app, running: (
                 f"ProExtend sandbox: base_url={running.base_url} Authorization=Bearer {','.join(keys)} "
                 f"status={running.base_url}/sync-status admin={running.url}/_sandbox/proextend/entities"
-            )
-
-        serve_until_signal(app, host, port, port_file, announce)
+            ),
+        )
 
     return proextend

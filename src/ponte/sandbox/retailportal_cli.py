@@ -11,12 +11,11 @@ from typing import Any
 import click
 
 from ponte.sandbox.retailportal_switches import RETAILPORTAL_SWITCHES, merged_common
-from ponte.sandbox.switches import SwitchError
 
 
 def command() -> click.Command:
     """The `retailportal` click command."""
-    from ponte.cli.sandbox import collect_switches, server_options, switch_options
+    from ponte.cli.sandbox import collect_switches, serve_app, server_options, switch_options
 
     @click.command()
     @server_options(default_port=8769, common=merged_common())
@@ -37,22 +36,19 @@ def command() -> click.Command:
         **values: Any,
     ) -> None:
         """RetailPortal ERP ingest API (/erp-data: product batches as async jobs, upsert by erpId, history)."""
-        from ponte.sandbox.http_layer import RunningSandbox, serve_until_signal
         from ponte.sandbox.retailportal import DEFAULT_API_KEY, RetailPortalApp
 
         switches = collect_switches(values, merged_common() + RETAILPORTAL_SWITCHES, settings)
         keys = api_keys or (DEFAULT_API_KEY,)
-        try:
-            app = RetailPortalApp(api_keys=keys, seed=seed, switches=switches)
-        except SwitchError as exc:
-            raise click.UsageError(str(exc)) from None
-
-        def announce(running: RunningSandbox) -> None:
-            click.echo(
+        serve_app(
+            lambda: RetailPortalApp(api_keys=keys, seed=seed, switches=switches),
+            host,
+            port,
+            port_file,
+            lambda app, running: (
                 f"RetailPortal sandbox: base_url={running.base_url} X-API-Key={','.join(keys)} "
                 f"batch={running.base_url}/product/batch admin={running.url}/_sandbox/retailportal/info"
-            )
-
-        serve_until_signal(app, host, port, port_file, announce)
+            ),
+        )
 
     return retailportal
