@@ -25,59 +25,21 @@ from typing import Any, ClassVar
 
 import click
 from singer_sdk import Stream, Tap
-from singer_sdk.contrib.msgspec import MsgSpecWriter
-from singer_sdk.helpers._util import load_json
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib import RecordMessage, StateMessage
-from singer_sdk.singerlib.encoding.simple import Message, SingerMessageType
 
 from ponte.errors import ConfigError, PonteError
 from ponte.keyence.declaration import LineFormat, find_declaration, load_line_format
 from ponte.keyence.parsing import LineParser, Rejected
 from ponte.keyence.reader import FolderReader, RawLine
 from ponte.keyence.schemas import KEY, lines_schema, rejects_schema
+from ponte.tap.factory import settings_jsonschema
+from ponte.tap.lifecycle import BufferedMsgSpecWriter, tap_from_cli
 
 LINES_PER_BATCH = 5_000
 HEARTBEAT_SECONDS = 1.0
 PROGRESS_LOG_SECONDS = 60.0
-SETTING_TYPES: dict[str, dict[str, Any]] = {
-    "string": {"type": ["string"]},
-    "integer": {"type": ["integer"]},
-    "number": {"type": ["number"]},
-    "boolean": {"type": ["boolean"]},
-    "date": {"type": ["string"], "format": "date"},
-    "date_time": {"type": ["string"], "format": "date-time"},
-    "array": {"type": ["array"]},
-    "object": {"type": ["object"]},
-}
-
-
-def config_jsonschema(settings: tuple[dict[str, Any], ...]) -> dict[str, Any]:
-    """The config JSON Schema singer-sdk validates against and `--about` documents."""
-    properties: dict[str, Any] = {}
-    for setting in settings:
-        prop = dict(SETTING_TYPES[setting["kind"]])
-        if not setting.get("required"):
-            prop["type"] = [*prop["type"], "null"]
-        for key in ("description", "enum", "default"):
-            if key in setting:
-                prop[key] = setting[key]
-        if setting.get("secret"):
-            prop.update(secret=True, writeOnly=True)
-        properties[setting["name"]] = prop
-    required = [s["name"] for s in settings if s.get("required")]
-    return {"type": "object", "properties": properties, "required": required}
-
-
-class BufferedWriter(MsgSpecWriter):
-    """msgspec messages; RECORDs stay buffered, anything else flushes (no STATE before its records)."""
-
-    def write_message(self, message: Message) -> None:
-        """Write one message; flush unless it is a RECORD."""
-        sys.stdout.buffer.write(self.format_message(message))
-        if message.type != SingerMessageType.RECORD:
-            sys.stdout.flush()
 
 
 class LineFileStream(Stream):
@@ -119,7 +81,7 @@ class LineFilesTap(Tap):
     """Base of the tap class `build_tap_class` makes for one line-files declaration."""
 
     fmt: LineFormat
-    message_writer_class = BufferedWriter
+    message_writer_class = BufferedMsgSpecWriter
     package_name = "ponte-elt"
     # No BATCH (records only) and no ACTIVATE_VERSION (append-only lines: nothing to retire).
     capabilities: ClassVar[list[CapabilitiesEnum]] = [
@@ -277,13 +239,7 @@ class LineFilesTap(Tap):
             sys.exit(0)
         cls.print_version(print_fn=cls.logger.info)
         try:
-            tap = cls(
-                config=config.config if config else None,
-                state=None if state is None else load_json(state.read()),
-                catalog=None if catalog is None else load_json(catalog.read()),
-                parse_env_config=config.parse_env if config else False,
-                validate_config=True,
-            )
+            tap = tap_from_cli(cls, config, state, catalog)
             tap.sync_all()
             sys.stdout.flush()
         except PonteError as exc:
@@ -310,7 +266,7 @@ def build_tap_class(fmt: LineFormat) -> type[LineFilesTap]:
 
     class DeclaredLineFilesTap(LineFilesTap):
         name = f"tap-{fmt.name}"
-        config_jsonschema = config_jsonschema(fmt.settings)
+        config_jsonschema = settings_jsonschema(fmt.settings)
 
     DeclaredLineFilesTap.fmt = fmt
     DeclaredLineFilesTap.__doc__ = fmt.description or f"Lines of the files declared in {fmt.file}."

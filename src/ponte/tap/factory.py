@@ -43,7 +43,14 @@ EMIT_ACTIVATE_VERSION = {
 
 
 def config_jsonschema(settings: list[dict[str, Any]]) -> dict[str, Any]:
-    """The config JSON Schema singer-sdk validates against and `--about` documents."""
+    """The config JSON Schema singer-sdk validates against and `--about` documents (REST taps)."""
+    schema = settings_jsonschema(settings)
+    schema["properties"]["emit_activate_version_messages"] = EMIT_ACTIVATE_VERSION
+    return schema
+
+
+def settings_jsonschema(settings: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    """JSON Schema of a declaration's `settings:` (any declaration format): types, defaults, secrets."""
     properties: dict[str, Any] = {}
     required: list[str] = []
     for setting in settings:
@@ -62,7 +69,6 @@ def config_jsonschema(settings: list[dict[str, Any]]) -> dict[str, Any]:
         properties[setting["name"]] = prop
         if setting.get("required"):
             required.append(setting["name"])
-    properties["emit_activate_version_messages"] = EMIT_ACTIVATE_VERSION
     return {"type": "object", "properties": properties, "required": required}
 
 

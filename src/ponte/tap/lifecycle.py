@@ -42,6 +42,17 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
             sys.stdout.flush()
 
 
+def tap_from_cli(cls: Any, config: Any, state: Any, catalog: Any) -> Any:
+    """The Tap singer-sdk's `invoke` builds from the parsed `--config/--state/--catalog` options."""
+    return cls(
+        config=config.config if config else None,
+        state=None if state is None else load_json(state.read()),
+        catalog=None if catalog is None else load_json(catalog.read()),
+        parse_env_config=config.parse_env if config else False,
+        validate_config=True,
+    )
+
+
 class LifecycleMixin:
     """Mixed into the generated Tap class (before singer_sdk.Tap)."""
 
@@ -106,13 +117,7 @@ class LifecycleMixin:
         cls.print_version(print_fn=cls.logger.info)  # type: ignore[attr-defined]
         tap = None
         try:
-            tap = cls(  # type: ignore[call-arg]
-                config=config.config if config else None,
-                state=None if state is None else load_json(state.read()),
-                catalog=None if catalog is None else load_json(catalog.read()),
-                parse_env_config=config.parse_env if config else False,
-                validate_config=True,
-            )
+            tap = tap_from_cli(cls, config, state, catalog)
             tap.sync_all()
         except QuotaExhausted as exc:
             if tap is not None:
