@@ -12,8 +12,7 @@ import os
 import signal
 import subprocess
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +25,6 @@ from ponte.testing import console_script
 PROJECT = Path(__file__).parents[2]
 ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 LAG_DEADLINE = 10.0
-
-
-@pytest.fixture
-def schema_name() -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    yield name
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-        conn.execute(f'DROP SCHEMA IF EXISTS "{name}_log" CASCADE')
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str, log: Path) -> float:
@@ -117,8 +107,8 @@ class Plant:
         return sum(w.reading for w in self.written)
 
 
-def test_follow_keeps_postgres_seconds_behind_through_a_crash_and_restarts(tmp_path: Path, schema_name: str) -> None:
-    plant = Plant(tmp_path, schema_name)
+def test_follow_keeps_postgres_seconds_behind_through_a_crash_and_restarts(tmp_path: Path, pg_schema: str) -> None:
+    plant = Plant(tmp_path, pg_schema)
     plant.write(6)  # a backlog from before the pipeline started
     plant.start()
     try:
@@ -160,14 +150,14 @@ def test_follow_keeps_postgres_seconds_behind_through_a_crash_and_restarts(tmp_p
     assert all(active for *_, active in view)
     active = plant.query("SELECT ordem_producao, linha, produzidos FROM {s}.producao_ordens_ativas")
     assert sorted(active) == sorted((o, line, p) for o, line, p, _r, _a in view)
-    state = plant.query(f"SELECT state FROM \"{schema_name}_log\".follow_state WHERE pipeline = 'keyence-to-postgres'")
+    state = plant.query(f"SELECT state FROM \"{pg_schema}_log\".follow_state WHERE pipeline = 'keyence-to-postgres'")
     files = state[0][0]["bookmarks"]["leituras"]["files"]
     assert sum(entry["line"] for entry in files.values()) == len(plant.written)
 
 
-def test_configuration_errors_stop_with_one_line_and_exit_2(tmp_path: Path, schema_name: str) -> None:
+def test_configuration_errors_stop_with_one_line_and_exit_2(tmp_path: Path, pg_schema: str) -> None:
     (tmp_path / "tap.json").write_text(json.dumps({"folder": str(tmp_path / "nowhere")}))
-    (tmp_path / "target.json").write_text(json.dumps({"dsn": ADMIN_DSN, "default_target_schema": schema_name}))
+    (tmp_path / "target.json").write_text(json.dumps({"dsn": ADMIN_DSN, "default_target_schema": pg_schema}))
     (tmp_path / "down.json").write_text(json.dumps({"dsn": "host=127.0.0.1 port=1 user=postgres dbname=postgres"}))
     base = [console_script("ponte"), "follow", "keyence", "--tap-config", str(tmp_path / "tap.json")]
     for target, message in (("target.json", "nowhere does not exist"), ("down.json", "cannot connect to PostgreSQL")):
@@ -178,15 +168,15 @@ def test_configuration_errors_stop_with_one_line_and_exit_2(tmp_path: Path, sche
 
 
 @pytest.mark.meltano
-def test_setup_only_with_configs_from_meltano_is_idempotent(schema_name: str) -> None:
+def test_setup_only_with_configs_from_meltano_is_idempotent(pg_schema: str) -> None:
     """`ponte follow keyence-to-postgres --setup-only` (= `meltano invoke tap-keyence:setup-db`): target config from
     `meltano config print`, tables, views and the state table created, twice without harm."""
     env = {
         **os.environ,
         "MELTANO_ENVIRONMENT": "dev",
         "TARGET_POSTGRES_DSN": ADMIN_DSN,
-        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema_name,
-        "TARGET_POSTGRES_LOG_SCHEMA": f"{schema_name}_log",
+        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": pg_schema,
+        "TARGET_POSTGRES_LOG_SCHEMA": f"{pg_schema}_log",
     }
     command = [console_script("ponte"), "follow", "keyence-to-postgres", "--setup-only"]
     for _ in range(2):
@@ -196,12 +186,12 @@ def test_setup_only_with_configs_from_meltano_is_idempotent(schema_name: str) ->
         found = conn.execute(
             "SELECT table_schema || '.' || table_name, table_type FROM information_schema.tables "
             "WHERE table_schema IN (%s, %s) ORDER BY 1",
-            (schema_name, f"{schema_name}_log"),
+            (pg_schema, f"{pg_schema}_log"),
         ).fetchall()
     assert found == [
-        (f"{schema_name}.leituras", "BASE TABLE"),
-        (f"{schema_name}.linhas_invalidas", "BASE TABLE"),
-        (f"{schema_name}.producao_ordens_ativas", "VIEW"),
-        (f"{schema_name}.producao_por_ordem", "VIEW"),
-        (f"{schema_name}_log.follow_state", "BASE TABLE"),
+        (f"{pg_schema}.leituras", "BASE TABLE"),
+        (f"{pg_schema}.linhas_invalidas", "BASE TABLE"),
+        (f"{pg_schema}.producao_ordens_ativas", "VIEW"),
+        (f"{pg_schema}.producao_por_ordem", "VIEW"),
+        (f"{pg_schema}_log.follow_state", "BASE TABLE"),
     ]

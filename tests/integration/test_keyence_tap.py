@@ -10,14 +10,11 @@ import datetime as dt
 import json
 import os
 import subprocess
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from ponte.keyence.declaration import find_declaration, load_line_format
 from ponte.keyence.views import ensure
@@ -130,15 +127,6 @@ def test_follow_mode_streams_new_lines_and_stops_cleanly_on_sigterm(tmp_path: Pa
     assert "stopping after the current batch" in errors.decode()
 
 
-@pytest.fixture
-def schema_name() -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    yield name
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-        conn.execute(f'DROP SCHEMA IF EXISTS "{name}_log" CASCADE')
-
-
 def load(config: dict[str, Any], target: Path, state: dict[str, Any] | None, folder: Path) -> dict[str, Any]:
     """tap-keyence | target-postgres, as Meltano would pipe them; returns the target's last STATE."""
     (folder / "tap.json").write_text(json.dumps(config))
@@ -155,10 +143,10 @@ def load(config: dict[str, Any], target: Path, state: dict[str, Any] | None, fol
     return json.loads(loaded.stdout.decode().splitlines()[-1])
 
 
-def test_typed_tables_rejects_and_the_view_match_what_the_gateway_wrote(tmp_path: Path, schema_name: str) -> None:
+def test_typed_tables_rejects_and_the_view_match_what_the_gateway_wrote(tmp_path: Path, pg_schema: str) -> None:
     gateway = Gateway(tmp_path / "gw", lines=2, sensors=2, bad_rate=0.1, order_readings=40, rotate_bytes=1500)
     target = tmp_path / "target.json"
-    target_config = {"dsn": ADMIN_DSN, "default_target_schema": schema_name, "log_schema": f"{schema_name}_log"}
+    target_config = {"dsn": ADMIN_DSN, "default_target_schema": pg_schema, "log_schema": f"{pg_schema}_log"}
     target.write_text(json.dumps(target_config))
     config = {"folder": str(tmp_path / "gw")}
     gateway.write(70)
@@ -176,18 +164,18 @@ def test_typed_tables_rejects_and_the_view_match_what_the_gateway_wrote(tmp_path
             conn.execute(
                 "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
                 "WHERE table_schema = %s",
-                (schema_name,),
+                (pg_schema,),
             ).fetchall()
         )
         rows = conn.execute(
-            f'SELECT lido_em, linha, sensor, ordem_producao, produzidos, rejeitados FROM "{schema_name}".leituras'
+            f'SELECT lido_em, linha, sensor, ordem_producao, produzidos, rejeitados FROM "{pg_schema}".leituras'
         ).fetchall()
         duplicates = conn.execute(
-            f'SELECT count(*) - count(DISTINCT (_file_id, _file_offset)) FROM "{schema_name}".leituras'
+            f'SELECT count(*) - count(DISTINCT (_file_id, _file_offset)) FROM "{pg_schema}".leituras'
         ).fetchone()[0]
-        rejects = conn.execute(f'SELECT raw_line, reason FROM "{schema_name}".linhas_invalidas').fetchall()
+        rejects = conn.execute(f'SELECT raw_line, reason FROM "{pg_schema}".linhas_invalidas').fetchall()
         per_order = conn.execute(
-            f'SELECT ordem_producao, linha, produzidos, rejeitados FROM "{schema_name}".producao_por_ordem'
+            f'SELECT ordem_producao, linha, produzidos, rejeitados FROM "{pg_schema}".producao_por_ordem'
         ).fetchall()
     assert {
         k: types[k] for k in ("leituras.lido_em", "leituras.produzidos", "leituras.linha", "leituras._file_offset")
