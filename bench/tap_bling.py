@@ -25,23 +25,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ponte.auth.token_store import FileTokenStore, TokenRecord
 from ponte.testing import SandboxProcess, console_script, select_only
+from ponte.testing.bling_tokens import seed_tokens
 
 ACCOUNTS = ("loja-matriz", "loja-filial")
 STREAMS = {"produtos", "depositos", "estoques_saldos"}
 
 
-def seed_tokens(sandbox: SandboxProcess, path: Path) -> None:
-    store = FileTokenStore(path)
-    for company in ACCOUNTS:
-        body = sandbox.session.post(f"{sandbox.url}/_sandbox/bling/grant", json={"company": company}).json()
-        store.save(f"bling-{company}", TokenRecord(body["access_token"], body["refresh_token"], time.time() + 21600))
-
-
 def run_tap(sandbox: SandboxProcess, folder: Path, **settings: Any) -> tuple[float, int, float]:
     """One tap run: (seconds, records, peak RSS MiB)."""
-    seed_tokens(sandbox, folder / "tokens.json")
+    seed_tokens(sandbox, folder / "tokens.json", ACCOUNTS)
     config = {
         "accounts": [{"name": name} for name in ACCOUNTS],
         "client_id": "sandbox-client-id",

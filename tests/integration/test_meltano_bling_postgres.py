@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from ponte.auth.token_store import FileTokenStore, TokenRecord
-from ponte.testing import SandboxProcess, console_script, discover
+from ponte.testing import SandboxProcess, bling_tokens, console_script, discover
 from ponte.testing.pg_types import mistyped_columns
 
 pytestmark = pytest.mark.meltano
@@ -45,13 +43,7 @@ def test_meltano_run_lands_the_bling_tables_with_real_types(
 ) -> None:
     args = ("--products", "25", "--contacts", "20", "--orders", "20", "--set", "rate_limit=1000")
     with SandboxProcess.start("bling", *args) as sandbox:
-        store = FileTokenStore(tmp_path / "tokens.json")
-        for company in ACCOUNTS:
-            body = sandbox.session.post(
-                f"{sandbox.url}/_sandbox/bling/grant", json={"company": company}, timeout=10
-            ).json()
-            record = TokenRecord(body["access_token"], body["refresh_token"], time.time() + body["expires_in"])
-            store.save(f"bling-{company}", record)
+        bling_tokens.seed_tokens(sandbox, tmp_path / "tokens.json", ACCOUNTS)
         run = meltano_run(sandbox, pg_schema, tmp_path)
         assert run.returncode == 0, run.stderr[-3000:]
         config = {"accounts": [{"name": a} for a in ACCOUNTS], "client_id": "x", "client_secret": "y"}

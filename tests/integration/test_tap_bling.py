@@ -7,7 +7,6 @@ its own 3 req/s budget and its own bookmarks.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,8 @@ from typing import Any
 import pytest
 import requests
 
-from ponte.auth.token_store import FileTokenStore, TokenRecord
-from ponte.testing import SandboxProcess, run_tap
+from ponte.auth.token_store import FileTokenStore
+from ponte.testing import SandboxProcess, bling_tokens, run_tap
 from ponte.testing.singer_process import BackgroundTap, SingerRun
 
 ACCOUNTS = ("loja-matriz", "loja-filial")
@@ -25,30 +24,13 @@ PREFIX = "/Api/v3"
 UNLIMITED = ("--set", "rate_limit=1000")
 
 
-def grant(sandbox: SandboxProcess, company: str) -> dict[str, Any]:
-    """A fresh token pair for a company, as if its user had consented (the sandbox's admin shortcut)."""
-    answer = sandbox.session.post(f"{sandbox.url}/_sandbox/bling/grant", json={"company": company}, timeout=10)
-    answer.raise_for_status()
-    return answer.json()  # type: ignore[no-any-return]
-
-
 def seed_tokens(sandbox: SandboxProcess, store_path: Path, *, expires_in: float | None = None) -> dict[str, dict]:
     """Authorize every account and save its tokens where the tap looks for them."""
-    store = FileTokenStore(store_path)
-    tokens = {}
-    for company in ACCOUNTS:
-        body = grant(sandbox, company)
-        lifetime = float(body["expires_in"] if expires_in is None else expires_in)
-        store.save(
-            f"bling-{company}",
-            TokenRecord(body["access_token"], body["refresh_token"], time.time() + lifetime, body.get("scope")),
-        )
-        tokens[company] = body
-    return tokens
+    return bling_tokens.seed_tokens(sandbox, store_path, ACCOUNTS, expires_in=expires_in)
 
 
 def company_token(sandbox: SandboxProcess, company: str) -> str:
-    return str(grant(sandbox, company)["access_token"])
+    return str(bling_tokens.grant(sandbox, company)["access_token"])
 
 
 def api_get(sandbox: SandboxProcess, company: str, path: str, **params: Any) -> Any:

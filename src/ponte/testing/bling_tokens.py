@@ -1,0 +1,38 @@
+"""Bling sandbox accounts already authorized: tokens from the sandbox's admin grant, saved where tap-bling looks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ponte.auth.token_store import FileTokenStore, TokenRecord
+from ponte.testing.sandbox_process import SandboxProcess
+
+
+def grant(sandbox: SandboxProcess, company: str) -> dict[str, Any]:
+    """A fresh token pair for a company, as if its user had consented (the sandbox's admin shortcut)."""
+    answer = sandbox.session.post(f"{sandbox.url}/_sandbox/bling/grant", json={"company": company}, timeout=10)
+    answer.raise_for_status()
+    return answer.json()  # type: ignore[no-any-return]
+
+
+def seed_tokens(
+    sandbox: SandboxProcess, store_path: Path, companies: Iterable[str], *, expires_in: float | None = None
+) -> dict[str, dict[str, Any]]:
+    """Authorize each company and save its tokens under `bling-<company>`, as `ponte auth bling` would.
+
+    `expires_in` overrides the lifetime the store believes (to make the tap renew a token mid-run).
+    """
+    store = FileTokenStore(store_path)
+    tokens = {}
+    for company in companies:
+        body = grant(sandbox, company)
+        lifetime = float(body["expires_in"] if expires_in is None else expires_in)
+        store.save(
+            f"bling-{company}",
+            TokenRecord(body["access_token"], body["refresh_token"], time.time() + lifetime, body.get("scope")),
+        )
+        tokens[company] = body
+    return tokens
