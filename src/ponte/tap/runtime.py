@@ -54,6 +54,8 @@ class TapRuntime:
     run_version: int
     accounts: list[dict[str, Any]] = field(default_factory=list)
     clients: dict[str, HttpClient] = field(default_factory=dict)
+    # ids listed by `ids_from`, once per account and run, shared by every stream and parent record needing them
+    listed_ids: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict)
 
     @property
     def account_field(self) -> str | None:

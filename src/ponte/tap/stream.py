@@ -312,7 +312,7 @@ class DeclarativeStream(RESTStream):
     def _listed_ids(self, context: Mapping[str, Any] | None) -> list[Any]:
         """The ids `ids_from` lists, once per account and run (shared by every parent record)."""
         spec = self.sdef.ids_from or {}
-        cache = self._tap.__dict__.setdefault("_ponte_listed_ids", {})
+        cache = self.runtime.listed_ids
         key = (self._account(context), spec["path"], repr(sorted((spec.get("params") or {}).items())), spec["field"])
         if key not in cache:
             params = render(spec.get("params") or {}, self._scope(context))
@@ -326,7 +326,7 @@ class DeclarativeStream(RESTStream):
             self.logger.info(
                 "stream=%s listed %d ids from %s%s", self.name, len(cache[key]), spec["path"], self._for(context)
             )
-        return cache[key]  # type: ignore[no-any-return]
+        return cache[key]
 
     def _for(self, context: Mapping[str, Any] | None) -> str:
         account = self._account(context)
