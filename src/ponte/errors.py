@@ -66,9 +66,10 @@ class ApiError(PonteError):
 
     exit_code = 4
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, body: object = None) -> None:
         super().__init__(message)
         self.status = status
+        self.body = body  # the parsed error body (or its text): targets read per-record errors from it
 
 
 class DataError(PonteError):

@@ -124,7 +124,7 @@ class HttpClient:
                 self._retry_or_raise(attempt, label, request, f"HTTP {status}", response)
                 continue
             if status >= 400:
-                raise ApiError(self._error_text(response, label, request), status=status)
+                raise ApiError(self._error_text(response, label, request), status=status, body=_body(response))
             if expect_json:
                 try:
                     response.ponte_json = orjson.loads(response.content) if response.content else None  # type: ignore[attr-defined]
@@ -239,6 +239,14 @@ class HttpClient:
         if hint:
             text += f" — {hint}"
         return self.redactor.redact(text)
+
+
+def _body(response: requests.Response) -> Any:
+    """The error body parsed as JSON, else its text (an HTML page or plain words)."""
+    try:
+        return orjson.loads(response.content) if response.content else None
+    except orjson.JSONDecodeError:
+        return response.text[:2000]
 
 
 def _find_message(body: Any, fields: tuple[str, ...]) -> str | None:

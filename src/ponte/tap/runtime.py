@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ponte.auth import build_authenticator
-from ponte.errors import ConfigError
-from ponte.http import DailyQuota, HttpClient, HttpSettings, RateLimiter
+from ponte.auth.client_factory import build_client
+from ponte.http import HttpClient
 from ponte.http.redaction import Redactor
-from ponte.http.retry_policy import RetryPolicy
 from ponte.tap.accounts import resolve_accounts, secret_fields
 from ponte.tap.templates import render
 
@@ -113,13 +111,21 @@ def build_runtime(
         redactor.add(*(str(account[k]) for k in secret_fields(spec) if account.get(k)))
     timezone = ZoneInfo(spec.get("timezone") or "UTC")
     clients = {
-        a["name"]: _client(
-            spec, {"config": cfg, "account": a}, redactor, timezone, logger, f"{name} account '{a['name']}'"
+        a["name"]: build_client(
+            spec,
+            {"config": cfg, "account": a},
+            redactor,
+            timezone,
+            logger,
+            f"{name} account '{a['name']}'",
+            plugin=name,
         )
         for a in accounts
     }
     client = (
-        next(iter(clients.values())) if clients else _client(spec, {"config": cfg}, redactor, timezone, logger, name)
+        next(iter(clients.values()))
+        if clients
+        else build_client(spec, {"config": cfg}, redactor, timezone, logger, name, plugin=name)
     )
     now = started_at or dt.datetime.now(dt.UTC)
     return TapRuntime(
@@ -135,61 +141,3 @@ def build_runtime(
         accounts=accounts,
         clients=clients,
     )
-
-
-def _client(
-    spec: dict[str, Any],
-    scope: dict[str, Any],
-    redactor: Redactor,
-    timezone: ZoneInfo,
-    logger: logging.Logger,
-    label: str,
-) -> HttpClient:
-    """One HTTP client: the rendered http, auth, errors and rate_limit blocks of the declaration."""
-    name = f"tap-{spec['name']}"
-    cfg = scope["config"]
-    http = render(spec.get("http") or {}, scope)
-    verify = http.get("verify_tls", True)
-    if isinstance(verify, str) and verify.lower() in ("true", "false"):
-        verify = verify.lower() == "true"
-    account = (scope.get("account") or {}).get("name")
-    auth = build_authenticator(render(spec.get("auth"), scope), verify_tls=verify, label=label, account=account)
-    redactor.add(*auth.secrets())
-    if hasattr(auth, "on_new_secret"):
-        auth.on_new_secret = redactor.add  # rotated tokens are masked from the moment they exist
-    errors = spec.get("errors") or {}
-    settings = HttpSettings(
-        name=label,
-        timeout_seconds=float(http.get("timeout_seconds", 60)),
-        verify_tls=verify,
-        user_agent=http.get("user_agent", "ponte-elt/0.1 (+https://github.com/ponte-elt)"),
-        retry=RetryPolicy(
-            max_retries=int(http.get("max_retries", 6)),
-            base_seconds=float(http.get("backoff_base_seconds", 1.0)),
-            max_seconds=float(http.get("backoff_max_seconds", 60.0)),
-            rate_limit_fallback_seconds=float(http.get("rate_limit_wait_seconds") or 60.0),
-        ),
-        daily_quota_when=_marker(errors.get("daily_quota_when")),
-        message_fields=tuple(errors.get("message_fields") or ("message",)),
-        hints={int(k): " ".join(str(v).split()) for k, v in (errors.get("hints") or {}).items()},
-    )
-    limits = render(spec.get("rate_limit") or {}, scope)
-    limiter = None
-    if limits.get("requests"):
-        try:
-            limiter = RateLimiter(int(limits["requests"]), float(limits.get("window_seconds") or 60))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{label}: invalid rate budget ({exc}); check the rate settings") from None
-    quota = None
-    if limits.get("per_day"):
-        quota = DailyQuota(
-            int(limits["per_day"]),
-            key=str(limits.get("quota_key") or name),
-            state_dir=cfg.get("state_dir") or ".ponte",
-            timezone=timezone.key,
-        )
-    return HttpClient(settings, limiter=limiter, quota=quota, redactor=redactor, auth=auth, logger=logger)
-
-
-def _marker(spec: Mapping[str, Any] | None) -> tuple[str, Any] | None:
-    return (str(spec["path"]), spec["equals"]) if spec else None
