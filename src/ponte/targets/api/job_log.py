@@ -1,0 +1,387 @@
+"""The client-side job log of an API target: every batch job it submitted, and how each one ended.
+
+Ingest APIs such as RetailPortal log only errors and one summary per batch on their side (seed §9.6); §9.4
+"Estratégia 3" asks the client to keep its own log: job id, entity, item count, created, finished, state,
+failure count. Ponte adds the run id, the plugin and the URL path the batch went to, so an operator can join
+jobs to `sync_runs` and `dead_letters` and ask the API about one job.
+
+Two backends share one interface: `PostgresJobLog` (`<schema>.sync_jobs`, next to the run log and the dead
+letters) and `FileJobLog` (JSON Lines, for setups without a database). `build_job_log` picks one from the
+target config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ponte.auth.token_store import _file_lock
+from ponte.deadletters.store import _run_uuid
+from ponte.errors import ConfigError
+
+Redact = Callable[[str], str]
+SUBMITTED = "submitted"
+DEFAULT_PATH = ".ponte/jobs.jsonl"
+
+
+@dataclass
+class JobEntry:
+    """One submitted batch job; `state` is 'submitted' until the API reports a final state."""
+
+    plugin: str
+    job_id: str
+    entity: str
+    items: int
+    run_id: str | None = None
+    path: str | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    finished_at: datetime | None = None
+    state: str = SUBMITTED
+    succeeded: int | None = None
+    failed: int | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["created_at"] = self.created_at.isoformat()
+        data["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
+        return data
+
+
+def _now(at: datetime | None) -> datetime:
+    return at if at is not None else datetime.now(UTC)
+
+
+class JobLog(ABC):
+    """Where an API target records the jobs it submitted. Every text it stores goes through `redact`."""
+
+    def __init__(self, redact: Redact | None = None) -> None:
+        self.redact = redact or (lambda text: text)
+
+    @abstractmethod
+    def submitted(
+        self,
+        *,
+        run_id: str,
+        plugin: str,
+        job_id: str,
+        entity: str,
+        items: int,
+        created_at: datetime | None = None,
+        path: str | None = None,
+    ) -> None:
+        """Record a job the API accepted; submitting the same (plugin, job id) again starts it afresh."""
+
+    @abstractmethod
+    def finished(
+        self,
+        *,
+        job_id: str,
+        state: str,
+        succeeded: int,
+        failed: int,
+        finished_at: datetime | None = None,
+        error: str | None = None,
+        plugin: str | None = None,
+    ) -> None:
+        """Record how a job ended (the API's final state and counts). `plugin` narrows the match when job ids
+        of different plugins could collide; a job id never submitted is ignored."""
+
+    @abstractmethod
+    def list(self, *, plugin: str | None = None, run_id: str | None = None, limit: int = 100) -> list[JobEntry]:
+        """Jobs matching the filters, newest first."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""
+
+    def __enter__(self) -> JobLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- file ---------------------------------------------------------------------------------------------
+
+
+class FileJobLog(JobLog):
+    """JSON Lines of `submitted` and `finished` events (mode 0600); `list` folds them into entries.
+
+    Writers only append, under an exclusive lock on `<path>.lock`, so several processes and threads can share
+    one file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] = DEFAULT_PATH, redact: Redact | None = None) -> None:
+        super().__init__(redact)
+        self.path = Path(path)
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+
+    def _lock(self) -> Any:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the job log folder {self.path.parent} ({exc.strerror}); "
+                "set job_log_path to a writable place"
+            ) from None
+        return _file_lock(self._lock_path, None, f"job log {self.path}")
+
+    def _append(self, event: dict[str, Any]) -> None:
+        line = json.dumps(event, ensure_ascii=False, default=str) + "\n"
+        with self._lock():
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as handle:
+                handle.write(line)
+            os.chmod(self.path, 0o600)
+
+    def submitted(
+        self,
+        *,
+        run_id: str,
+        plugin: str,
+        job_id: str,
+        entity: str,
+        items: int,
+        created_at: datetime | None = None,
+        path: str | None = None,
+    ) -> None:
+        self._append(
+            {
+                "event": "submitted",
+                "run_id": run_id,
+                "plugin": plugin,
+                "job_id": job_id,
+                "entity": entity,
+                "items": items,
+                "path": None if path is None else self.redact(path),
+                "at": _now(created_at).isoformat(),
+            }
+        )
+
+    def finished(
+        self,
+        *,
+        job_id: str,
+        state: str,
+        succeeded: int,
+        failed: int,
+        finished_at: datetime | None = None,
+        error: str | None = None,
+        plugin: str | None = None,
+    ) -> None:
+        self._append(
+            {
+                "event": "finished",
+                "plugin": plugin,
+                "job_id": job_id,
+                "state": state,
+                "succeeded": succeeded,
+                "failed": failed,
+                "error": None if error is None else self.redact(error),
+                "at": _now(finished_at).isoformat(),
+            }
+        )
+
+    def _fold(self) -> dict[tuple[str, str], JobEntry]:
+        entries: dict[tuple[str, str], JobEntry] = {}
+        try:
+            handle = self.path.open(encoding="utf-8")
+        except FileNotFoundError:
+            return entries
+        with handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    event = json.loads(line)
+                    at = datetime.fromisoformat(event["at"])
+                    if event["event"] == "submitted":
+                        key = (event["plugin"], event["job_id"])
+                        entries.pop(key, None)  # a re-submitted job moves to the end, as the newest
+                        entries[key] = JobEntry(
+                            plugin=event["plugin"],
+                            job_id=event["job_id"],
+                            entity=event["entity"],
+                            items=event["items"],
+                            run_id=event.get("run_id"),
+                            path=event.get("path"),
+                            created_at=at,
+                        )
+                    elif event["event"] == "finished":
+                        for (plugin, job_id), entry in entries.items():
+                            if job_id == event["job_id"] and event.get("plugin") in (None, plugin):
+                                entry.state = event["state"]
+                                entry.succeeded = event["succeeded"]
+                                entry.failed = event["failed"]
+                                entry.error = event.get("error")
+                                entry.finished_at = at
+                except (ValueError, KeyError, TypeError):
+                    raise ConfigError(
+                        f"job log {self.path} line {number} is not a job event; fix or remove that line"
+                    ) from None
+        return entries
+
+    def list(self, *, plugin: str | None = None, run_id: str | None = None, limit: int = 100) -> list[JobEntry]:
+        with self._lock():
+            entries = list(self._fold().values())
+        found = [
+            entry
+            for entry in entries
+            if (plugin is None or entry.plugin == plugin) and (run_id is None or entry.run_id == run_id)
+        ]
+        found.sort(key=lambda entry: entry.created_at, reverse=True)
+        return found[:limit]
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------------
+
+JOBS_DDL = """
+CREATE TABLE IF NOT EXISTS {jobs} (
+    plugin text NOT NULL,
+    job_id text NOT NULL,
+    run_id uuid NOT NULL,
+    entity text NOT NULL,
+    path text,
+    items integer NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    state text NOT NULL DEFAULT 'submitted',
+    succeeded integer,
+    failed integer,
+    error text,
+    PRIMARY KEY (plugin, job_id)
+);
+COMMENT ON TABLE {jobs} IS 'One row per batch job an API target submitted: what it sent, and how the API says it ended.';
+COMMENT ON COLUMN {jobs}.plugin IS 'The target that submitted the job (e.g. target-retailportal).';
+COMMENT ON COLUMN {jobs}.job_id IS 'The job id the API returned (202 Accepted).';
+COMMENT ON COLUMN {jobs}.run_id IS 'The run that submitted it; joins sync_runs and dead_letters.';
+COMMENT ON COLUMN {jobs}.entity IS 'What the batch holds (the API entity, e.g. ErpProduct).';
+COMMENT ON COLUMN {jobs}.path IS 'URL path the batch was posted to.';
+COMMENT ON COLUMN {jobs}.items IS 'Number of records in the batch.';
+COMMENT ON COLUMN {jobs}.created_at IS 'When the API accepted the job.';
+COMMENT ON COLUMN {jobs}.finished_at IS 'When the job reached a final state; null while it runs.';
+COMMENT ON COLUMN {jobs}.state IS 'submitted until the API reports a final state, then that state.';
+COMMENT ON COLUMN {jobs}.succeeded IS 'Records the API applied.';
+COMMENT ON COLUMN {jobs}.failed IS 'Records the API rejected (their details are in dead_letters).';
+COMMENT ON COLUMN {jobs}.error IS 'Why the job failed as a whole, if it did.';
+CREATE INDEX IF NOT EXISTS sync_jobs_run_id ON {jobs} (run_id);
+"""
+_SELECT = (
+    "SELECT plugin, job_id, entity, items, run_id::text, path, created_at, finished_at, state, succeeded, failed, "
+    "error FROM {jobs}"
+)
+
+
+class PostgresJobLog(JobLog):
+    """`<schema>.sync_jobs`, next to `sync_runs` and `dead_letters`, on its own autocommit connection so a
+    job stays logged whatever the target's transactions do.
+
+    Run ids that are not UUIDs are stored as their stable uuid5, as `dead_letters` does, so all three tables join.
+    """
+
+    def __init__(self, dsn: str, schema: str = "ponte", redact: Redact | None = None) -> None:
+        import psycopg
+        from psycopg import sql
+
+        super().__init__(redact)
+        self.schema = schema
+        self._sql = sql
+        self._jobs = sql.Identifier(schema, "sync_jobs")
+        try:
+            self._conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            raise ConfigError(f"cannot connect to the job log database: {self.redact(str(exc)).strip()}") from exc
+        with self._conn.transaction():
+            self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('ponte.run_log'))")
+            self._conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            self._conn.execute(sql.SQL(JOBS_DDL).format(jobs=self._jobs))
+
+    def _q(self, text: str) -> Any:
+        return self._sql.SQL(text).format(jobs=self._jobs)
+
+    def submitted(
+        self,
+        *,
+        run_id: str,
+        plugin: str,
+        job_id: str,
+        entity: str,
+        items: int,
+        created_at: datetime | None = None,
+        path: str | None = None,
+    ) -> None:
+        self._conn.execute(
+            self._q(
+                "INSERT INTO {jobs} (plugin, job_id, run_id, entity, path, items, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (plugin, job_id) DO UPDATE SET "
+                "run_id = EXCLUDED.run_id, entity = EXCLUDED.entity, path = EXCLUDED.path, items = EXCLUDED.items, "
+                "created_at = EXCLUDED.created_at, state = 'submitted', finished_at = NULL, succeeded = NULL, "
+                "failed = NULL, error = NULL"
+            ),
+            (
+                plugin,
+                job_id,
+                _run_uuid(run_id),
+                entity,
+                None if path is None else self.redact(path),
+                items,
+                _now(created_at),
+            ),
+        )
+
+    def finished(
+        self,
+        *,
+        job_id: str,
+        state: str,
+        succeeded: int,
+        failed: int,
+        finished_at: datetime | None = None,
+        error: str | None = None,
+        plugin: str | None = None,
+    ) -> None:
+        self._conn.execute(
+            self._q(
+                "UPDATE {jobs} SET state = %s, succeeded = %s, failed = %s, finished_at = %s, error = %s "
+                "WHERE job_id = %s AND (%s::text IS NULL OR plugin = %s)"
+            ),
+            (
+                state,
+                succeeded,
+                failed,
+                _now(finished_at),
+                None if error is None else self.redact(error),
+                job_id,
+                plugin,
+                plugin,
+            ),
+        )
+
+    def list(self, *, plugin: str | None = None, run_id: str | None = None, limit: int = 100) -> list[JobEntry]:
+        where, params = [], []
+        if plugin is not None:
+            where.append("plugin = %s")
+            params.append(plugin)
+        if run_id is not None:
+            where.append("run_id = %s")
+            params.append(_run_uuid(run_id))
+        text = _SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created_at DESC LIMIT %s"
+        params.append(limit)
+        return [JobEntry(*row) for row in self._conn.execute(self._q(text), params).fetchall()]
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def build_job_log(config: Mapping[str, Any], redact: Redact | None = None) -> JobLog:
+    """`run_log_dsn` (+ `run_log_schema`, default ponte) → PostgresJobLog; else `job_log_path` → FileJobLog."""
+    dsn = config.get("run_log_dsn")
+    if dsn:
+        return PostgresJobLog(str(dsn), schema=str(config.get("run_log_schema") or "ponte"), redact=redact)
+    return FileJobLog(config.get("job_log_path") or DEFAULT_PATH, redact=redact)
