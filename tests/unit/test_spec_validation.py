@@ -313,8 +313,10 @@ def test_find_declarations_and_unknown_kind(tmp_path: Path) -> None:
     path = write_tap(tmp_path)
     (tmp_path / "taps" / "notes.txt").write_text("not a declaration", encoding="utf-8")
     (tmp_path / "targets").mkdir()
-    (tmp_path / "targets" / "x.yml").write_text("a: 1\n", encoding="utf-8")  # no target schema yet: skipped
-    assert find_declarations(tmp_path) == [("tap", path)]
+    target = tmp_path / "targets" / "x.yml"
+    target.write_text("a: 1\n", encoding="utf-8")
+    (tmp_path / "targets" / "x").mkdir()  # a folder of payload schemas beside it is not a declaration
+    assert find_declarations(tmp_path) == [("tap", path), ("target", target)]
     with pytest.raises(SpecError, match="no format named 'nope'"):
         load_declaration(path, "nope")
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ponte.errors import SpecError
 from ponte.spec.locate import spec_error
 from ponte.spec.schema_errors import short
-from ponte.spec.tap_checks import _check_settings
+from ponte.spec.tap_checks import check_settings
 from ponte.spec.yaml_loader import LoadedYaml
 
 RESERVED_PREFIXES = ("_file_", "_sdc_")
@@ -138,7 +138,7 @@ def load_line_format(path: str | Path, *, glob: str | None = None, display_name:
 def check_line_files(data: Mapping[str, Any], loaded: LoadedYaml, base_dir: Path) -> Iterator[SpecError]:
     """Every semantic problem of a schema-valid line-files declaration."""
     del base_dir  # nothing is read from other files
-    yield from _check_settings(data, loaded)
+    yield from check_settings(data, loaded)
     settings = {s["name"]: s for s in data.get("settings") or []}
     if not settings.get("folder", {}).get("required"):
         where = ("settings", list(settings).index("folder")) if "folder" in settings else ("settings",)

@@ -35,10 +35,10 @@ KIND_CHECKS: dict[str, tuple[str, Any]] = {
 
 def check_tap(data: Mapping[str, Any], loaded: LoadedYaml, base_dir: Path) -> Iterator[SpecError]:
     """Every semantic problem of a schema-valid tap declaration."""
-    yield from _check_settings(data, loaded)
-    yield from _check_timezone(data, loaded)
+    yield from check_settings(data, loaded)
+    yield from check_timezone(data, loaded)
     yield from check_templates(data, loaded)
-    yield from _check_auth_secrets(data, loaded)
+    yield from check_auth_secrets(data, loaded)
     streams = data.get("streams") or []
     yield from _check_stream_names(streams, loaded)
     parents_ok = True
@@ -72,7 +72,7 @@ def _duplicate_names(
         seen.setdefault(name, index)
 
 
-def _check_settings(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[SpecError]:
+def check_settings(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[SpecError]:
     settings = data.get("settings") or []
     yield from _duplicate_names(settings, "settings", "setting '{name}' is already declared on line {line}", loaded)
     for index, setting in enumerate(settings):
@@ -89,7 +89,7 @@ def _check_settings(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[Spe
             yield spec_error(loaded, where, f"default {short(default)} is not one of the setting's enum values")
 
 
-def _check_timezone(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[SpecError]:
+def check_timezone(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[SpecError]:
     zone = data.get("timezone")
     if zone is None:
         return
@@ -101,7 +101,7 @@ def _check_timezone(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[Spe
         )
 
 
-def _check_auth_secrets(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[SpecError]:
+def check_auth_secrets(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[SpecError]:
     """Credentials come from secret settings: a literal would be committed, a non-secret one not masked."""
     settings = {s["name"]: s for s in data.get("settings") or []}
     top = data.get("auth") or {}

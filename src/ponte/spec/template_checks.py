@@ -34,10 +34,10 @@ def check_templates(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[Spe
         allowed = _allowed_kinds(path, child)
         if allowed and data.get("accounts") and path[0] != "accounts":
             allowed = allowed | {"account"}
-        yield from _check_string(data, loaded, path, text, settings, allowed)
+        yield from check_string(data, loaded, path, text, settings, allowed)
 
 
-def _check_string(
+def check_string(
     data: Mapping[str, Any],
     loaded: LoadedYaml,
     path: KeyPath,

@@ -25,6 +25,7 @@ from ponte.spec.locate import sort_key, spec_error
 from ponte.spec.registry import DECLARATION_FOLDERS, DECLARATION_FORMATS
 from ponte.spec.schema_errors import first_schema_error
 from ponte.spec.tap_checks import check_tap
+from ponte.spec.target_checks import check_target
 from ponte.spec.yaml_loader import LoadedYaml, load_yaml
 
 SemanticCheck = Callable[[Mapping[str, Any], LoadedYaml, Path], Iterable[SpecError]]
@@ -36,7 +37,18 @@ def _check_line_files(data: Mapping[str, Any], loaded: LoadedYaml, base_dir: Pat
     return check_line_files(data, loaded, base_dir)
 
 
-SEMANTIC_CHECKS: dict[str, SemanticCheck] = {"tap": check_tap, "line_files": _check_line_files}
+def _check_mapping(data: Mapping[str, Any], loaded: LoadedYaml, base_dir: Path) -> Iterable[SpecError]:
+    from ponte.mapper.checks import check_mapping  # field references are checked against the source tap's schemas
+
+    return check_mapping(data, loaded, base_dir)
+
+
+SEMANTIC_CHECKS: dict[str, SemanticCheck] = {
+    "tap": check_tap,
+    "mapping": _check_mapping,
+    "line_files": _check_line_files,
+    "target": check_target,
+}
 YAML_SUFFIXES = (".yml", ".yaml")
 
 
@@ -53,10 +65,10 @@ class Declaration:
     @property
     def summary(self) -> str:
         """What `ponte validate` says about it, e.g. `25 streams`."""
-        for key in ("streams", "entities", "mappings"):
+        for key, one in (("streams", "stream"), ("entities", "entity"), ("mappings", "mapping")):
             items = self.data.get(key)
             if isinstance(items, list):
-                return f"{len(items)} {key if len(items) != 1 else key.rstrip('s')}"
+                return f"{len(items)} {key if len(items) != 1 else one}"
         return self.kind
 
 
@@ -72,12 +84,40 @@ def load_schema(kind: str) -> dict[str, Any]:
         known = ", ".join(k for k in [*DECLARATION_FOLDERS, *DECLARATION_FORMATS] if has_schema(k))
         raise SpecError(f"no format named '{kind}' can be validated yet; known: {known}")
     text = resources.files("ponte.spec").joinpath("schemas", f"{kind}.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    return _bundle(json.loads(text))
 
 
 @cache
 def _validator(kind: str) -> Draft202012Validator:
     return Draft202012Validator(load_schema(kind))
+
+
+def _bundle(schema: dict[str, Any]) -> dict[str, Any]:
+    """Inline definitions borrowed from another shipped format (`tap.schema.json#/$defs/setting` → `#/$defs/setting`).
+
+    One format reuses another's definitions without copying them; bundled, each schema stands alone for the
+    validator and for `--explain`.
+    """
+    borrowed: set[str] = set()
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ".schema.json#" in ref:
+                other, _, pointer = ref.partition("#")
+                borrowed.add(other.removesuffix(".schema.json"))
+                node = {**node, "$ref": f"#{pointer}"}
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    bundled = walk(schema)
+    defs = bundled.setdefault("$defs", {})
+    for other in sorted(borrowed):
+        for name, definition in load_schema(other).get("$defs", {}).items():
+            defs.setdefault(name, definition)
+    return bundled
 
 
 def load_declaration(path: str | Path, kind: str = "tap", *, display_name: str | None = None) -> Declaration:
@@ -134,7 +174,7 @@ def load_tap_spec(path: str | Path, *, display_name: str | None = None) -> Decla
 def find_declarations(root: str | Path) -> list[tuple[str, Path]]:
     """Every declaration under `root` whose kind has a schema: `(kind, path)` sorted by path.
 
-    Folders of kinds without a schema yet (targets/, transforms/ today) are skipped rather than failed.
+    Folders of kinds without a schema yet are skipped rather than failed.
     """
     root = Path(root)
     found: list[tuple[str, Path]] = []
