@@ -1,0 +1,231 @@
+"""`ponte-mapper`: the Singer mapper that runs a mapping declaration between a tap and a target.
+
+Meltano runs it as a mapper plugin (`meltano run tap-bling bling-to-retailportal target-retailportal`); by hand
+it is `tap-x | ponte-mapper --config config.json | target-y`. Config: `mapping` (path of the YAML, relative to
+the working directory, then to the project root) and optional `dead_letters` (`{type: file, path}` or
+`{type: postgres, dsn}`): with it a record whose mapping fails is kept there and the run goes on; without it
+the run stops with a message naming the file, stream, record key and field.
+
+Message flow:
+- SCHEMA of a mapped stream → the fields it reads are checked against it, then one SCHEMA per output stream.
+- RECORD → filtered and mapped by each mapping of its stream. Ungrouped output is written at once; grouped
+  output (`group_by`) waits in a SQLite file and is written, one record per group, when the input ends.
+- STATE → passed through unchanged after the records before it. When the mapping has grouped output, those
+  records are only written at the end, so STATE is held too and the last one is written after the groups:
+  a target never acknowledges state for records it has not received.
+- Streams no mapping reads are dropped (logged once each). ACTIVATE_VERSION is dropped: output streams are
+  assembled from several sources, so the source's table versions say nothing about them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import singer_sdk.singerlib as singer
+from singer_sdk import typing as th
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
+from singer_sdk.mapper_base import InlineMapper
+
+from ponte.deadletters import DeadLetter, DeadLetterStore, build_dead_letter_store
+from ponte.errors import ConfigError, DataError, PonteError
+from ponte.mapper.declaration import MappingFile, MappingRule, load_mapping
+from ponte.mapper.expressions import ExpressionError
+from ponte.mapper.fields import FieldError, FieldRule
+from ponte.mapper.group_store import GroupStore
+
+NAME = "ponte-mapper"
+
+
+def mapping_path(configured: str) -> Path:
+    """The mapping file: as given, else under $MELTANO_PROJECT_ROOT, else under this checkout's root."""
+    path = Path(configured)
+    if path.is_absolute() or path.exists():
+        return path
+    roots = [os.environ.get("MELTANO_PROJECT_ROOT"), str(Path(__file__).resolve().parents[3])]
+    for root in filter(None, roots):
+        if (Path(root) / path).exists():
+            return Path(root) / path
+    return path
+
+
+class PonteMapper(InlineMapper):
+    """Map the streams of a tap to the entities of a target, as a mapping declaration says."""
+
+    name = NAME
+    capabilities: ClassVar[list[CapabilitiesEnum]] = [PluginCapabilities.ABOUT]
+    config_jsonschema: ClassVar[dict[str, Any]] = th.PropertiesList(
+        th.Property(
+            "mapping",
+            th.StringType,
+            required=True,
+            description="Mapping declaration to run, e.g. transforms/bling-to-retailportal.yml.",
+        ),
+        th.Property(
+            "dead_letters",
+            th.ObjectType(),
+            description="Where records whose mapping fails go ({type: file, path} or {type: postgres, dsn}); "
+            "without it such a record stops the run.",
+        ),
+    ).to_dict()
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        configured = self.config.get("mapping")
+        if not configured:
+            raise ConfigError(f"{NAME}: set `mapping` to the path of a mapping declaration (transforms/*.yml)")
+        path = mapping_path(configured)
+        self.spec: MappingFile = load_mapping(path, display_name=configured)
+        self.dead_letters: DeadLetterStore | None = (
+            build_dead_letter_store(self.config["dead_letters"]) if self.config.get("dead_letters") else None
+        )
+        self.groups = GroupStore() if any(m.grouped for m in self.spec.mappings) else None
+        self.held_state: dict[str, Any] | None = None
+        self.source_keys: dict[str, list[str]] = {}
+        self.source_schemas: dict[str, dict[str, Any]] = dict(self.spec.source_schemas or {})
+        self.schemas_sent: set[str] = set()
+        self.dropped: set[str] = set()
+        self.failed = 0
+
+    def map_schema_message(self, message_dict: dict) -> Iterable[singer.Message]:
+        stream = message_dict["stream"]
+        rules = self.spec.for_stream(stream)
+        if not rules:
+            self._drop(stream)
+            return []
+        schema = message_dict.get("schema") or {}
+        self.spec.check_stream_schema(stream, schema)
+        self.source_schemas[stream] = schema
+        self.source_keys[stream] = list(message_dict.get("key_properties") or [])
+        messages = []
+        for rule in rules:
+            if rule.target in self.schemas_sent:
+                continue
+            self.schemas_sent.add(rule.target)
+            messages.append(
+                singer.SchemaMessage(rule.target, rule.output_schema(schema), key_properties=list(rule.key))
+            )
+        return messages
+
+    def map_record_message(self, message_dict: dict) -> Iterable[singer.Message]:
+        stream = message_dict["stream"]
+        record = message_dict.get("record") or {}
+        out: list[singer.Message] = []
+        for rule in self.spec.for_stream(stream):
+            try:
+                mapped = self._map(rule, record)
+            except (ExpressionError, FieldError) as exc:
+                self._failed(rule, record, exc)
+                continue
+            if mapped is None:
+                continue
+            fields, collected = mapped
+            if rule.grouped:
+                assert self.groups is not None
+                self.groups.add(rule.target, [fields.get(n) for n in rule.group_by], fields, collected)
+            else:
+                out.append(singer.RecordMessage(rule.target, fields, time_extracted=None))
+        if not self.spec.for_stream(stream):
+            self._drop(stream)
+        return out
+
+    def map_state_message(self, message_dict: dict) -> Iterable[singer.Message]:
+        if self.groups is not None:
+            self.held_state = message_dict["value"]
+            return []
+        return [singer.StateMessage(value=message_dict["value"])]
+
+    def map_activate_version_message(self, message_dict: dict) -> Iterable[singer.Message]:
+        return []
+
+    def map_batch_message(self, message_dict: dict) -> Iterable[singer.Message]:
+        raise DataError(f"{NAME}: BATCH messages are not supported; turn batch mode off in the tap")
+
+    def process_endofpipe(self) -> None:
+        """Write every group, then the held STATE, then close the stores."""
+        try:
+            if self.groups is not None:
+                self._write_messages(self._flush_groups())
+                if self.held_state is not None:
+                    self.write_message(singer.StateMessage(value=self.held_state))
+        finally:
+            if self.groups is not None:
+                self.groups.close()
+            if self.dead_letters is not None:
+                self.dead_letters.close()
+        if self.failed:
+            self.logger.warning("mapping=%s dead_letters=%d (see `ponte dlq list`)", self.spec.name, self.failed)
+
+    def _flush_groups(self) -> Iterator[singer.Message]:
+        assert self.groups is not None
+        for target in self.spec.targets:
+            rules = [m for m in self.spec.mappings if m.target == target and m.grouped]
+            if not rules:
+                continue
+            if target not in self.schemas_sent:
+                self.schemas_sent.add(target)
+                rule = rules[0]
+                schema = rule.output_schema(self.source_schemas.get(rule.source))
+                yield singer.SchemaMessage(target, schema, key_properties=list(rule.key))
+            collects = {c.name: c for rule in rules for c in rule.collect}
+            for record, lists in self.groups.groups(target):
+                for name, collect in collects.items():
+                    record[name] = collect.finish(lists.get(name, []))
+                yield singer.RecordMessage(target, record, time_extracted=None)
+
+    def _map(self, rule: MappingRule, record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """(fields, collected values) of one record, or None when the filter drops it."""
+        current: FieldRule | None = None
+        try:
+            if rule.filter is not None and not rule.filter.evaluate(record, rule.source):
+                return None
+            fields = {}
+            for current in rule.fields:
+                fields[current.name] = current.value(record, rule.source)
+            collected = {}
+            for collect in rule.collect:
+                current = collect.item
+                collected[collect.name] = collect.item.value(record, rule.source)
+        except (ExpressionError, FieldError) as exc:
+            exc.field_rule = current  # type: ignore[attr-defined]
+            raise
+        return fields, collected
+
+    def _failed(self, rule: MappingRule, record: dict[str, Any], exc: Exception) -> None:
+        field_rule: FieldRule | None = getattr(exc, "field_rule", None)
+        key_path = field_rule.key_path if field_rule is not None else (*rule.key_path, "filter")
+        position = self.spec.loaded.value_position(key_path) or self.spec.loaded.nearest_position(key_path)
+        keys = self.source_keys.get(rule.source) or []
+        record_key = {k: record.get(k) for k in keys} if keys else "(stream has no key)"
+        where = f"field '{field_rule.name}'" if field_rule is not None else "filter"
+        message = (
+            f"{self.spec.file}:{position[0]}:{position[1]} mapping {rule.source} → {rule.target}, "
+            f"record {record_key}, {where}: {exc}"
+        )
+        if self.dead_letters is None:
+            raise DataError(
+                f"{message} — fix the mapping or the record, or set `dead_letters` to keep such records aside"
+            )
+        self.failed += 1
+        self.logger.warning("dead_letter %s", message)
+        self.dead_letters.add(
+            [DeadLetter(target=NAME, stream=rule.source, record=record, reason=message, entity=rule.target)]
+        )
+
+    def _drop(self, stream: str) -> None:
+        if stream not in self.dropped:
+            self.dropped.add(stream)
+            self.logger.info("stream=%s dropped: no mapping of %s reads it", stream, self.spec.file)
+
+
+def main() -> None:
+    """Console script `ponte-mapper`: expected failures print one line and exit with their code."""
+    try:
+        PonteMapper.cli()
+    except PonteError as exc:
+        text = str(exc)
+        print(text if text.startswith(NAME) else f"{NAME}: {text}", file=sys.stderr)
+        sys.exit(exc.exit_code)
