@@ -163,13 +163,8 @@ class PonteMapper(InlineMapper):
         assert self.groups is not None
         for target in self.spec.targets:
             rules = [m for m in self.spec.mappings if m.target == target and m.grouped]
-            if not rules:
-                continue
-            if target not in self.schemas_sent:
-                self.schemas_sent.add(target)
-                rule = rules[0]
-                schema = rule.output_schema(self.source_schemas.get(rule.source))
-                yield singer.SchemaMessage(target, schema, key_properties=list(rule.key))
+            if not rules or target not in self.schemas_sent:
+                continue  # no source stream of this output arrived (its SCHEMA would have been written)
             collects = {c.name: c for rule in rules for c in rule.collect}
             for record, lists in self.groups.groups(target):
                 for name, collect in collects.items():
