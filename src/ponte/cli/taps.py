@@ -16,16 +16,20 @@ from ponte.spec import load_tap_spec
 from ponte.tap.factory import build_tap_class
 
 
-def declaration_path(source: str) -> Path:
-    """Where `taps/<source>.yml` is; the first candidate if none exists (so the error names it)."""
+def declaration_path(source: str, folder: str = "taps") -> Path:
+    """Where `<folder>/<source>.yml` is; the first candidate if none exists (so the error names it).
+
+    `$PONTE_<FOLDER>_DIR` (e.g. PONTE_TAPS_DIR, PONTE_TARGETS_DIR) comes first.
+    """
     candidates = []
-    if os.environ.get("PONTE_TAPS_DIR"):
-        candidates.append(Path(os.environ["PONTE_TAPS_DIR"]))
-    candidates.append(Path.cwd() / "taps")
-    candidates.append(Path(__file__).resolve().parents[3] / "taps")
-    for folder in candidates:
-        if (folder / f"{source}.yml").is_file():
-            return folder / f"{source}.yml"
+    override = os.environ.get(f"PONTE_{folder.upper()}_DIR")
+    if override:
+        candidates.append(Path(override))
+    candidates.append(Path.cwd() / folder)
+    candidates.append(Path(__file__).resolve().parents[3] / folder)
+    for where in candidates:
+        if (where / f"{source}.yml").is_file():
+            return where / f"{source}.yml"
     return candidates[0] / f"{source}.yml"
 
 

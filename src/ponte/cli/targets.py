@@ -1,0 +1,144 @@
+"""Console scripts `target-proextend`, `target-retailportal`: ingest-API targets built from `targets/<name>.yml`.
+
+Singer conventions: `--config FILE` (repeatable; `ENV` reads `TARGET_<NAME>_<SETTING>` variables), `--about`
+(with `--format json`), `--test` (one request proving URL and credentials), `--input FILE` instead of stdin.
+Exit codes: 0 done (refused records are in the dead-letter store), 2 bad declaration or settings, 3 credentials
+refused, 4 API error, 5 bad input, 6 dead letters with `fail_on_dead_letters`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from ponte.auth.client_factory import build_client
+from ponte.cli.taps import declaration_path
+from ponte.errors import ConfigError, PonteError
+from ponte.http.redaction import Redactor
+from ponte.spec.validation import Declaration, load_declaration
+from ponte.tap.runtime import effective_config, secret_values
+from ponte.targets.api.common_settings import all_settings
+from ponte.targets.api.definition import build_target_def
+from ponte.targets.api.runner import TargetRun
+
+
+def read_config(paths: list[str], name: str, settings: list[dict[str, Any]]) -> dict[str, Any]:
+    """Config files in order (later wins); `ENV` (or no file at all) adds `TARGET_<NAME>_<SETTING>` variables."""
+    config: dict[str, Any] = {}
+    for path in paths:
+        if path == "ENV":
+            continue
+        try:
+            config.update(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"target-{name}: cannot read config file {path}: {exc}") from None
+    if "ENV" in paths or not paths:
+        prefix = f"TARGET_{name.upper()}_"
+        for setting in settings:
+            value = os.environ.get(prefix + setting["name"].upper())
+            if value not in (None, "") and setting["name"] not in config:
+                config[setting["name"]] = value
+    return coerce(config, settings, name)
+
+
+def coerce(config: Mapping[str, Any], settings: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """Values from env vars and Meltano arrive as text: give each declared setting its kind."""
+    kinds = {s["name"]: s.get("kind", "string") for s in settings}
+    out = dict(config)
+    for key, value in config.items():
+        kind = kinds.get(key)
+        if not isinstance(value, str) or kind in (None, "string", "date", "date_time"):
+            continue
+        text = value.strip()
+        try:
+            if kind == "integer":
+                out[key] = int(text)
+            elif kind == "number":
+                out[key] = float(text)
+            elif kind == "boolean":
+                out[key] = text.lower() in ("true", "1", "yes", "on")
+            elif kind in ("array", "object"):
+                out[key] = json.loads(text) if text[:1] in "[{" else [p.strip() for p in text.split(",") if p.strip()]
+        except ValueError:
+            raise ConfigError(f"target-{name}: setting {key} must be {kind}, got {value!r}") from None
+    return out
+
+
+def about(declaration: Declaration, settings: list[dict[str, Any]]) -> dict[str, Any]:
+    """What `--about --format json` prints: name, description and every setting."""
+    data = declaration.data
+    return {
+        "name": f"target-{data['name']}",
+        "description": data.get("description"),
+        "capabilities": ["about", "stream-maps-compatible", "test"],
+        "entities": [
+            {"name": e["name"], "streams": e.get("streams") or [e["name"]], "path": e["path"]} for e in data["entities"]
+        ],
+        "settings": [
+            {k: s[k] for k in ("name", "kind", "description", "secret", "default") if k in s} for s in settings
+        ],
+    }
+
+
+def run_target(name: str, argv: list[str] | None = None) -> int:
+    """Parse the command line, build the target from its declaration, run it; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog=f"target-{name}", description=f"Singer target for {name} (targets/{name}.yml)"
+    )
+    parser.add_argument("--config", action="append", default=[], help="config JSON file (repeatable) or ENV")
+    parser.add_argument("--about", action="store_true")
+    parser.add_argument("--format", choices=("json", "markdown"), default="json")
+    parser.add_argument("--test", action="store_true", help="check URL and credentials with one request")
+    parser.add_argument("--input", help="read Singer messages from this file instead of stdin")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("PONTE_LOG_LEVEL", "INFO"), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s")  # fmt: skip
+    logger = logging.getLogger(f"target-{name}")
+    try:
+        declaration = load_declaration(declaration_path(name, "targets"), "target")
+        settings = all_settings(list(declaration.data.get("settings") or []))
+        if args.about:
+            print(json.dumps(about(declaration, settings), indent=2, ensure_ascii=False))
+            return 0
+        config = effective_config(settings, read_config(args.config, name, settings))
+        missing = [s["name"] for s in settings if s.get("required") and config.get(s["name"]) in (None, "")]
+        if missing:
+            env = ", ".join(f"TARGET_{name.upper()}_{m.upper()}" for m in missing)
+            raise ConfigError(f"target-{name}: missing required setting(s) {', '.join(missing)} (env {env})")
+        redactor = Redactor(secret_values(settings, config))
+        redactor.install(logger, logging.getLogger())
+        target = build_target_def(declaration.data, declaration.base_dir, config)
+        client = build_client(declaration.data, {"config": config}, redactor, target.timezone, logger,
+                              f"target-{name}", plugin=f"target-{name}")  # fmt: skip
+        if args.test:
+            return _test(target.url((target.connection_check or {}).get("path", "/")), client, logger, name)
+        run = TargetRun(target, config, client, redactor, logger, sys.stdout)
+        with open(args.input, encoding="utf-8") if args.input else sys.stdin as source:
+            return run.run(source).exit_code
+    except PonteError as exc:
+        print(f"target-{name}: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _test(url: str, client: Any, logger: logging.Logger, name: str) -> int:
+    client.send(requests.Request("GET", url).prepare(), label="connection check")
+    logger.info("target-%s: connection check passed (%s)", name, url)
+    return 0
+
+
+def target_proextend() -> None:
+    """`target-proextend`: ProExtend integration API (seven academic entities in dependency order)."""
+    sys.exit(run_target("proextend"))
+
+
+def target_retailportal() -> None:
+    """`target-retailportal`: RetailPortal ERP ingest API (product batches as asynchronous jobs)."""
+    sys.exit(run_target("retailportal"))

@@ -1,0 +1,203 @@
+"""A target declaration resolved against the user's config: entities in sending order, with numbers, not templates."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ponte.errors import ConfigError
+from ponte.spec.target_checks import load_payload_schema
+from ponte.tap.templates import render
+
+DEFAULT_KEY_PATTERNS = (r"^{wrapper}\.(?P<index>\d+)\.(?P<field>.+)$", r"^(?P<index>\d+)$")
+
+
+@dataclass(frozen=True)
+class RecordErrors:
+    """Where a response names the records the API refused."""
+
+    statuses: tuple[int, ...] = (422,)
+    errors_path: str = "errors"
+    partial_path: str | None = None
+    key_patterns: tuple[re.Pattern[str], ...] = ()
+    unnamed: str = "split"
+
+
+@dataclass(frozen=True)
+class JobDef:
+    """How an asynchronous entity's jobs are followed (paths are dotted)."""
+
+    id_path: str
+    status_path: str
+    state_path: str
+    success_states: tuple[str, ...]
+    failure_states: tuple[str, ...]
+    status_url_path: str | None = None
+    succeeded_path: str | None = None
+    failed_path: str | None = None
+    error_path: str | None = None
+    item_errors_path: str | None = None
+    item_index_field: str | None = None
+    item_key_field: str | None = None
+    item_messages_field: str | None = None
+    poll_seconds: float = 5.0
+    max_wait_seconds: float = 3600.0
+    resubmit_failed: int = 1
+    items_per_second: float | None = None
+
+
+@dataclass(frozen=True)
+class EntityDef:
+    """One entity: where and how its records are sent."""
+
+    name: str
+    streams: tuple[str, ...]
+    path: str
+    key: str
+    schema: dict[str, Any]
+    schema_file: str
+    method: str = "POST"
+    wrapper: str | None = None
+    key_type: str | None = None
+    depends_on: tuple[str, ...] = ()
+    references: Mapping[str, str] = field(default_factory=dict)
+    batch_size: int = 100
+    parallel: int = 1
+    balance_batches: bool = True
+    dates: str = "as_is"
+    strip_unknown: bool = True
+    result: Mapping[str, str] = field(default_factory=dict)
+    record_errors: RecordErrors = field(default_factory=RecordErrors)
+    job: JobDef | None = None
+
+
+@dataclass(frozen=True)
+class TargetDef:
+    """The whole target: plugin name, entities in the order they are sent, after-run report."""
+
+    name: str
+    spec: Mapping[str, Any]
+    base_url: str
+    entities: tuple[EntityDef, ...]
+    timezone: ZoneInfo
+    report: Mapping[str, Any] | None = None
+    connection_check: Mapping[str, Any] | None = None
+
+    @property
+    def plugin(self) -> str:
+        return f"target-{self.name}"
+
+    def entity_for(self, stream: str) -> EntityDef | None:
+        """The entity a Singer stream feeds, if any."""
+        for entity in self.entities:
+            if stream in entity.streams:
+                return entity
+        return None
+
+    def url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+
+def build_target_def(spec: Mapping[str, Any], base_dir: Path, config: Mapping[str, Any]) -> TargetDef:
+    """Resolve templates and defaults, check the configured numbers against the API's limits, order entities."""
+    scope = {"config": config}
+    defaults = spec.get("defaults") or {}
+    entities = [_entity(spec["name"], {**defaults, **raw}, base_dir, scope) for raw in spec["entities"]]
+    return TargetDef(
+        name=spec["name"],
+        spec=spec,
+        base_url=str(render(spec["base_url"], scope)),
+        entities=tuple(sending_order(entities)),
+        timezone=ZoneInfo(spec.get("timezone") or "UTC"),
+        report=spec.get("report"),
+        connection_check=spec.get("connection_check"),
+    )
+
+
+def sending_order(entities: list[EntityDef]) -> list[EntityDef]:
+    """Dependencies first; otherwise the declaration's order (the checks already refused cycles)."""
+    done: list[EntityDef] = []
+    names: set[str] = set()
+    pending = list(entities)
+    while pending:
+        ready = next(e for e in pending if all(d in names or d == e.name for d in e.depends_on))
+        pending.remove(ready)
+        done.append(ready)
+        names.add(ready.name)
+    return done
+
+
+def _number(value: Any, what: str, plugin: str, cast: type = int) -> Any:
+    try:
+        number = cast(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"target-{plugin}: {what} must be a number, got {value!r}") from None
+    if number <= 0:
+        raise ConfigError(f"target-{plugin}: {what} must be positive, got {value!r}")
+    return number
+
+
+def _entity(plugin: str, raw: Mapping[str, Any], base_dir: Path, scope: Mapping[str, Any]) -> EntityDef:
+    values = render({k: v for k, v in raw.items() if k not in ("description", "record_errors")}, scope)
+    name = values["name"]
+    batch = _number(values.get("batch_size", 100), f"entity {name}: batch_size", plugin)
+    limit = values.get("max_batch_size")
+    if limit and batch > limit:
+        raise ConfigError(
+            f"target-{plugin}: entity {name}: batch_size {batch} is above the API's limit of {limit} per request; "
+            f"set TARGET_{plugin.upper()}_BATCH_SIZE to at most {limit}"
+        )
+    parallel = _number(values.get("parallel", 1), f"entity {name}: parallel", plugin)
+    most = values.get("max_parallel")
+    if most and parallel > most:
+        raise ConfigError(
+            f"target-{plugin}: entity {name}: {parallel} requests in flight is above the API's limit of {most}; "
+            f"use at most {most}"
+        )
+    wrapper = values.get("wrapper")
+    return EntityDef(
+        name=name,
+        streams=tuple(values.get("streams") or (name,)),
+        path=values["path"],
+        key=values["key"],
+        schema=load_payload_schema(base_dir, values["schema"]),
+        schema_file=values["schema"],
+        method=values.get("method", "POST"),
+        wrapper=wrapper,
+        key_type=values.get("key_type"),
+        depends_on=tuple(values.get("depends_on") or ()),
+        references=dict(values.get("references") or {}),
+        batch_size=batch,
+        parallel=parallel,
+        balance_batches=bool(values.get("balance_batches", True)),
+        dates=values.get("dates", "as_is"),
+        strip_unknown=bool(values.get("strip_unknown", True)),
+        result=dict(values.get("result") or {}),
+        record_errors=_record_errors(raw.get("record_errors") or {}, wrapper or name),
+        job=_job(values["job"], name, plugin) if values.get("job") else None,
+    )
+
+
+def _record_errors(raw: Mapping[str, Any], wrapper: str) -> RecordErrors:
+    patterns = raw.get("key_patterns") or DEFAULT_KEY_PATTERNS
+    return RecordErrors(
+        statuses=tuple(raw.get("statuses") or (422,)),
+        errors_path=raw.get("errors_path", "errors"),
+        partial_path=raw.get("partial_path"),
+        key_patterns=tuple(re.compile(p.replace("{wrapper}", re.escape(wrapper))) for p in patterns),
+        unnamed=raw.get("unnamed", "split"),
+    )
+
+
+def _job(raw: Mapping[str, Any], entity: str, plugin: str) -> JobDef:
+    known = {k: v for k, v in raw.items() if k in JobDef.__dataclass_fields__}
+    for key in ("success_states", "failure_states"):
+        known[key] = tuple(known[key])
+    for key in ("poll_seconds", "max_wait_seconds"):
+        if key in known:
+            known[key] = _number(known[key], f"entity {entity}: {key}", plugin, float)
+    return JobDef(**known)

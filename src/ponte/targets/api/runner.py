@@ -1,0 +1,332 @@
+"""One run of an ingest-API target: read Singer messages, spool, send entity by entity, account for everything.
+
+Reading: every RECORD is prepared and checked against its entity's payload schema; a refused one goes to the
+dead-letter store at once, a good one to the spool (last version per key wins; duplicates are counted).
+Sending (after the input ends): entities in dependency order; a record whose referenced parent was refused in
+this run is dead-lettered with that reason instead of sent. Afterwards: the API's own totals (if declared),
+a summary, the run log, an alert when anything was refused or the run failed, and the last STATE — only
+now, because only now is everything before it delivered or dead-lettered.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import orjson
+import requests
+
+from ponte.deadletters import DeadLetter, DeadLetterStore, build_dead_letter_store
+from ponte.errors import ConfigError, DataError, PonteError
+from ponte.http import HttpClient
+from ponte.http.redaction import Redactor
+from ponte.notify import Alert, Alerter, AlertSettings
+from ponte.tap.records import dig
+from ponte.targets.api.definition import EntityDef, TargetDef
+from ponte.targets.api.job_log import JobLog, build_job_log
+from ponte.targets.api.job_sender import JobSender
+from ponte.targets.api.outcome import Outcome
+from ponte.targets.api.payload import PayloadPreparer
+from ponte.targets.api.sending import Item, SendContext, batches, in_flight
+from ponte.targets.api.spool import Spool, key_text
+from ponte.targets.api.sync_sender import SyncSender
+
+DEAD_LETTER_FLUSH = 200
+EXIT_DEAD_LETTERS = 6
+
+
+@dataclass
+class Stores:
+    """Where the run writes what it did: dead letters, job log, run history (optional)."""
+
+    dead_letters: DeadLetterStore
+    job_log: JobLog
+    run_log: Any = None
+
+
+@dataclass
+class RunResult:
+    """The exit code and the outcomes, for the CLI and the tests."""
+
+    exit_code: int
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    run_id: str = ""
+
+
+class TargetRun:
+    """Reads one Singer input and delivers it to the API."""
+
+    def __init__(
+        self,
+        target: TargetDef,
+        config: Mapping[str, Any],
+        client: HttpClient,
+        redactor: Redactor,
+        logger: logging.Logger,
+        out: IO[str],
+    ) -> None:
+        self.target, self.config, self.client, self.redactor, self.logger, self.out = (
+            target, config, client, redactor, logger, out,
+        )  # fmt: skip
+        self.stores = _open_stores(target, config, redactor)
+        self.run_id = str(self.stores.run_log.run_id) if self.stores.run_log is not None else str(uuid.uuid4())
+        self.outcomes = {e.name: Outcome(e.name) for e in target.entities}
+        self.preparers = {e.name: PayloadPreparer(e, target.timezone) for e in target.entities}
+        self.rejected: dict[str, dict[str, str]] = {e.name: {} for e in target.entities}
+        self.pending_letters: list[DeadLetter] = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.state: Any = None
+        self.duplicate_keys: dict[str, list[Any]] = {}
+
+    # -- the run ------------------------------------------------------------------------------------------
+    def run(self, lines: Iterable[str]) -> RunResult:
+        spool = Spool(self.config.get("spool_dir") or None)
+        error: BaseException | None = None
+        try:
+            self._read(lines, spool)
+            self._send_all(spool)
+            self._report()
+        except BaseException as exc:  # every failure is logged and alerted, then re-raised
+            error = exc
+            self.stop.set()
+        finally:
+            spool.close()
+            self._flush_letters()
+        self._finish(error)
+        if error is not None:
+            raise error
+        self._emit_state()
+        dead = sum(o.rejected for o in self.outcomes.values())
+        code = EXIT_DEAD_LETTERS if dead and _truthy(self.config.get("fail_on_dead_letters")) else 0
+        return RunResult(code, self.outcomes, self.run_id)
+
+    def _read(self, lines: Iterable[str], spool: Spool) -> None:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                message = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise DataError(f"{self.target.plugin}: input line {number} is not JSON ({exc}); is a tap's log "
+                                "mixed into its output?") from None  # fmt: skip
+            kind = message.get("type")
+            if kind == "RECORD":
+                self._receive(message, spool)
+            elif kind == "SCHEMA":
+                self._entity(message.get("stream"))
+            elif kind == "STATE":
+                self.state = message.get("value")
+            elif kind not in ("ACTIVATE_VERSION", "BATCH"):
+                self.logger.warning("%s: ignoring a %s message on line %d", self.target.plugin, kind, number)
+
+    def _entity(self, stream: Any) -> EntityDef:
+        entity = self.target.entity_for(str(stream))
+        if entity is None:
+            known = ", ".join(s for e in self.target.entities for s in e.streams)
+            raise ConfigError(
+                f"{self.target.plugin}: stream '{stream}' feeds no entity of targets/{self.target.name}.yml (it takes: "
+                f"{known}); map it with a transform (transforms/*.yml) or deselect it in the tap"
+            )
+        return entity
+
+    def _receive(self, message: Mapping[str, Any], spool: Spool) -> None:
+        stream = str(message.get("stream"))
+        entity = self._entity(stream)
+        outcome = self.outcomes[entity.name]
+        outcome.add(received=1)
+        record = message.get("record") or {}
+        payload, refusal = self.preparers[entity.name].prepare(record)
+        if refusal is not None:
+            self.reject(entity, Item(stream, payload), f"invalid before sending: {refusal.reason}")
+            return
+        key = payload.get(entity.key)
+        self.rejected[entity.name].pop(key_text(key), None)  # a later, valid version supersedes a refused one
+        if spool.put(entity.name, key, stream, payload):
+            outcome.add(duplicates=1)
+            examples = self.duplicate_keys.setdefault(entity.name, [])
+            if len(examples) < 10:
+                examples.append(key)
+
+    # -- sending ------------------------------------------------------------------------------------------
+    def _send_all(self, spool: Spool) -> None:
+        for name, keys in self.duplicate_keys.items():
+            entity = next(e for e in self.target.entities if e.name == name)
+            self.logger.warning(
+                "%s: %d %s record(s) repeated a %s already seen in this run; merged, the last version is sent "
+                "(first ones: %s)", self.target.plugin, self.outcomes[name].duplicates, name, entity.key,
+                ", ".join(map(str, keys)),
+            )  # fmt: skip
+        for entity in self.target.entities:
+            count = spool.count(entity.name)
+            if not count:
+                continue
+            if self.stores.run_log is not None:
+                self.stores.run_log.start(entity.name, f"{self.target.plugin}:{entity.path}")
+            context = SendContext(self.client, self.target, entity, self.outcomes[entity.name], self.reject, self.stop)
+            if entity.job is not None:
+                sender = JobSender(context, self.stores.job_log, self.run_id, self.logger)
+            else:
+                sender = SyncSender(context)
+            self.logger.info("%s: sending %d %s record(s)", self.target.plugin, count, entity.name)
+            items = self._parents_checked(entity, spool)
+            in_flight(batches(items, entity, count), entity.parallel, sender.send, self.stop)
+            self._flush_letters()
+            self._log_entity(entity, "succeeded")
+
+    def _parents_checked(self, entity: EntityDef, spool: Spool) -> Iterable[Item]:
+        for stream, payload in spool.items(entity.name):
+            item = Item(stream, payload)
+            reason = self._rejected_parent(entity, payload)
+            if reason:
+                self.reject(entity, item, reason)
+            else:
+                self.outcomes[entity.name].add(sent=1)
+                yield item
+
+    def _rejected_parent(self, entity: EntityDef, payload: Mapping[str, Any]) -> str | None:
+        for field_name, parent in entity.references.items():
+            values = payload.get(field_name)
+            for value in values if isinstance(values, list) else [values]:
+                why = self.rejected[parent].get(key_text(value)) if value is not None else None
+                if why is not None:
+                    return (f"not sent: its {field_name} '{value}' refers to {parent} '{value}', which was refused in "
+                            f"this run ({why}); fix that record, then replay both")  # fmt: skip
+        return None
+
+    def reject(self, entity: EntityDef, item: Item, reason: str, api_response: Any = None) -> None:
+        """Dead-letter one record (thread-safe); remember its key so its children are not sent."""
+        key = item.payload.get(entity.key)
+        letter = DeadLetter(
+            target=self.target.plugin,
+            stream=item.stream,
+            record=item.payload,
+            reason=f"{entity.name} {entity.key}={key!r}: {reason}",
+            entity=entity.name,
+            api_response=api_response,
+            run_id=self.run_id,
+        )
+        with self.lock:
+            if key is not None:
+                self.rejected[entity.name][key_text(key)] = reason
+            self.pending_letters.append(letter)
+            flush = len(self.pending_letters) >= DEAD_LETTER_FLUSH
+        self.outcomes[entity.name].add(rejected=1)
+        self.logger.warning("%s: dead-lettered %s", self.target.plugin, self.redactor.redact(letter.reason))
+        if flush:
+            self._flush_letters()
+
+    def _flush_letters(self) -> None:
+        with self.lock:
+            letters, self.pending_letters = self.pending_letters, []
+        if letters:
+            self.stores.dead_letters.add(letters)
+
+    # -- after the run ------------------------------------------------------------------------------------
+    def _report(self) -> None:
+        report = self.target.report
+        if not report:
+            return
+        try:
+            request = requests.Request("GET", self.target.url(report["path"])).prepare()
+            body = getattr(self.client.send(request, label="after-run status"), "ponte_json", None)
+        except PonteError as exc:
+            self.logger.warning("%s: could not read the API's totals: %s", self.target.plugin, exc)
+            return
+        totals = dig(body, report["totals_path"]) or {}
+        for name, outcome in self.outcomes.items():
+            value = totals.get(name) if isinstance(totals, dict) else None
+            value = value.get(report.get("total_field") or "total") if isinstance(value, dict) else value
+            outcome.platform_total = value if isinstance(value, int) else None
+
+    def _log_entity(self, entity: EntityDef, status: str, error: str | None = None) -> None:
+        run_log = self.stores.run_log
+        if run_log is None:
+            return
+        outcome = self.outcomes[entity.name]
+        inserted = outcome.created if (outcome.created or outcome.updated) else outcome.delivered
+        run_log.add(entity.name, inserted=inserted, updated=outcome.updated, rejected=outcome.rejected)
+        run_log.finish(entity.name, status, error)
+
+    def _finish(self, error: BaseException | None) -> None:
+        if error is not None and self.stores.run_log is not None:
+            self.stores.run_log.finish_all("failed", self.redactor.redact(str(error)))
+        self.logger.info(self.redactor.redact(self.summary()))
+        self._alert(error)
+        self.stores.job_log.close()
+        self.stores.dead_letters.close()
+        if self.stores.run_log is not None:
+            self.stores.run_log.close()
+
+    def summary(self) -> str:
+        """A table an operator reads at a glance: per entity what came in, what landed, what was refused."""
+        show_total = any(o.platform_total is not None for o in self.outcomes.values())
+        head = ["entity", "received", "duplicates", "delivered", "created", "updated", "dead-lettered", "jobs"]
+        head += ["platform total"] if show_total else []
+        rows = [head]
+        for outcome in self.outcomes.values():
+            if not outcome.received:
+                continue
+            row = [outcome.entity, outcome.received, outcome.duplicates, outcome.delivered, outcome.created,
+                   outcome.updated, outcome.rejected, outcome.jobs]  # fmt: skip
+            rows.append([str(v) for v in row] + ([str(outcome.platform_total or "-")] if show_total else []))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+        return f"{self.target.plugin} run {self.run_id}:\n{table}"
+
+    def _alert(self, error: BaseException | None) -> None:
+        settings = AlertSettings.from_config(self.config)
+        if not settings.enabled:
+            return
+        dead = sum(o.rejected for o in self.outcomes.values())
+        jobs = sum(o.jobs_with_failures + o.jobs_failed for o in self.outcomes.values())
+        if error is None and not dead and not jobs:
+            return
+        if error is not None:
+            severity, title = "error", f"run failed: {type(error).__name__}"
+            summary = self.redactor.redact(str(error))
+        else:
+            severity = "warning"
+            title = f"{jobs} job(s) ended with failures" if jobs else f"{dead} record(s) dead-lettered"
+            summary = f"{dead} record(s) were refused and are in the dead-letter store; the others landed."
+        details = {name: {k: v for k, v in vars(o).items() if k not in ("lock", "entity")}
+                   for name, o in self.outcomes.items() if o.received}  # fmt: skip
+        alert = Alert(self.target.plugin, severity, title, summary, details, run_id=self.run_id)
+        Alerter(settings, redact=self.redactor.redact, logger=self.logger).send(alert)
+
+    def _emit_state(self) -> None:
+        if self.state is not None:
+            self.out.write(json.dumps({"type": "STATE", "value": self.state}) + "\n")
+            self.out.flush()
+
+
+def _open_stores(target: TargetDef, config: Mapping[str, Any], redactor: Redactor) -> Stores:
+    kind = config.get("dead_letter_store") or "file"
+    if kind == "postgres":
+        from ponte.targets.postgres.settings import build_conninfo
+
+        dsn = config.get("dead_letter_dsn") or config.get("run_log_dsn")
+        if not dsn:
+            raise ConfigError(f"{target.plugin}: dead_letter_store is postgres but dead_letter_dsn is empty")
+        spec = {"type": "postgres", "dsn": build_conninfo({"dsn": dsn}, application_name=target.plugin),
+                "schema": config.get("dead_letter_schema") or "ponte"}  # fmt: skip
+    else:
+        spec = {"type": kind, "path": config.get("dead_letter_path") or ".ponte/dead_letters.jsonl"}
+    store = build_dead_letter_store(spec, redact=redactor.redact)
+    run_log = None
+    if config.get("run_log_dsn"):
+        from ponte.targets.postgres.run_log import RunLog
+        from ponte.targets.postgres.settings import build_conninfo
+
+        conninfo = build_conninfo({"dsn": config["run_log_dsn"]}, application_name=target.plugin)
+        run_log = RunLog(conninfo, config.get("run_log_schema") or "ponte", target.plugin)
+    return Stores(store, build_job_log(config, redact=redactor.redact), run_log)
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "1", "yes", "on")

@@ -1,0 +1,104 @@
+"""What both senders share: the item they carry, how they refuse one, how they post a batch, how they fan out."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+import requests
+
+from ponte.http import HttpClient
+from ponte.targets.api.definition import EntityDef, TargetDef
+from ponte.targets.api.outcome import Outcome
+
+
+@dataclass(frozen=True)
+class Item:
+    """One prepared payload and the Singer stream it came from."""
+
+    stream: str
+    payload: dict[str, Any]
+
+
+class Reject(Protocol):
+    """Dead-letter one item with a reason and the API's answer about it."""
+
+    def __call__(self, entity: EntityDef, item: Item, reason: str, api_response: Any = None) -> None: ...
+
+
+@dataclass
+class SendContext:
+    """Everything a sender needs besides its batches."""
+
+    client: HttpClient
+    target: TargetDef
+    entity: EntityDef
+    outcome: Outcome
+    reject: Reject
+    stop: threading.Event
+
+
+def post(context: SendContext, batch: list[Item], label: str) -> requests.Response:
+    """Send one batch (wrapped as the entity declares); the client retries transient failures and 429s."""
+    entity = context.entity
+    records = [item.payload for item in batch]
+    body = {entity.wrapper: records} if entity.wrapper else records
+    request = requests.Request(
+        entity.method,
+        context.target.url(entity.path),
+        data=orjson.dumps(body),
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    ).prepare()
+    context.outcome.add(requests=1)
+    return context.client.send(request, label=label)
+
+
+def batches(items: Iterable[Item], entity: EntityDef, count: int) -> Iterator[list[Item]]:
+    """Batches of at most batch_size; balanced over the parallel slots so no slot ends long after the others.
+
+    5,000 records at 500 per batch and 3 in flight make 10 batches, the last round with one job alone; balanced,
+    they make 12 batches of 417 and every round keeps the three slots busy.
+    """
+    size = entity.batch_size
+    if entity.balance_batches and entity.parallel > 1 and count > size:
+        rounds = math.ceil(math.ceil(count / size) / entity.parallel)
+        size = math.ceil(count / (rounds * entity.parallel))
+    batch: list[Item] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def in_flight(
+    chunks: Iterable[list[Item]], parallel: int, send: Callable[[list[Item]], None], stop: threading.Event
+) -> None:
+    """Run `send` over the batches with at most `parallel` at once; the first failure stops the rest."""
+    if parallel <= 1:
+        for chunk in chunks:
+            send(chunk)
+        return
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="ponte-send") as pool:
+        pending: set[Future[None]] = set()
+        try:
+            for chunk in chunks:
+                if len(pending) >= parallel:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        future.result()
+                pending.add(pool.submit(send, chunk))
+            for future in pending:
+                future.result()
+        except BaseException:
+            stop.set()
+            for future in pending:
+                future.cancel()
+            raise
