@@ -61,7 +61,11 @@ def test_totvs_rm_becomes_the_seven_proextend_entities(totvs: SandboxProcess, tm
     subjects = run.records("subjects")
     assert {s["type"] for s in subjects} <= {"obrigatoria", "optativa", "eletiva"}
     assert len(subjects) == len({d["disciplineCode"] for d in tap.records("disciplinas_grade")})
-    assert len(run.records("professors")) == len(tap.records("professores"))
+    professors = run.records("professors")
+    assert len(professors) == len(tap.records("professores"))
+    # RM has no CPF: transforms/lookups/rm-professor-cpf.csv gives every sandbox professor one (11 digits)
+    assert all(isinstance(p["cpf"], str) and len(p["cpf"]) == 11 and p["cpf"].isdigit() for p in professors)
+    assert len({p["cpf"] for p in professors}) == len(professors)
     assert len(run.records("students")) == len(tap.records("alunos"))
 
     expected: dict[str, set[str]] = {}

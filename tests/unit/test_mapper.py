@@ -150,3 +150,66 @@ def test_the_shipped_mappings_load() -> None:
     assert [(m.source, m.target) for m in bling.mappings] == [("produtos", "products")]
     totvs = load_mapping(ROOT / "transforms" / "totvs-to-proextend.yml")
     assert totvs.targets == ["units", "areas", "courses", "subjects", "professors", "students", "enrollments"]
+    (professors,) = totvs.for_stream("professores")
+    cpf = next(f for f in professors.fields if f.name == "cpf")
+    assert cpf.lookup and all(len(v) == 11 and v.isdigit() for v in cpf.lookup.values())
+
+
+_PROFESSORS = "mappings:\n  - source: professores\n    target: professors\n    key: [code]\n    fields:\n"
+
+
+def test_lookup_file_translates_from_a_csv_next_to_the_mapping(tmp_path: Path) -> None:
+    path = _write_mapping(
+        tmp_path,
+        _PROFESSORS + "      code: {from: professorCode}\n"
+        "      cpf: {from: professorCode, lookup_file: {path: hr/cpf.csv, key: codigo, value: cpf}}\n"
+        "      cpf_or_none:\n"
+        "        from: professorCode\n"
+        "        lookup_file: {path: hr/cpf.csv, key: codigo, value: cpf}\n"
+        "        default: sem cpf\n",
+    )
+    (path.parent / "hr").mkdir()
+    # `;` separated (as a spreadsheet exports it), a BOM, an extra column, a row without a value
+    (path.parent / "hr" / "cpf.csv").write_text(
+        "\ufeffnome;codigo;cpf\nAna;P0001;76412436146\nBia;P0002;\n", encoding="utf-8"
+    )
+    mapping = load_mapping(path, display_name="m.yml")
+    cpf, fallback = mapping.mappings[0].fields[1:]
+    assert cpf.value({"professorCode": "P0001"}, "professores") == "76412436146"
+    assert fallback.value({"professorCode": "P0001"}, "professores") == "76412436146"
+    assert fallback.value({"professorCode": "P0009"}, "professores") == "sem cpf"
+    assert fallback.value({"professorCode": "P0002"}, "professores") == "sem cpf"  # empty cell: not in the table
+    with pytest.raises(FieldError, match=r"'P0009' is not in hr/cpf.csv \(column codigo\) and the field has no"):
+        cpf.value({"professorCode": "P0009"}, "professores")
+    assert cpf.output_schema(None) == {"type": ["null", "string"]}
+
+
+@pytest.mark.parametrize(
+    ("csv", "where", "says"),
+    [
+        (None, "11:54", "lookup file hr/cpf.csv not found"),
+        ("codigo,documento\nP0001,76412436146\n", "11:86", "has no column 'cpf'; its columns: codigo, documento"),
+        ("codigo,cpf\nP0001,76412436146\nP0001,15154485092\n", "11:54", "line 3: key 'P0001' appears twice"),
+    ],
+)
+def test_lookup_file_problems_are_reported_at_the_yaml(tmp_path: Path, csv: str | None, where: str, says: str) -> None:
+    path = _write_mapping(
+        tmp_path,
+        _PROFESSORS + "      code: {from: professorCode}\n"
+        "      cpf: {from: professorCode, lookup_file: {path: hr/cpf.csv, key: codigo, value: cpf}}\n",
+    )
+    if csv is not None:
+        (path.parent / "hr").mkdir()
+        (path.parent / "hr" / "cpf.csv").write_text(csv, encoding="utf-8")
+    with pytest.raises(SpecError, match=rf"^m.yml:{where} mappings.0.fields.cpf.lookup_file.* {says}"):
+        load_mapping(path, display_name="m.yml")
+
+
+def test_lookup_and_lookup_file_do_not_go_together(tmp_path: Path) -> None:
+    path = _write_mapping(
+        tmp_path,
+        _PROFESSORS + "      code: {from: professorCode}\n"
+        "      cpf: {from: professorCode, lookup: {a: b}, lookup_file: {path: x.csv, key: k, value: v}}\n",
+    )
+    with pytest.raises(SpecError, match=r"m.yml:11:12 .*either `lookup` or `lookup_file`, not both"):
+        load_mapping(path, display_name="m.yml")

@@ -15,6 +15,7 @@ from typing import Any
 from ponte.errors import PonteError, SpecError
 from ponte.mapper.expressions import field_references
 from ponte.mapper.fields import schema_at
+from ponte.mapper.lookup_files import check_lookup_files
 from ponte.spec.locate import spec_error
 from ponte.spec.schema_errors import did_you_mean
 from ponte.spec.yaml_loader import KeyPath, LoadedYaml
@@ -46,8 +47,12 @@ def source_schemas(data: Mapping[str, Any], loaded: LoadedYaml, base_dir: Path) 
 
 
 def check_mapping(data: Mapping[str, Any], loaded: LoadedYaml, base_dir: Path) -> Iterator[SpecError]:
-    """Every semantic problem of a schema-valid mapping declaration (used by `ponte validate`)."""
+    """Every semantic problem of a schema-valid mapping declaration (used by `ponte validate`).
+
+    Expressions and keys, each `lookup_file` (readable, with its columns) and the source field references.
+    """
     yield from check_structure(data, loaded)
+    yield from check_lookup_files(data, loaded, base_dir)
     try:
         schemas = source_schemas(data, loaded, base_dir)
     except SpecError as exc:

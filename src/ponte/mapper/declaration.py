@@ -11,6 +11,7 @@ from ponte.errors import SpecError
 from ponte.mapper.checks import check_references, source_schemas
 from ponte.mapper.expressions import Expression
 from ponte.mapper.fields import CollectRule, FieldRule
+from ponte.mapper.lookup_files import read_lookup_file
 from ponte.spec.locate import sort_key
 from ponte.spec.validation import Declaration, load_declaration
 from ponte.spec.yaml_loader import KeyPath, LoadedYaml
@@ -90,7 +91,7 @@ def compile_mappings(declaration: Declaration) -> MappingFile:
                 source=item["source"],
                 target=item["target"],
                 key=list(item["key"]),
-                fields=[FieldRule.from_spec(n, s, (*path, "fields", n)) for n, s in item["fields"].items()],
+                fields=[_field_rule(declaration, n, s, (*path, "fields", n)) for n, s in item["fields"].items()],
                 filter=Expression(item["filter"]) if "filter" in item else None,
                 group_by=list(item.get("group_by") or []),
                 collect=[
@@ -100,6 +101,13 @@ def compile_mappings(declaration: Declaration) -> MappingFile:
         )
     schemas = source_schemas(data, declaration.loaded, declaration.base_dir)
     return MappingFile(data["name"], declaration.file, declaration.loaded, rules, schemas)
+
+
+def _field_rule(declaration: Declaration, name: str, spec: Mapping[str, Any], key_path: KeyPath) -> FieldRule:
+    table = None
+    if "lookup_file" in spec:
+        table = read_lookup_file(spec["lookup_file"], declaration.base_dir, declaration.loaded, key_path)
+    return FieldRule.from_spec(name, spec, key_path, lookup_table=table)
 
 
 def load_mapping(path: str | Path, *, display_name: str | None = None) -> MappingFile:

@@ -160,19 +160,31 @@ class FieldRule:
     expr: Expression | None = None
     const: Any = _MISSING
     lookup: dict[str, Any] | None = None
+    lookup_source: str | None = None  # the `lookup_file` the table was read from, for messages
     default: Any = _MISSING
     type: str | None = None
     description: str | None = None
 
     @classmethod
-    def from_spec(cls, name: str, spec: Mapping[str, Any], key_path: KeyPath) -> FieldRule:
+    def from_spec(
+        cls, name: str, spec: Mapping[str, Any], key_path: KeyPath, *, lookup_table: Mapping[str, Any] | None = None
+    ) -> FieldRule:
+        """Compile one field; `lookup_table` is the table of its `lookup_file`, read by the caller."""
+        lookup = dict(spec["lookup"]) if "lookup" in spec else None
+        source = None
+        if "lookup_file" in spec:
+            if lookup_table is None:
+                raise ValueError(f"field {name!r}: a lookup_file needs its table (see lookup_files.read_lookup_file)")
+            lookup = dict(lookup_table)
+            source = f"{spec['lookup_file']['path']} (column {spec['lookup_file']['key']})"
         return cls(
             name=name,
             key_path=key_path,
             source=tuple(spec["from"].split(".")) if "from" in spec else None,
             expr=Expression(spec["expr"]) if "expr" in spec else None,
             const=spec.get("const", _MISSING),
-            lookup=dict(spec["lookup"]) if "lookup" in spec else None,
+            lookup=lookup,
+            lookup_source=source,
             default=spec.get("default", _MISSING),
             type=spec.get("type"),
             description=spec.get("description"),
@@ -193,6 +205,8 @@ class FieldRule:
                 raw = self.lookup[key]
             elif has_default:
                 raw = self.default
+            elif self.lookup_source is not None:
+                raise FieldError(f"value {key!r} is not in {self.lookup_source} and the field has no default")
             else:
                 known = ", ".join(repr(k) for k in self.lookup)
                 raise FieldError(f"value {key!r} is not in the lookup table ({known}) and the field has no default")

@@ -56,6 +56,11 @@ def _children(sub: Mapping[str, Any], root: Mapping[str, Any], path: str, depth:
     items = _resolve(sub.get("items") or {}, root)
     if items.get("properties"):
         _object(items, root, f"{path}[].", depth, lines, skip=())
+    extra = sub.get("additionalProperties")
+    if isinstance(extra, dict) and not sub.get("properties"):
+        values = _resolve(extra, root)
+        if values.get("properties") and not _variants(values, root):  # names → objects: their keys, once
+            _object(values, root, f"{path}.<name>.", depth, lines, skip=())
 
 
 def _variants(node: Mapping[str, Any], root: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
