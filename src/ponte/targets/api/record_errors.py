@@ -44,8 +44,10 @@ def named_failures(body: Any, path: str | None, rules: RecordErrors, size: int) 
 
 def _collect(into: FieldErrors, field: str, value: Any) -> None:
     if isinstance(value, Mapping):
+        # messages come in lists; a plain string beside them (`"code": "P2"`) names the record, it is no error
+        listed = any(isinstance(messages, list) for messages in value.values())
         for sub, messages in value.items():
-            if isinstance(messages, list | str):
+            if isinstance(messages, list) or (isinstance(messages, str) and not listed):
                 into.setdefault(f"{field}.{sub}" if field else str(sub), []).extend(_texts(messages))
         return
     into.setdefault(field, []).extend(_texts(value))
