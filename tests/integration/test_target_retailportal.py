@@ -1,0 +1,226 @@
+"""target-retailportal against the RetailPortal sandbox, run as a user runs it: the console script in a subprocess.
+
+Job processing is sped up with the sandbox's time_scale (never sleeps); each test asserts what the sandbox
+stored, the requests and jobs it saw, the job log, the dead letters, alerts and the exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ponte.testing import SandboxProcess, console_script
+from ponte.testing.sinks import HttpSink, SmtpSink
+
+KEY = "rp_sandbox_key"
+FAST = {"time_scale": 1000.0, "rate_limit": 0, "rate_window_seconds": 60.0, "max_concurrent_jobs": 5,
+        "latency_ms": 0, "job_fail_next": 0, "items_per_second": 4.0}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxProcess]:
+    with SandboxProcess.start("retailportal", "--set", "time_scale=1000", "--set", "rate_limit=0") as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def rp(server: SandboxProcess) -> SandboxProcess:
+    """The shared sandbox, empty, fast, unlimited, with a fresh request log."""
+    server.admin("retailportal/reset")
+    server.session.post(f"{server.url}/_sandbox/reset-limits", timeout=10).raise_for_status()
+    server.configure(**FAST)
+    server.reset_log()
+    return server
+
+
+# -- helpers ----------------------------------------------------------------------------------------------
+def write_config(tmp_path: Path, rp: SandboxProcess, **extra: Any) -> Path:
+    config = {
+        "api_key": KEY,
+        "base_url": rp.base_url,
+        "poll_seconds": 0.2,
+        "requests_per_minute": 0,
+        "backoff_base_seconds": 0.05,
+        "dead_letter_path": str(tmp_path / "dl.jsonl"),
+        "job_log_path": str(tmp_path / "jobs.jsonl"),
+        **extra,
+    }
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def products(n: int, **extra: Any) -> list[dict[str, Any]]:
+    return [
+        {"type": "RECORD", "stream": "products",
+         "record": {"erpId": i, "description": f"Produto {i}", "price": 10.0 + i, **extra}}
+        for i in range(1, n + 1)
+    ]  # fmt: skip
+
+
+def input_file(tmp_path: Path, messages: list[dict[str, Any]]) -> Path:
+    path = tmp_path / "input.jsonl"
+    path.write_text("".join(json.dumps(m) + "\n" for m in messages))
+    return path
+
+
+def run_target(config: Path, source: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [console_script("target-retailportal"), "--config", str(config), "--input", str(source)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def info(rp: SandboxProcess) -> dict[str, Any]:
+    return rp.session.get(f"{rp.url}/_sandbox/retailportal/info", timeout=10).json()
+
+
+def jobs(rp: SandboxProcess) -> list[dict[str, Any]]:
+    return rp.session.get(f"{rp.url}/_sandbox/retailportal/jobs", timeout=10).json()
+
+
+def jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def batch_posts(rp: SandboxProcess) -> list[dict[str, Any]]:
+    return [e for e in rp.request_log() if e["method"] == "POST" and e["path"].endswith("/product/batch")]
+
+
+def most_at_once(intervals: list[tuple[str, str]]) -> int:
+    """The largest number of [start, end) intervals that overlap (ISO 8601 Z stamps compare as text)."""
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    running = peak = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def wait_until(condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+# -- tests ------------------------------------------------------------------------------------------------
+def test_5000_products_in_3_parallel_jobs_and_a_rerun_only_updates(rp: SandboxProcess, tmp_path: Path) -> None:
+    rp.configure(time_scale=200.0)  # a job of 417 items takes ~0.5 s: the three submissions surely overlap
+    state = {"type": "STATE", "value": {"bookmarks": {"products": {"replication_key_value": "2026-07-01"}}}}
+    source = input_file(tmp_path, [*products(5000), state])
+    config = write_config(tmp_path, rp, parallel_jobs=3, batch_size=500)
+    result = run_target(config, source)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [state]
+    assert info(rp)["products"] == 5000
+    first = jobs(rp)
+    # 10 batches of 500 would leave the last round with one job alone: 12 balanced batches of <= 417 instead
+    assert len(first) == 12 and max(j["totalItems"] for j in first) == 417
+    assert sum(j["totalItems"] for j in first) == 5000
+    assert {j["state"] for j in first} == {"Succeeded"} and sum(j["createdCount"] for j in first) == 5000
+    assert most_at_once([(j["startedAt"], j["finishedAt"]) for j in first]) == 3
+
+    events = jsonl(tmp_path / "jobs.jsonl")
+    by_job: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for event in events:
+        by_job[event["job_id"]].append(event)
+    assert set(by_job) == {j["jobId"] for j in first}
+    for job_id, entries in by_job.items():
+        assert [e["event"] for e in entries] == ["submitted", "finished"], job_id
+        assert entries[1]["state"] == "Succeeded" and entries[1]["failed"] == 0
+        assert entries[0]["items"] == entries[1]["succeeded"]
+    assert sum(e["items"] for e in events if e["event"] == "submitted") == 5000
+
+    again = run_target(config, source)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert info(rp)["products"] == 5000  # upserted by erpId: nothing doubled
+    second = [j for j in jobs(rp) if j["jobId"] not in by_job]
+    assert len(second) == 12
+    assert sum(j["updatedCount"] for j in second) == 5000 and sum(j["createdCount"] for j in second) == 0
+    assert jsonl(tmp_path / "dl.jsonl") == []
+
+
+def test_a_timed_out_post_is_sent_again_without_duplicates(rp: SandboxProcess, tmp_path: Path) -> None:
+    rp.configure(latency_ms=3000)  # the first POST answers after the target has given up on it
+    config = write_config(tmp_path, rp, timeout_seconds=1, backoff_base_seconds=4)
+    stderr_path = tmp_path / "stderr.log"
+    with stderr_path.open("w") as stderr:
+        process = subprocess.Popen(
+            [console_script("target-retailportal"), "--config", str(config), "--input",
+             str(input_file(tmp_path, products(20)))],
+            stdout=subprocess.PIPE, stderr=stderr, text=True,
+        )  # fmt: skip
+        try:
+            wait_until(lambda: "retrying" in stderr_path.read_text(), 15, "the target to give up on its first POST")
+            rp.configure(latency_ms=0)  # the retry (2-4 s later, backoff) is answered at once
+            out, _ = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    log = stderr_path.read_text()
+    assert process.returncode == 0, log[-3000:]
+    assert "Timeout" in log or "timed out" in log
+    posts = batch_posts(rp)
+    assert len(posts) == 2 and [p["status"] for p in posts] == [202, 202]  # both arrived; the first too late
+    assert info(rp)["products"] == 20
+    assert sorted(p["erpId"] for p in rp.session.get(f"{rp.url}/_sandbox/retailportal/products").json()) == list(
+        range(1, 21)
+    )
+    assert all(j["state"] == "Succeeded" for j in jobs(rp)) and len(jobs(rp)) == 2
+    assert len([e for e in jsonl(tmp_path / "jobs.jsonl") if e["event"] == "submitted"]) == 1
+    assert jsonl(tmp_path / "dl.jsonl") == [] and out == ""
+
+
+def test_429s_are_waited_out(rp: SandboxProcess, tmp_path: Path) -> None:
+    rp.configure(rate_limit=3, rate_window_seconds=1.0)
+    config = write_config(tmp_path, rp, parallel_jobs=3, batch_size=250)
+    result = run_target(config, input_file(tmp_path, products(1000)))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert info(rp)["products"] == 1000
+    stats = rp.stats()
+    assert stats["rate_limited"] > 0 and stats["by_status"].get("429", 0) == stats["rate_limited"]
+    assert "rate limited" in result.stderr and "status=429" in result.stderr
+    assert {j["state"] for j in jobs(rp)} == {"Succeeded"}
+    assert jsonl(tmp_path / "dl.jsonl") == []
+
+
+def test_a_job_that_fails_twice_is_dead_lettered_and_alerted(rp: SandboxProcess, tmp_path: Path) -> None:
+    rp.configure(job_fail_next=2)  # the job and its one resubmission both fail as a whole
+    with SmtpSink() as smtp, HttpSink() as hook:
+        config = write_config(tmp_path, rp, alert_smtp_host="127.0.0.1", alert_smtp_port=smtp.port,
+                              alert_smtp_to=["ops@example.com"], alert_smtp_from="ponte@example.com",
+                              alert_webhook_url=hook.url)  # fmt: skip
+        result = run_target(config, input_file(tmp_path, products(10)))
+        assert result.returncode == 0, result.stderr[-3000:]
+        [email] = smtp.wait_for(1)
+        [post] = hook.wait_for(1)
+        assert len(smtp.messages) == 1 and len(hook.requests) == 1
+
+    assert email.rcpt_to == ["ops@example.com"] and "target-retailportal" in email.subject
+    assert "10" in email.body
+    assert post.json is not None and "target-retailportal" in json.dumps(post.json)
+    for text in (email.subject, email.body, email.message.as_string(), post.body.decode(), json.dumps(post.headers)):
+        assert KEY not in text
+    assert KEY not in result.stderr
+
+    assert info(rp)["products"] == 0
+    assert [j["state"] for j in jobs(rp)] == ["Failed", "Failed"]
+    letters = jsonl(tmp_path / "dl.jsonl")
+    assert sorted(letter["record"]["erpId"] for letter in letters) == list(range(1, 11))
+    assert all("ended Failed" in letter["reason"] and letter["api_response"]["state"] == "Failed" for letter in letters)
+    finished = [e for e in jsonl(tmp_path / "jobs.jsonl") if e["event"] == "finished"]
+    assert [e["state"] for e in finished] == ["Failed", "Failed"]
