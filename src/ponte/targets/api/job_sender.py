@@ -107,11 +107,19 @@ class JobSender:
 
     # -- wait ---------------------------------------------------------------------------------------------
     def _wait(self, job_id: str, url: str, size: int) -> dict[str, Any] | None:
+        """Poll until a final state; None after max_wait_seconds.
+
+        Polls count against the rate budget (RetailPortal: 100/min, polls included), so after the first one the
+        wait follows the job's own progress: the items left at the rate observed so far, but never less than
+        poll_seconds nor more than a minute. Three 500-item jobs then cost a handful of polls each, not dozens.
+        """
         job = self.job
-        deadline = time.monotonic() + job.max_wait_seconds
+        submitted = time.monotonic()
+        deadline = submitted + job.max_wait_seconds
         final = (*job.success_states, *job.failure_states)
+        wait = job.poll_seconds
         while True:
-            if self.context.stop.wait(job.poll_seconds):
+            if self.context.stop.wait(wait):
                 raise Interrupted(f"{self.context.entity.name}: stopped while waiting for job {job_id}")
             request = requests.Request("GET", url, headers={"Accept": "application/json"}).prepare()
             self.context.outcome.add(requests=1)
@@ -119,8 +127,18 @@ class JobSender:
             status = getattr(response, "ponte_json", None) or {}
             if dig(status, job.state_path) in final:
                 return status
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 return None
+            wait = self._next_wait(status, size, now - submitted)
+
+    def _next_wait(self, status: dict[str, Any], size: int, elapsed: float) -> float:
+        job = self.job
+        done = sum(_int(dig(status, p)) for p in (job.succeeded_path, job.failed_path) if p)
+        if done <= 0 or elapsed <= 0:
+            return job.poll_seconds
+        remaining = (size - done) / (done / elapsed)
+        return min(max(remaining, job.poll_seconds), 60.0)
 
     # -- result -------------------------------------------------------------------------------------------
     def _finished(self, job_id: str, state: str, batch: list[Item], status: dict[str, Any]) -> None:
