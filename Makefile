@@ -35,6 +35,7 @@ validate: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/tap_sienge.py
 	$(BIN)/python bench/tap_bling.py
+	$(BIN)/python bench/target_retailportal.py
 
 clean:
 	rm -rf $(VENV) .meltano .ponte output bench/out
