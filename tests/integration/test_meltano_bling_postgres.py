@@ -10,7 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ponte.testing import SandboxProcess, bling_tokens, console_script, discover
+from ponte.testing import SandboxProcess, bling_tokens, discover
+from ponte.testing.meltano_run import meltano_run as run_meltano
 from ponte.testing.pg_types import mistyped_columns
 
 pytestmark = pytest.mark.meltano
@@ -34,8 +35,7 @@ def meltano_run(sandbox: SandboxProcess, schema: str, work: Path) -> subprocess.
         "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
         "TARGET_POSTGRES_LOG_SCHEMA": f"{schema}_log",
     }
-    command = [console_script("meltano"), "run", "tap-bling", "target-postgres"]
-    return subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
+    return run_meltano(PROJECT, ["tap-bling", "target-postgres"], env)
 
 
 def test_meltano_run_lands_the_bling_tables_with_real_types(

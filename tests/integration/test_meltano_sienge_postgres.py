@@ -9,7 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ponte.testing import SandboxProcess, console_script, discover
+from ponte.testing import SandboxProcess, discover
+from ponte.testing.meltano_run import meltano_run as run_meltano
 from ponte.testing.pg_types import mistyped_columns
 
 pytestmark = pytest.mark.meltano
@@ -29,8 +30,7 @@ def meltano_run(sandbox: SandboxProcess, schema: str) -> subprocess.CompletedPro
         "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
         "TARGET_POSTGRES_LOG_SCHEMA": f"{schema}_log",
     }
-    command = [console_script("meltano"), "run", "tap-sienge", "target-postgres"]
-    return subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
+    return run_meltano(PROJECT, ["tap-sienge", "target-postgres"], env)
 
 
 def test_meltano_run_lands_typed_tables_and_a_second_run_changes_nothing(

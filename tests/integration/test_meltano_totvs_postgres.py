@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from ponte.testing import SandboxProcess, console_script, discover
+from ponte.testing import SandboxProcess, discover
+from ponte.testing.meltano_run import meltano_run
 from ponte.testing.pg_types import mistyped_columns
 
 pytestmark = pytest.mark.meltano
@@ -45,8 +45,7 @@ def _check_flavour(pg_schema: str, tmp_path: Path, flavour: str) -> None:
             "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": pg_schema,
             "TARGET_POSTGRES_LOG_SCHEMA": f"{pg_schema}_log",
         }
-        command = [console_script("meltano"), "run", "tap-totvs", "target-postgres"]
-        run = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
+        run = meltano_run(PROJECT, ["tap-totvs", "target-postgres"], env)
         assert run.returncode == 0, run.stderr[-3000:]
     config = {"flavour": flavour, "base_url": "http://x", "username": "u", "password": "p"}
     catalog = {s["tap_stream_id"]: s["schema"]["properties"] for s in discover("tap-totvs", config)["streams"]}
