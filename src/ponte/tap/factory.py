@@ -23,7 +23,9 @@ from ponte.tap.stream import DeclarativeStream, StreamDef
 SETTING_TYPES: dict[str, dict[str, Any]] = {
     "string": {"type": ["string"]},
     "integer": {"type": ["integer"]},
-    "number": {"type": ["number"]},
+    # Numbers may arrive as text: Meltano 4.4 cannot pass a `kind: decimal` setting set by an environment variable
+    # (it fails with "Decimal is not JSON serializable"), so meltano.yml declares them `kind: string`.
+    "number": {"type": ["number", "string"], "pattern": r"^\s*-?[0-9]+(\.[0-9]+)?\s*$"},
     "boolean": {"type": ["boolean"]},
     "date": {"type": ["string"], "format": "date"},
     "date_time": {"type": ["string"], "format": "date-time"},

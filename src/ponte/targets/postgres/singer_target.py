@@ -88,7 +88,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "flush_interval_seconds",
-        th.NumberType,
+        th.CustomType({"type": ["number", "string"], "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*$"}),  # text from Meltano
         default=DEFAULT_FLUSH_INTERVAL,
         description="On a STATE message, commit open batches older than this so the STATE can be emitted "
         "(0: commit at every STATE).",

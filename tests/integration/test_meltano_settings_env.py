@@ -1,0 +1,48 @@
+"""Settings with decimals set from the environment (.env) reach the plugins as numbers they accept.
+
+Meltano 4.4.1 crashes ("Decimal is not JSON serializable") on a `kind: decimal` setting set by an environment
+variable, so meltano.yml declares them `kind: string` and the plugins read the text as a number.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ponte.testing import SandboxProcess, console_script, run_tap
+
+pytestmark = pytest.mark.meltano
+
+PROJECT = Path(__file__).parents[2]
+
+
+@pytest.mark.parametrize(
+    ("plugin", "variable", "value"),
+    [
+        ("tap-sienge", "TAP_SIENGE_RATE_WINDOW_SECONDS", "30.5"),
+        ("target-postgres", "TARGET_POSTGRES_FLUSH_INTERVAL_SECONDS", "1.5"),
+        ("target-retailportal", "TARGET_RETAILPORTAL_POLL_SECONDS", "0.2"),
+    ],
+)
+def test_a_decimal_setting_from_the_environment_reaches_the_plugin(
+    meltano_installed: None, plugin: str, variable: str, value: str
+) -> None:
+    env = {**os.environ, "MELTANO_ENVIRONMENT": "dev", variable: value}
+    command = [console_script("meltano"), "invoke", "--dump=config", plugin]
+    run = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    setting = variable.split("_", 2)[2].lower()
+    assert float(json.loads(run.stdout)[setting]) == float(value)
+
+
+def test_the_tap_syncs_with_a_number_given_as_text() -> None:
+    with SandboxProcess.start("sienge", "--records", "5") as sandbox:
+        config = {"subdomain": "demo", "username": "demo-api", "password": "demo-secret",
+                  "base_url": sandbox.base_url, "rate_window_seconds": "30.5", "backoff_base_seconds": "0.1"}  # fmt: skip
+        run = run_tap("tap-sienge", config, streams={"indexers"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.records("indexers")
