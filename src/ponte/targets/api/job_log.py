@@ -54,6 +54,18 @@ class JobEntry:
         return data
 
 
+@dataclass(frozen=True)
+class JobEnd:
+    """How a job ended, as the API reported it."""
+
+    job_id: str
+    state: str
+    succeeded: int
+    failed: int
+    finished_at: datetime
+    error: str | None
+
+
 def _now(at: datetime | None) -> datetime:
     return at if at is not None else datetime.now(UTC)
 
@@ -64,7 +76,6 @@ class JobLog(ABC):
     def __init__(self, redact: Redact | None = None) -> None:
         self.redact = redact or (lambda text: text)
 
-    @abstractmethod
     def submitted(
         self,
         *,
@@ -77,8 +88,18 @@ class JobLog(ABC):
         path: str | None = None,
     ) -> None:
         """Record a job the API accepted; submitting the same (plugin, job id) again starts it afresh."""
+        self._save_submitted(
+            JobEntry(
+                plugin=plugin,
+                job_id=job_id,
+                entity=entity,
+                items=items,
+                run_id=run_id,
+                path=None if path is None else self.redact(path),
+                created_at=_now(created_at),
+            )
+        )
 
-    @abstractmethod
     def finished(
         self,
         *,
@@ -92,6 +113,16 @@ class JobLog(ABC):
     ) -> None:
         """Record how a job ended (the API's final state and counts). `plugin` narrows the match when job ids
         of different plugins could collide; a job id never submitted is ignored."""
+        end = JobEnd(job_id, state, succeeded, failed, _now(finished_at), None if error is None else self.redact(error))
+        self._save_finished(end, plugin)
+
+    @abstractmethod
+    def _save_submitted(self, entry: JobEntry) -> None:
+        """Store a new (or re-submitted) job; its texts are already redacted."""
+
+    @abstractmethod
+    def _save_finished(self, end: JobEnd, plugin: str | None) -> None:
+        """Store how a job ended; its texts are already redacted."""
 
     @abstractmethod
     def list(self, *, plugin: str | None = None, run_id: str | None = None, limit: int = 100) -> list[JobEntry]:
@@ -140,51 +171,31 @@ class FileJobLog(JobLog):
                 handle.write(line)
             os.chmod(self.path, 0o600)
 
-    def submitted(
-        self,
-        *,
-        run_id: str,
-        plugin: str,
-        job_id: str,
-        entity: str,
-        items: int,
-        created_at: datetime | None = None,
-        path: str | None = None,
-    ) -> None:
+    def _save_submitted(self, entry: JobEntry) -> None:
         self._append(
             {
                 "event": "submitted",
-                "run_id": run_id,
-                "plugin": plugin,
-                "job_id": job_id,
-                "entity": entity,
-                "items": items,
-                "path": None if path is None else self.redact(path),
-                "at": _now(created_at).isoformat(),
+                "run_id": entry.run_id,
+                "plugin": entry.plugin,
+                "job_id": entry.job_id,
+                "entity": entry.entity,
+                "items": entry.items,
+                "path": entry.path,
+                "at": entry.created_at.isoformat(),
             }
         )
 
-    def finished(
-        self,
-        *,
-        job_id: str,
-        state: str,
-        succeeded: int,
-        failed: int,
-        finished_at: datetime | None = None,
-        error: str | None = None,
-        plugin: str | None = None,
-    ) -> None:
+    def _save_finished(self, end: JobEnd, plugin: str | None) -> None:
         self._append(
             {
                 "event": "finished",
                 "plugin": plugin,
-                "job_id": job_id,
-                "state": state,
-                "succeeded": succeeded,
-                "failed": failed,
-                "error": None if error is None else self.redact(error),
-                "at": _now(finished_at).isoformat(),
+                "job_id": end.job_id,
+                "state": end.state,
+                "succeeded": end.succeeded,
+                "failed": end.failed,
+                "error": end.error,
+                "at": end.finished_at.isoformat(),
             }
         )
 
@@ -305,17 +316,7 @@ class PostgresJobLog(JobLog):
     def _q(self, text: str) -> Any:
         return self._sql.SQL(text).format(jobs=self._jobs)
 
-    def submitted(
-        self,
-        *,
-        run_id: str,
-        plugin: str,
-        job_id: str,
-        entity: str,
-        items: int,
-        created_at: datetime | None = None,
-        path: str | None = None,
-    ) -> None:
+    def _save_submitted(self, entry: JobEntry) -> None:
         self._conn.execute(
             self._q(
                 "INSERT INTO {jobs} (plugin, job_id, run_id, entity, path, items, created_at) "
@@ -325,42 +326,23 @@ class PostgresJobLog(JobLog):
                 "failed = NULL, error = NULL"
             ),
             (
-                plugin,
-                job_id,
-                _run_uuid(run_id),
-                entity,
-                None if path is None else self.redact(path),
-                items,
-                _now(created_at),
+                entry.plugin,
+                entry.job_id,
+                _run_uuid(entry.run_id),
+                entry.entity,
+                entry.path,
+                entry.items,
+                entry.created_at,
             ),
         )
 
-    def finished(
-        self,
-        *,
-        job_id: str,
-        state: str,
-        succeeded: int,
-        failed: int,
-        finished_at: datetime | None = None,
-        error: str | None = None,
-        plugin: str | None = None,
-    ) -> None:
+    def _save_finished(self, end: JobEnd, plugin: str | None) -> None:
         self._conn.execute(
             self._q(
                 "UPDATE {jobs} SET state = %s, succeeded = %s, failed = %s, finished_at = %s, error = %s "
                 "WHERE job_id = %s AND (%s::text IS NULL OR plugin = %s)"
             ),
-            (
-                state,
-                succeeded,
-                failed,
-                _now(finished_at),
-                None if error is None else self.redact(error),
-                job_id,
-                plugin,
-                plugin,
-            ),
+            (end.state, end.succeeded, end.failed, end.finished_at, end.error, end.job_id, plugin, plugin),
         )
 
     def list(self, *, plugin: str | None = None, run_id: str | None = None, limit: int = 100) -> list[JobEntry]:
