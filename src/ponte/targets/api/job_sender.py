@@ -18,7 +18,7 @@ import requests
 from ponte.errors import ApiError, PonteError
 from ponte.tap.records import dig
 from ponte.targets.api.job_log import JobLog
-from ponte.targets.api.record_errors import sentence
+from ponte.targets.api.record_errors import sentence, texts
 from ponte.targets.api.sending import Item, SendContext, post
 
 NOT_RETRYABLE = (401, 403, 404, 405)
@@ -83,7 +83,7 @@ class JobSender:
                 details = error.body.get("errors") if isinstance(error.body, dict) else None
                 reason = f"the API refused it (HTTP {error.status}): {message}"
                 if isinstance(details, list) and details:
-                    reason += " — " + sentence({"": [d if isinstance(d, str) else _item_text(d) for d in details]})
+                    reason += " — " + sentence({"": texts(details)})
                 self.context.reject(entity, batch[0], reason, error.body)
             return None
         body = getattr(response, "ponte_json", None)
@@ -175,16 +175,9 @@ class JobSender:
             if index is None:
                 continue
             messages = entry.get(job.item_messages_field) if job.item_messages_field else entry
-            text = sentence({"": [m if isinstance(m, str) else _item_text(m) for m in messages]}) if isinstance(
-                messages, list) else str(messages)  # fmt: skip
+            text = sentence({"": texts(messages)}) if isinstance(messages, list) else str(messages)
             found[index] = (index, text, entry)
         return sorted(found.values())
-
-
-def _item_text(entry: Any) -> str:
-    if isinstance(entry, dict) and "message" in entry:
-        return f"{entry.get('field')}: {entry['message']}" if entry.get("field") else str(entry["message"])
-    return str(entry)
 
 
 def _int(value: Any) -> int:

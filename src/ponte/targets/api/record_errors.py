@@ -48,12 +48,13 @@ def _collect(into: FieldErrors, field: str, value: Any) -> None:
         listed = any(isinstance(messages, list) for messages in value.values())
         for sub, messages in value.items():
             if isinstance(messages, list) or (isinstance(messages, str) and not listed):
-                into.setdefault(f"{field}.{sub}" if field else str(sub), []).extend(_texts(messages))
+                into.setdefault(f"{field}.{sub}" if field else str(sub), []).extend(texts(messages))
         return
-    into.setdefault(field, []).extend(_texts(value))
+    into.setdefault(field, []).extend(texts(value))
 
 
-def _texts(value: Any) -> list[str]:
+def texts(value: Any) -> list[str]:
+    """Messages as sentences: a string, a list of strings, or `{field, message}` entries (`field: message`)."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, list):
@@ -85,5 +86,5 @@ def field_errors_of(body: Any, path: str) -> FieldErrors:
         for name, value in errors.items():
             _collect(found, str(name), value)
     elif isinstance(errors, list):
-        found[""] = _texts(errors)
+        found[""] = texts(errors)
     return found
