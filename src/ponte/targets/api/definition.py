@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ponte.errors import ConfigError
 from ponte.spec.target_checks import load_payload_schema
-from ponte.tap.templates import render
+from ponte.tap.templates import references, render
 
 DEFAULT_KEY_PATTERNS = (r"^{wrapper}\.(?P<index>\d+)\.(?P<field>.+)$", r"^(?P<index>\d+)$")
 
@@ -91,12 +92,13 @@ class TargetDef:
     def plugin(self) -> str:
         return f"target-{self.name}"
 
+    @cached_property
+    def _by_stream(self) -> dict[str, EntityDef]:
+        return {stream: entity for entity in self.entities for stream in entity.streams}
+
     def entity_for(self, stream: str) -> EntityDef | None:
-        """The entity a Singer stream feeds, if any."""
-        for entity in self.entities:
-            if stream in entity.streams:
-                return entity
-        return None
+        """The entity a Singer stream feeds, if any (asked for every record, so looked up, not searched)."""
+        return self._by_stream.get(stream)
 
     def url(self, path: str) -> str:
         return self.base_url.rstrip("/") + path
@@ -141,23 +143,31 @@ def _number(value: Any, what: str, plugin: str, cast: type = int) -> Any:
     return number
 
 
+def _within_limit(
+    raw: Mapping[str, Any], values: Mapping[str, Any], key: str, limit_key: str, default: int, plugin: str
+) -> int:
+    """A configured count (batch size, requests in flight), refused at start when above the API's own limit."""
+    name = values["name"]
+    number = _number(values.get(key, default), f"entity {name}: {key}", plugin)
+    limit = values.get(limit_key)
+    if limit and number > limit:
+        settings = sorted(references(raw.get(key), "config"))
+        where = (
+            f"set TARGET_{plugin.upper()}_{settings[0].upper()} to at most {limit}"
+            if settings
+            else f"lower it in targets/{plugin}.yml"
+        )
+        raise ConfigError(
+            f"target-{plugin}: entity {name}: {key} {number} is above the API's limit of {limit} ({limit_key}); {where}"
+        )
+    return number
+
+
 def _entity(plugin: str, raw: Mapping[str, Any], base_dir: Path, scope: Mapping[str, Any]) -> EntityDef:
     values = render({k: v for k, v in raw.items() if k not in ("description", "record_errors")}, scope)
     name = values["name"]
-    batch = _number(values.get("batch_size", 100), f"entity {name}: batch_size", plugin)
-    limit = values.get("max_batch_size")
-    if limit and batch > limit:
-        raise ConfigError(
-            f"target-{plugin}: entity {name}: batch_size {batch} is above the API's limit of {limit} per request; "
-            f"set TARGET_{plugin.upper()}_BATCH_SIZE to at most {limit}"
-        )
-    parallel = _number(values.get("parallel", 1), f"entity {name}: parallel", plugin)
-    most = values.get("max_parallel")
-    if most and parallel > most:
-        raise ConfigError(
-            f"target-{plugin}: entity {name}: {parallel} requests in flight is above the API's limit of {most}; "
-            f"use at most {most}"
-        )
+    batch = _within_limit(raw, values, "batch_size", "max_batch_size", 100, plugin)
+    parallel = _within_limit(raw, values, "parallel", "max_parallel", 1, plugin)
     wrapper = values.get("wrapper")
     return EntityDef(
         name=name,
