@@ -23,6 +23,7 @@ from ponte.auth.client_factory import build_client
 from ponte.cli.taps import declaration_path
 from ponte.errors import ConfigError, PonteError
 from ponte.http.redaction import Redactor
+from ponte.setting_text import read_setting
 from ponte.spec.validation import Declaration, load_declaration
 from ponte.tap.runtime import effective_config, secret_values
 from ponte.targets.api.common_settings import all_settings
@@ -52,24 +53,10 @@ def read_config(paths: list[str], name: str, settings: list[dict[str, Any]]) -> 
 def coerce(config: Mapping[str, Any], settings: list[dict[str, Any]], name: str) -> dict[str, Any]:
     """Values from env vars and Meltano arrive as text: give each declared setting its kind."""
     kinds = {s["name"]: s.get("kind", "string") for s in settings}
-    out = dict(config)
-    for key, value in config.items():
-        kind = kinds.get(key)
-        if not isinstance(value, str) or kind in (None, "string", "date", "date_time"):
-            continue
-        text = value.strip()
-        try:
-            if kind == "integer":
-                out[key] = int(text)
-            elif kind == "number":
-                out[key] = float(text)
-            elif kind == "boolean":
-                out[key] = text.lower() in ("true", "1", "yes", "on")
-            elif kind in ("array", "object"):
-                out[key] = json.loads(text) if text[:1] in "[{" else [p.strip() for p in text.split(",") if p.strip()]
-        except ValueError:
-            raise ConfigError(f"target-{name}: setting {key} must be {kind}, got {value!r}") from None
-    return out
+    try:
+        return {key: read_setting(kinds.get(key, "string"), value, key) for key, value in config.items()}
+    except ConfigError as exc:
+        raise ConfigError(f"target-{name}: {exc}") from None
 
 
 def about(declaration: Declaration, settings: list[dict[str, Any]]) -> dict[str, Any]:

@@ -26,23 +26,17 @@ import requests
 
 from ponte.errors import ConfigError
 from ponte.http.redaction import Redactor
+from ponte.setting_text import read_setting
 
 Redact = Callable[[str], str]
 SEVERITIES = ("warning", "error")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 def _flag(config: Mapping[str, Any], key: str, default: bool) -> bool:
     value = config.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE | _FALSE:
-        return text in _TRUE
-    raise ConfigError(f"setting {key} must be true or false, got {value!r}")
+    if value is None or isinstance(value, bool):
+        return default if value is None else value
+    return bool(read_setting("boolean", str(value), key))
 
 
 def _number(config: Mapping[str, Any], key: str, default: float, kind: type) -> Any:

@@ -103,7 +103,8 @@ class TargetRun:
             raise error
         self._emit_state()
         dead = sum(o.rejected for o in self.outcomes.values())
-        code = EXIT_DEAD_LETTERS if dead and _truthy(self.config.get("fail_on_dead_letters")) else 0
+        # the CLI already read the setting as a boolean (ponte.setting_text)
+        code = EXIT_DEAD_LETTERS if dead and bool(self.config.get("fail_on_dead_letters")) else 0
         return RunResult(code, self.outcomes, self.run_id)
 
     def _read(self, lines: Iterable[str], spool: Spool) -> None:
@@ -326,7 +327,3 @@ def _open_stores(target: TargetDef, config: Mapping[str, Any], redactor: Redacto
         conninfo = build_conninfo({"dsn": config["run_log_dsn"]}, application_name=target.plugin)
         run_log = RunLog(conninfo, config.get("run_log_schema") or "ponte", target.plugin)
     return Stores(store, build_job_log(config, redact=redactor.redact), run_log)
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or str(value).strip().lower() in ("true", "1", "yes", "on")
