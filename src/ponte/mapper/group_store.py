@@ -8,22 +8,18 @@ values. `groups()` then yields one record per group, in the order groups first a
 from __future__ import annotations
 
 import json
-import shutil
-import sqlite3
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
+
+from ponte.scratch_db import ScratchDb
 
 
 class GroupStore:
     """Groups of output records, spilled to a temporary SQLite database (deleted on close)."""
 
     def __init__(self) -> None:
-        self._folder = Path(tempfile.mkdtemp(prefix="ponte-mapper-"))
-        self._db = sqlite3.connect(self._folder / "groups.sqlite", isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=OFF")
-        self._db.execute("PRAGMA synchronous=OFF")
+        self._scratch = ScratchDb("ponte-mapper-", autocommit=True)
+        self._db = self._scratch.db
         self._db.execute(
             "CREATE TABLE groups (target TEXT, gkey TEXT, seq INTEGER, record TEXT, PRIMARY KEY (target, gkey))"
         )
@@ -56,8 +52,9 @@ class GroupStore:
 
     def groups(self, target: str) -> Iterator[tuple[dict[str, Any], dict[str, list[Any]]]]:
         """(record, {collect field: values in arrival order}) for every group of `target`."""
-        cursor = self._db.execute("SELECT gkey, record FROM groups WHERE target = ? ORDER BY seq", (target,))
-        for gkey, record in _iterate(cursor):
+        for gkey, record in self._scratch.rows(
+            "SELECT gkey, record FROM groups WHERE target = ? ORDER BY seq", (target,), size=1000
+        ):
             lists: dict[str, list[Any]] = {}
             for name, value in self._db.execute(
                 "SELECT field, value FROM items WHERE target = ? AND gkey = ? ORDER BY field, seq", (target, gkey)
@@ -66,13 +63,4 @@ class GroupStore:
             yield json.loads(record), lists
 
     def close(self) -> None:
-        self._db.close()
-        shutil.rmtree(self._folder, ignore_errors=True)
-
-
-def _iterate(cursor: sqlite3.Cursor, size: int = 1000) -> Iterator[tuple[str, str]]:
-    while True:
-        rows = cursor.fetchmany(size)
-        if not rows:
-            return
-        yield from rows
+        self._scratch.close()

@@ -7,26 +7,20 @@ by (entity, key). Re-putting a key keeps its last version and reports the duplic
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
+
+from ponte.scratch_db import ScratchDb
 
 
 class Spool:
     """Records by entity and key, read back in arrival order of their last version."""
 
     def __init__(self, directory: str | None = None) -> None:
-        if directory:
-            Path(directory).mkdir(parents=True, exist_ok=True)
-        self.folder = Path(tempfile.mkdtemp(prefix="ponte-spool-", dir=directory))
-        self.db = sqlite3.connect(self.folder / "spool.sqlite", check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=OFF")
-        self.db.execute("PRAGMA synchronous=OFF")
+        self.scratch = ScratchDb("ponte-spool-", directory)
+        self.db = self.scratch.db
         self.db.execute(
             "CREATE TABLE records (entity TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL, "
             "stream TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (entity, key))"
@@ -54,16 +48,14 @@ class Spool:
 
     def items(self, entity: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """(stream, record) of an entity in arrival order, read lazily."""
-        cursor = self.db.cursor()
-        cursor.execute("SELECT stream, body FROM records WHERE entity = ? ORDER BY seq", (entity,))
-        while rows := cursor.fetchmany(500):
-            for stream, body in rows:
-                yield stream, orjson.loads(body)
+        for stream, body in self.scratch.rows(
+            "SELECT stream, body FROM records WHERE entity = ? ORDER BY seq", (entity,)
+        ):
+            yield stream, orjson.loads(body)
 
     def close(self) -> None:
         """Delete the spool (its records were sent or dead-lettered)."""
-        self.db.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self.scratch.close()
 
 
 def key_text(value: Any) -> str:
