@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import functools
 import hashlib
 import json
@@ -30,20 +29,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ponte.errors import ConfigError, PonteError
+from ponte.errors import ConfigError
+from ponte.file_lock import POLL_SECONDS, LockTimeout, file_lock
 
 logger = logging.getLogger("ponte.auth")
 
 DEFAULT_FILE_PATH = ".ponte/tokens.json"
 DEFAULT_TABLE = "ponte.oauth_tokens"
-_POLL_SECONDS = 0.02
 _CALL_LOG_CAP = 1000
 
 
-class TokenLockTimeout(PonteError):
+class TokenLockTimeout(LockTimeout):
     """`lock(key, timeout=...)` gave up: another thread or process holds the key."""
-
-    exit_code = 3
 
 
 @dataclass
@@ -131,51 +128,6 @@ def _safe_name(key: str) -> str:
     return f"{safe}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
-class _ProcessLocks:
-    """One threading lock per lock-file path, so threads queue before they contend on the file lock."""
-
-    _guard = threading.Lock()
-    _locks: dict[str, threading.Lock] = {}
-
-    @classmethod
-    def get(cls, path: Path) -> threading.Lock:
-        with cls._guard:
-            return cls._locks.setdefault(str(path.resolve()), threading.Lock())
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path, timeout: float | None, what: str) -> Iterator[None]:
-    """Exclusive fcntl lock on `path` (created 0600) plus a per-process thread lock."""
-    thread_lock = _ProcessLocks.get(path)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    if not thread_lock.acquire(timeout=-1 if timeout is None else max(timeout, 0)):
-        raise TokenLockTimeout(f"{what} is locked by another thread; gave up after {timeout:g} s")
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            if deadline is None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            else:
-                while True:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        if time.monotonic() >= deadline:
-                            raise TokenLockTimeout(
-                                f"{what} is locked by another process; gave up after {timeout:g} s"
-                            ) from None
-                        time.sleep(_POLL_SECONDS)
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
-    finally:
-        thread_lock.release()
-
-
 class FileTokenStore(TokenStore):
     """All keys in one JSON file (mode 0600), replaced atomically; lock files beside it.
 
@@ -251,7 +203,7 @@ class FileTokenStore(TokenStore):
     @contextlib.contextmanager
     def _mutate(self) -> Iterator[dict[str, Any]]:
         self._prepare()
-        with _file_lock(self._data_lock_path, None, f"token store {self.path}"):
+        with file_lock(self._data_lock_path, None, f"token store {self.path}", TokenLockTimeout):
             data = self._read()
             yield data
             self._write(data)
@@ -274,7 +226,7 @@ class FileTokenStore(TokenStore):
         """fcntl lock on `<file>.<key>.lock`."""
         self._prepare()
         path = self.path.with_name(f"{self.path.name}.{_safe_name(key)}.lock")
-        with _file_lock(path, timeout, f"token store key '{key}'"):
+        with file_lock(path, timeout, f"token store key '{key}'", TokenLockTimeout):
             yield
 
     def reserve_token_call(self, limit: int, window: float = 60.0, now: float | None = None) -> float:
@@ -439,7 +391,7 @@ class PostgresTokenStore(TokenStore):
                         raise TokenLockTimeout(
                             f"token store key '{key}' is locked by another process; gave up after {timeout:g} s"
                         )
-                    time.sleep(_POLL_SECONDS)
+                    time.sleep(POLL_SECONDS)
             try:
                 yield
             finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import uuid
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ponte.errors import ConfigError, PonteError
+from ponte.file_lock import file_lock
 
 STATUSES = ("open", "replayed", "discarded")
 Redact = Callable[[str], str]
@@ -138,12 +138,8 @@ class FileDeadLetterStore(DeadLetterStore):
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with file_lock(self._lock_path, what=f"dead-letter file {self.path}"):
             yield
-        finally:
-            os.close(fd)  # closing releases the lock
 
     def _read(self) -> list[DeadLetter]:
         if not self.path.exists():
@@ -246,7 +242,7 @@ _SELECT = (
 )
 
 
-def _run_uuid(run_id: str | None) -> uuid.UUID:
+def run_uuid(run_id: str | None) -> uuid.UUID:
     """The table's run_id is a uuid: keep one as is, map any other run label to a stable uuid5."""
     if run_id is None:
         return uuid.uuid4()
@@ -312,7 +308,7 @@ class PostgresDeadLetterStore(DeadLetterStore):
                         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'open') RETURNING id"
                     ),
                     (
-                        _run_uuid(letter.run_id),
+                        run_uuid(letter.run_id),
                         letter.target,
                         letter.stream,
                         letter.entity or letter.stream,
@@ -348,7 +344,7 @@ class PostgresDeadLetterStore(DeadLetterStore):
             params.append(status)
         if run_id is not None:
             where.append("run_id = %s")
-            params.append(_run_uuid(run_id))
+            params.append(run_uuid(run_id))
         text = _SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
         if limit is not None:
             text += " LIMIT %s"

@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ponte.auth.token_store import _file_lock
-from ponte.deadletters.store import _run_uuid
+from ponte.deadletters.store import run_uuid
 from ponte.errors import ConfigError
+from ponte.file_lock import file_lock
 
 Redact = Callable[[str], str]
 SUBMITTED = "submitted"
@@ -161,7 +161,7 @@ class FileJobLog(JobLog):
                 f"cannot create the job log folder {self.path.parent} ({exc.strerror}); "
                 "set job_log_path to a writable place"
             ) from None
-        return _file_lock(self._lock_path, None, f"job log {self.path}")
+        return file_lock(self._lock_path, None, f"job log {self.path}")
 
     def _append(self, event: dict[str, Any]) -> None:
         line = json.dumps(event, ensure_ascii=False, default=str) + "\n"
@@ -328,7 +328,7 @@ class PostgresJobLog(JobLog):
             (
                 entry.plugin,
                 entry.job_id,
-                _run_uuid(entry.run_id),
+                run_uuid(entry.run_id),
                 entry.entity,
                 entry.path,
                 entry.items,
@@ -352,7 +352,7 @@ class PostgresJobLog(JobLog):
             params.append(plugin)
         if run_id is not None:
             where.append("run_id = %s")
-            params.append(_run_uuid(run_id))
+            params.append(run_uuid(run_id))
         text = _SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created_at DESC LIMIT %s"
         params.append(limit)
         return [JobEntry(*row) for row in self._conn.execute(self._q(text), params).fetchall()]
