@@ -307,23 +307,23 @@ class TargetRun:
 
 
 def _open_stores(target: TargetDef, config: Mapping[str, Any], redactor: Redactor) -> Stores:
+    from ponte.targets.postgres.settings import build_conninfo  # psycopg's conninfo: only imported when run
+
+    def conninfo(dsn: str) -> str:
+        return build_conninfo({"dsn": dsn}, application_name=target.plugin)
+
     kind = config.get("dead_letter_store") or "file"
     if kind == "postgres":
-        from ponte.targets.postgres.settings import build_conninfo
-
         dsn = config.get("dead_letter_dsn") or config.get("run_log_dsn")
         if not dsn:
             raise ConfigError(f"{target.plugin}: dead_letter_store is postgres but dead_letter_dsn is empty")
-        spec = {"type": "postgres", "dsn": build_conninfo({"dsn": dsn}, application_name=target.plugin),
-                "schema": config.get("dead_letter_schema") or "ponte"}  # fmt: skip
+        spec = {"type": "postgres", "dsn": conninfo(dsn), "schema": config.get("dead_letter_schema") or "ponte"}
     else:
         spec = {"type": kind, "path": config.get("dead_letter_path") or ".ponte/dead_letters.jsonl"}
     store = build_dead_letter_store(spec, redact=redactor.redact)
     run_log = None
     if config.get("run_log_dsn"):
         from ponte.targets.postgres.run_log import RunLog
-        from ponte.targets.postgres.settings import build_conninfo
 
-        conninfo = build_conninfo({"dsn": config["run_log_dsn"]}, application_name=target.plugin)
-        run_log = RunLog(conninfo, config.get("run_log_schema") or "ponte", target.plugin)
+        run_log = RunLog(conninfo(config["run_log_dsn"]), config.get("run_log_schema") or "ponte", target.plugin)
     return Stores(store, build_job_log(config, redact=redactor.redact), run_log)
