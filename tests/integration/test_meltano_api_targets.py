@@ -6,22 +6,18 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from ponte.testing import SandboxProcess, bling_tokens
+from ponte.testing.api_targets import read_jsonl
 from ponte.testing.meltano_run import meltano_run
 
 pytestmark = pytest.mark.meltano
 
 PROJECT = Path(__file__).parents[2]
 ACCOUNTS = ("loja-matriz", "loja-filial")
-
-
-def _letters(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def test_totvs_rm_lands_in_proextend_through_the_mapping(meltano_installed: None, tmp_path: Path) -> None:
@@ -57,7 +53,7 @@ def test_totvs_rm_lands_in_proextend_through_the_mapping(meltano_installed: None
         assert enrollment["professor_code"] in stored["professors"]
         assert set(enrollment["student_codes"]) <= set(stored["students"]), enrollment["code"]
     assert all(len(p["cpf"]) == 11 for p in stored["professors"].values())
-    letters = _letters(tmp_path / "dead_letters.jsonl")
+    letters = read_jsonl(tmp_path / "dead_letters.jsonl")
     # the sandbox's RM has students and classes of courses outside the academic the tap reads: the API refuses
     # them; nothing else is lost, and every refusal says why
     assert {letter["entity"] for letter in letters} <= {"students", "enrollments"}
@@ -110,4 +106,4 @@ def test_bling_products_land_in_retailportal_and_a_rerun_duplicates_nothing(
     assert sum(j["createdCount"] for j in jobs) == len(products)  # the second run only updated
     logged = [json.loads(line) for line in (tmp_path / "jobs.jsonl").read_text().splitlines()]
     assert {e["job_id"] for e in logged if e["event"] == "finished"} == {j["jobId"] for j in jobs}
-    assert not _letters(tmp_path / "dead_letters.jsonl")
+    assert not read_jsonl(tmp_path / "dead_letters.jsonl")

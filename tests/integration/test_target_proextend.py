@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ponte.testing import SandboxProcess, console_script
+from ponte.testing import SandboxProcess, api_targets, console_script
 
 KEY = "pex_sandbox_key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -39,19 +39,7 @@ def sb(server: SandboxProcess) -> SandboxProcess:
 
 # -- helpers ----------------------------------------------------------------------------------------------
 def write_config(tmp_path: Path, sb: SandboxProcess, **extra: Any) -> Path:
-    config = {
-        "instituicao": "demo",
-        "api_key": KEY,
-        "base_url": sb.base_url,
-        "requests_per_minute": 0,
-        "backoff_base_seconds": 0.05,
-        "dead_letter_path": str(tmp_path / "dl.jsonl"),
-        "job_log_path": str(tmp_path / "jobs.jsonl"),
-        **extra,
-    }
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    return path
+    return api_targets.write_config(tmp_path, instituicao="demo", api_key=KEY, base_url=sb.base_url, **extra)
 
 
 def record(stream: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -59,19 +47,12 @@ def record(stream: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_target(config: Path, messages: list[dict[str, Any]], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    source = tmp_path / f"input-{len(list(tmp_path.glob('input-*')))}.jsonl"
-    source.write_text("".join(json.dumps(m) + "\n" for m in messages))
-    return subprocess.run(
-        [console_script("target-proextend"), "--config", str(config), "--input", str(source)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    source = api_targets.write_messages(tmp_path / f"input-{len(list(tmp_path.glob('input-*')))}.jsonl", messages)
+    return api_targets.run_api_target("target-proextend", config, source)
 
 
 def dead_letters(tmp_path: Path) -> list[dict[str, Any]]:
-    path = tmp_path / "dl.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return api_targets.read_jsonl(tmp_path / "dl.jsonl")
 
 
 def stored(sb: SandboxProcess, entity: str) -> dict[str, dict[str, Any]]:

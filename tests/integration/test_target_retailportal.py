@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ponte.testing import SandboxProcess, console_script
+from ponte.testing import SandboxProcess, api_targets, console_script
 from ponte.testing.sinks import HttpSink, SmtpSink
 
 KEY = "rp_sandbox_key"
@@ -42,19 +42,7 @@ def rp(server: SandboxProcess) -> SandboxProcess:
 
 # -- helpers ----------------------------------------------------------------------------------------------
 def write_config(tmp_path: Path, rp: SandboxProcess, **extra: Any) -> Path:
-    config = {
-        "api_key": KEY,
-        "base_url": rp.base_url,
-        "poll_seconds": 0.2,
-        "requests_per_minute": 0,
-        "backoff_base_seconds": 0.05,
-        "dead_letter_path": str(tmp_path / "dl.jsonl"),
-        "job_log_path": str(tmp_path / "jobs.jsonl"),
-        **extra,
-    }
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    return path
+    return api_targets.write_config(tmp_path, **{"api_key": KEY, "base_url": rp.base_url, "poll_seconds": 0.2, **extra})
 
 
 def products(n: int, **extra: Any) -> list[dict[str, Any]]:
@@ -66,18 +54,11 @@ def products(n: int, **extra: Any) -> list[dict[str, Any]]:
 
 
 def input_file(tmp_path: Path, messages: list[dict[str, Any]]) -> Path:
-    path = tmp_path / "input.jsonl"
-    path.write_text("".join(json.dumps(m) + "\n" for m in messages))
-    return path
+    return api_targets.write_messages(tmp_path / "input.jsonl", messages)
 
 
 def run_target(config: Path, source: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [console_script("target-retailportal"), "--config", str(config), "--input", str(source)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return api_targets.run_api_target("target-retailportal", config, source)
 
 
 def info(rp: SandboxProcess) -> dict[str, Any]:
@@ -86,10 +67,6 @@ def info(rp: SandboxProcess) -> dict[str, Any]:
 
 def jobs(rp: SandboxProcess) -> list[dict[str, Any]]:
     return rp.session.get(f"{rp.url}/_sandbox/retailportal/jobs", timeout=10).json()
-
-
-def jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
 def batch_posts(rp: SandboxProcess) -> list[dict[str, Any]]:
@@ -132,7 +109,7 @@ def test_5000_products_in_3_parallel_jobs_and_a_rerun_only_updates(rp: SandboxPr
     assert {j["state"] for j in first} == {"Succeeded"} and sum(j["createdCount"] for j in first) == 5000
     assert most_at_once([(j["startedAt"], j["finishedAt"]) for j in first]) == 3
 
-    events = jsonl(tmp_path / "jobs.jsonl")
+    events = api_targets.read_jsonl(tmp_path / "jobs.jsonl")
     by_job: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for event in events:
         by_job[event["job_id"]].append(event)
@@ -149,7 +126,7 @@ def test_5000_products_in_3_parallel_jobs_and_a_rerun_only_updates(rp: SandboxPr
     second = [j for j in jobs(rp) if j["jobId"] not in by_job]
     assert len(second) == 12
     assert sum(j["updatedCount"] for j in second) == 5000 and sum(j["createdCount"] for j in second) == 0
-    assert jsonl(tmp_path / "dl.jsonl") == []
+    assert api_targets.read_jsonl(tmp_path / "dl.jsonl") == []
 
 
 def test_a_timed_out_post_is_sent_again_without_duplicates(rp: SandboxProcess, tmp_path: Path) -> None:
@@ -180,8 +157,8 @@ def test_a_timed_out_post_is_sent_again_without_duplicates(rp: SandboxProcess, t
         range(1, 21)
     )
     assert all(j["state"] == "Succeeded" for j in jobs(rp)) and len(jobs(rp)) == 2
-    assert len([e for e in jsonl(tmp_path / "jobs.jsonl") if e["event"] == "submitted"]) == 1
-    assert jsonl(tmp_path / "dl.jsonl") == [] and out == ""
+    assert len([e for e in api_targets.read_jsonl(tmp_path / "jobs.jsonl") if e["event"] == "submitted"]) == 1
+    assert api_targets.read_jsonl(tmp_path / "dl.jsonl") == [] and out == ""
 
 
 def test_429s_are_waited_out(rp: SandboxProcess, tmp_path: Path) -> None:
@@ -195,7 +172,7 @@ def test_429s_are_waited_out(rp: SandboxProcess, tmp_path: Path) -> None:
     assert stats["rate_limited"] > 0 and stats["by_status"].get("429", 0) == stats["rate_limited"]
     assert "rate limited" in result.stderr and "status=429" in result.stderr
     assert {j["state"] for j in jobs(rp)} == {"Succeeded"}
-    assert jsonl(tmp_path / "dl.jsonl") == []
+    assert api_targets.read_jsonl(tmp_path / "dl.jsonl") == []
 
 
 def test_a_job_that_fails_twice_is_dead_lettered_and_alerted(rp: SandboxProcess, tmp_path: Path) -> None:
@@ -219,8 +196,8 @@ def test_a_job_that_fails_twice_is_dead_lettered_and_alerted(rp: SandboxProcess,
 
     assert info(rp)["products"] == 0
     assert [j["state"] for j in jobs(rp)] == ["Failed", "Failed"]
-    letters = jsonl(tmp_path / "dl.jsonl")
+    letters = api_targets.read_jsonl(tmp_path / "dl.jsonl")
     assert sorted(letter["record"]["erpId"] for letter in letters) == list(range(1, 11))
     assert all("ended Failed" in letter["reason"] and letter["api_response"]["state"] == "Failed" for letter in letters)
-    finished = [e for e in jsonl(tmp_path / "jobs.jsonl") if e["event"] == "finished"]
+    finished = [e for e in api_targets.read_jsonl(tmp_path / "jobs.jsonl") if e["event"] == "finished"]
     assert [e["state"] for e in finished] == ["Failed", "Failed"]

@@ -1,0 +1,45 @@
+"""Run an ingest-API target (target-proextend, target-retailportal) the way a user does, and read what it wrote.
+
+Shared by the target tests: a config whose dead letters and job log land in a test folder, the console script
+run on an input file, and the JSON Lines files read back.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from ponte.testing.singer_process import console_script
+
+
+def write_config(folder: Path, **values: Any) -> Path:
+    """`folder/config.json`: fast retries, no client-side rate budget, dead letters and job log in `folder`."""
+    config = {
+        "requests_per_minute": 0,
+        "backoff_base_seconds": 0.05,
+        "dead_letter_path": str(folder / "dl.jsonl"),
+        "job_log_path": str(folder / "jobs.jsonl"),
+        **values,
+    }
+    path = folder / "config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def write_messages(path: Path, messages: list[dict[str, Any]]) -> Path:
+    """Singer messages as a JSON Lines input file."""
+    path.write_text("".join(json.dumps(m) + "\n" for m in messages))
+    return path
+
+
+def run_api_target(plugin: str, config: Path, source: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`<plugin> --config … --input …`, output captured, exit code not checked."""
+    command = [console_script(plugin), "--config", str(config), "--input", str(source)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every JSON line of `path` (dead letters, job log); none when it does not exist."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
