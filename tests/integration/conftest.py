@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from ponte.testing import console_script
+from ponte.testing.meltano_run import INSTALL_LOCK
 
 PROJECT = Path(__file__).parents[2]
 ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
@@ -25,7 +26,7 @@ def meltano_installed() -> None:
     Several test modules need it and xdist runs them in parallel; two installs building the same plugin venv
     at once would trip over each other.
     """
-    lock_path = PROJECT / ".meltano" / "ponte-install.lock"
+    lock_path = PROJECT / ".meltano" / INSTALL_LOCK  # runs hold it shared: install deletes their run files
     lock_path.parent.mkdir(exist_ok=True)
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

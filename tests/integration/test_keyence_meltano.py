@@ -14,7 +14,7 @@ from ponte.keyence.declaration import load_line_format
 from ponte.keyence.views import ensure
 from ponte.sandbox.keyence import DEFAULT_START, GatewaySimulator
 from ponte.targets.postgres.settings import LoaderSettings
-from ponte.testing import console_script
+from ponte.testing.meltano_run import meltano_cli
 from ponte.testing.pg_types import mistyped_columns
 
 pytestmark = pytest.mark.meltano
@@ -34,8 +34,7 @@ def meltano(schema: str, folder: Path, *args: str) -> subprocess.CompletedProces
         "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
         "TARGET_POSTGRES_LOG_SCHEMA": f"{schema}_log",
     }
-    command = [console_script("meltano"), *args]
-    return subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
+    return meltano_cli(PROJECT, list(args), env)
 
 
 def test_meltano_run_lands_typed_tables_and_resumes_from_its_state(

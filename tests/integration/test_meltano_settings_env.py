@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from ponte.testing import SandboxProcess, console_script, run_tap
+from ponte.testing import SandboxProcess, run_tap
+from ponte.testing.meltano_run import meltano_cli
 
 pytestmark = pytest.mark.meltano
 
@@ -32,8 +32,7 @@ def test_a_decimal_setting_from_the_environment_reaches_the_plugin(
     meltano_installed: None, plugin: str, variable: str, value: str
 ) -> None:
     env = {**os.environ, "MELTANO_ENVIRONMENT": "dev", variable: value}
-    command = [console_script("meltano"), "invoke", "--dump=config", plugin]
-    run = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
+    run = meltano_cli(PROJECT, ["invoke", "--dump=config", plugin], env)
     assert run.returncode == 0, run.stderr[-2000:]
     setting = variable.split("_", 2)[2].lower()
     assert float(json.loads(run.stdout)[setting]) == float(value)

@@ -3,7 +3,9 @@
 Two `meltano run` of the same extractor at once share `.meltano/run/<extractor>` (catalog, state) and trip
 over each other, and the test suite runs in parallel workers; each run here holds a file lock per extractor
 it names (`tap-*`, in sorted order, so two runs never wait on each other crosswise). Loaders and mappers keep
-nothing there between runs, so runs sharing only those still go in parallel.
+nothing there between runs, so runs sharing only those still go in parallel. `meltano install` — even when
+nothing needs installing — deletes every plugin's run files (its catalog among them), so a run also holds
+the install lock shared: the `meltano_installed` fixture takes it exclusively, and waits for running runs.
 """
 
 from __future__ import annotations
@@ -16,14 +18,24 @@ from pathlib import Path
 
 from ponte.testing.singer_process import console_script
 
+INSTALL_LOCK = "ponte-install.lock"
 
-def meltano_run(project: Path, blocks: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    """`meltano run <blocks...>` in `project` with `env`; output captured, exit code not checked."""
+
+def meltano_cli(project: Path, args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """`meltano <args...>` in `project` with `env`, under the locks above; output captured, exit code not checked."""
     folder = project / ".meltano"
     folder.mkdir(exist_ok=True)
+    extractors = {arg.split(":")[0] for arg in args if arg.startswith("tap-")}
     with ExitStack() as locks:
-        for plugin in sorted({b for b in blocks if b.startswith("tap-")}):
+        install = locks.enter_context((folder / INSTALL_LOCK).open("a"))
+        fcntl.flock(install, fcntl.LOCK_SH)
+        for plugin in sorted(extractors):
             handle = locks.enter_context((folder / f"ponte-run-{plugin}.lock").open("w"))
             fcntl.flock(handle, fcntl.LOCK_EX)
-        command = [console_script("meltano"), "run", *blocks]
+        command = [console_script("meltano"), *args]
         return subprocess.run(command, cwd=project, env=dict(env), capture_output=True, text=True, check=False)
+
+
+def meltano_run(project: Path, blocks: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """`meltano run <blocks...>` (see meltano_cli)."""
+    return meltano_cli(project, ["run", *blocks], env)
