@@ -22,6 +22,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from ponte.targets.postgres import names
+
 DSN = os.environ.get("PONTE_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 BIN = Path(sys.executable).parent
 
@@ -239,6 +241,32 @@ def test_first_load_creates_typed_commented_snake_case_table(db: Database) -> No
     assert comments["situacao"] == "source field: Situação"
     table_comment = db.conn.execute("SELECT obj_description(%s::regclass, 'pg_class')", (f"{db.schema}.customers",))
     assert table_comment.fetchone()[0] == "Clientes do Sienge\nsource stream: Customers"
+
+
+def _column_comments(db: Database, table: str) -> dict[str, str]:
+    return dict(
+        db.conn.execute(
+            "SELECT a.attname, col_description(a.attrelid, a.attnum) FROM pg_attribute a "
+            "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            (f"{db.schema}.{table}",),
+        ).fetchall()
+    )
+
+
+def test_any_property_name_loads_and_keeps_its_column_on_the_next_run(db: Database) -> None:
+    odd = {'say "hi"': "quote", "back\\slash": "backslash", "tab\there": "tab", "new\nline": "newline",
+           "XMIN": "xmin", "Ctid": "ctid", "tableoid": "tableoid", "cmax": "cmax"}  # fmt: skip
+    properties = {"id": {"type": "integer"}, **{name: {"type": ["string", "null"]} for name in odd}}
+    for version in ("first", "second"):
+        data = {"id": 1, **{name: f"{value} {version}" for name, value in odd.items()}}
+        assert "Traceback" not in ok(db.run([schema("odd", properties), record("odd", data)])).stderr
+    columns = {name: comment for name, comment in _column_comments(db, "odd").items() if not name.startswith("_sdc_")}
+    expected = ["id", "say_hi", "back_slash", "tab_here", "new_line", "xmin_", "ctid_", "tableoid_", "cmax_"]
+    assert list(columns) == expected
+    assert [names.source_field_of(comment) for comment in columns.values()] == ["id", *odd]
+    assert columns["xmin_"] == "source field: XMIN" and columns["new_line"] == 'source field: "new\\nline"'
+    assert db.rows("odd", ", ".join(expected)) == [(1, *(f"{value} second" for value in odd.values()))]
+    assert [(r["rows_inserted"], r["rows_updated"]) for r in db.runs()] == [(1, 0), (0, 1)]
 
 
 # -- upserts -------------------------------------------------------------------------------------------
