@@ -455,6 +455,31 @@ def test_bad_records_go_to_dead_letters_and_good_ones_load(db: Database) -> None
     assert [(r["rows_inserted"], r["rows_updated"], r["rows_rejected"]) for r in db.runs()] == [(3, 0, 4), (0, 1, 1)]
 
 
+def test_lone_surrogates_inside_objects_and_arrays_become_dead_letters(db: Database) -> None:
+    properties = {"id": {"type": "integer"}, "obj": {"type": ["object", "null"]}, "arr": {"type": ["array", "null"]},
+                  "note": {"type": ["string", "null"]}}  # fmt: skip
+    messages = [
+        schema("docs", properties),
+        record("docs", {"id": 1, "obj": {"ok": [1.5]}, "arr": ["fine"]}),
+        b'{"type": "RECORD", "stream": "docs", "record": {"id": 2, "obj": {"a": "x\\ud800y"}}}\n',
+        b'{"type": "RECORD", "stream": "docs", "record": {"id": 3, "arr": [{"b": "\\udc00"}]}}\n',
+        b'{"type": "RECORD", "stream": "docs", "record": {"id": 4, "note": {"c": "\\ud83d"}}}\n',
+        record("docs", {"id": 5, "obj": None}),
+        state({"docs": 5}),
+    ]
+    for extra in ({}, {"stream_maps": {"docs": {"__alias__": "docs_mapped"}}}):  # the loader alone, then the SDK's
+        run = ok(db.run(messages, **extra))
+        assert run.states == [{"docs": 5}] and "Traceback" not in run.stderr
+    for table in ("docs", "docs_mapped"):
+        assert db.rows(table, "id, obj, arr") == [(1, {"ok": [1.5]}, ["fine"]), (5, None, None)]
+    letters = db.dead_letters()
+    assert [(stream, r["id"]) for stream, _, r in letters] == [("docs", 2), ("docs", 3), ("docs", 4),
+                                                              ("docs_mapped", 2), ("docs_mapped", 3), ("docs_mapped", 4)]  # fmt: skip
+    assert letters[0][2]["obj"] == {"a": "x?y"}
+    assert [reason.split(":")[0] for _, reason, _ in letters[:3]] == ["field 'obj'", "field 'arr'", "field 'note'"]
+    assert all("lone UTF-16 surrogate" in reason for _, reason, _ in letters)
+
+
 def test_validate_records_sends_schema_violations_to_dead_letters(db: Database) -> None:
     properties = {"id": {"type": "integer"}, "status": {"type": "string", "enum": ["A", "B"]}}
     messages = [

@@ -12,6 +12,7 @@ from ponte.targets.postgres.settings import LoaderSettings, build_conninfo
 from ponte.targets.postgres.values import (
     ConversionError,
     decode_json,
+    encode_json_any,
     strict_convert,
     strip_nul,
     to_json_text,
@@ -29,6 +30,12 @@ def test_decoding_keeps_numbers_exact() -> None:
 def test_text_and_nul_handling() -> None:
     assert to_text(True) == "true" and to_text(Decimal("1.50")) == "1.50" and to_text({"a": 1}) == '{"a":1}'
     assert strip_nul({"a\x00": ["x\x00y", {"b": "\x00"}], "n": 1}) == {"a": ["xy", {"b": ""}], "n": 1}
+
+
+def test_records_with_lone_surrogates_can_be_spilled_and_read_back_exactly() -> None:
+    record = {"a": "x\ud800", "n": Decimal("12345678901234567.890"), "e": [Decimal("1E+2"), None, True]}
+    assert decode_json(encode_json_any(record)) == record
+    assert encode_json_any({"n": Decimal("1.50")}) == b'{"n":1.50}'  # the usual path: msgspec
 
 
 @pytest.mark.parametrize(
@@ -66,6 +73,8 @@ def test_strict_conversion(kind: Kind, value: object, expected: object) -> None:
         (Kind.DATE, "31/12/2024", "not an ISO 8601 date"),
         (Kind.TIMESTAMPTZ, "yesterday", "not an ISO 8601 date-time"),
         (Kind.TIMESTAMPTZ, 1700000000, "not a date-time"),
+        (Kind.JSONB, {"a": ["x\ud800"]}, "lone UTF-16 surrogate"),
+        (Kind.TEXT, {"a": "\udc00"}, "lone UTF-16 surrogate"),
     ],
 )
 def test_strict_conversion_rejects_with_a_reason(kind: Kind, value: object, message: str) -> None:

@@ -27,7 +27,7 @@ from ponte.targets.postgres.reader import read_messages
 from ponte.targets.postgres.run_log import RunLog
 from ponte.targets.postgres.settings import LoaderSettings
 from ponte.targets.postgres.sink import StreamSink
-from ponte.targets.postgres.values import encode_json
+from ponte.targets.postgres.values import encode_json_any
 
 Transform = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 Route = tuple["Transform | None", str, Mapping[str, Any], Sequence[str]]
@@ -145,7 +145,7 @@ class Loader:
             if transformed is None:
                 continue
             envelope = {k: message[k] for k in ("version", "time_extracted") if k in message}
-            spilled = encode_json({**envelope, "record": transformed}) + b"\n"
+            spilled = encode_json_any({**envelope, "record": transformed}) + b"\n"
             full = sink.write(transformed, envelope, spilled) or full
         if full:
             self.flush_all()
@@ -214,7 +214,7 @@ class Loader:
     def _emit_state(self) -> None:
         if self._state is None or self._state == self._emitted_state:
             return
-        sys.stdout.write(encode_json(self._state).decode("utf-8") + "\n")
+        sys.stdout.write(encode_json_any(self._state).decode("utf-8") + "\n")
         sys.stdout.flush()
         self._emitted_state = copy.deepcopy(self._state)
 

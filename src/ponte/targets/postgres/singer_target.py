@@ -28,7 +28,7 @@ from ponte.targets.postgres.settings import (
     LOAD_METHODS,
     LoaderSettings,
 )
-from ponte.targets.postgres.values import encode_json
+from ponte.targets.postgres.values import encode_json_any
 
 if t.TYPE_CHECKING:
     from types import FrameType
@@ -205,7 +205,7 @@ class TargetPostgres(Target):
 
     def _process_record_message(self, message_dict: dict) -> None:
         """Used only if another reader is plugged in; ours hands RECORDs to the loader directly."""
-        self.loader.on_record(message_dict, encode_json(message_dict) + b"\n")
+        self.loader.on_record(message_dict, encode_json_any(message_dict) + b"\n")
 
     def _process_state_message(self, message_dict: dict) -> None:
         self.loader.on_state(message_dict)

@@ -25,7 +25,7 @@ from ponte.targets.postgres.copy_writer import CopyStream, Spill, copy_line_of, 
 from ponte.targets.postgres.row_builder import RowBuilder, schema_validator
 from ponte.targets.postgres.run_log import RunLog
 from ponte.targets.postgres.settings import LoaderSettings
-from ponte.targets.postgres.values import ConversionError, decode_json, encode_json_lenient, strip_nul
+from ponte.targets.postgres.values import UNENCODABLE, ConversionError, decode_json, encode_json_lenient, strip_nul
 
 logger = logging.getLogger(__name__)
 NUL_ESCAPE = b"\\u0000"
@@ -37,6 +37,7 @@ RECOVERABLE = (
     ConversionError,
     TypeError,
     ValueError,
+    *UNENCODABLE,
 )
 
 
@@ -151,7 +152,13 @@ class StreamSink:
 
     def _emit(self, record: Mapping[str, Any], message: Mapping[str, Any], index: int) -> None:
         if not self.careful:
-            self._send(self.rows_builder.from_dict(record, message))
+            try:
+                row = self.rows_builder.from_dict(record, message)
+            except UNENCODABLE as exc:  # e.g. a lone surrogate inside a jsonb value: the strict replay names it
+                if self._failed is None:
+                    self._failed = exc
+                return
+            self._send(row)
             return
         reason = self._excluded.get(index)
         if reason is None:
