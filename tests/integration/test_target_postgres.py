@@ -480,6 +480,36 @@ def test_lone_surrogates_inside_objects_and_arrays_become_dead_letters(db: Datab
     assert all("lone UTF-16 surrogate" in reason for _, reason, _ in letters)
 
 
+def _nested(levels: int) -> str:
+    return '{"a": ' * levels + "1" + "}" * levels
+
+
+def test_records_nested_too_deep_to_decode_become_dead_letters(db: Database) -> None:
+    properties = {"id": {"type": "integer"}, "obj": {"type": ["object", "null"]}, "note": {"type": ["string", "null"]}}
+    deep = [
+        f'{{"type": "RECORD", "stream": "trees", "record": {{"id": 2, "obj": {_nested(1000)}}}}}\n',
+        f'{{"type": "RECORD", "stream": "trees", "record": {{"id": 3, "note": [{_nested(5000)}]}}}}\n',
+        f'{{"type": "RECORD", "stream": "trees", "record": {{"obj": {_nested(100_000)}, "id": 4, "x": "\\u0000"}}}}\n',
+    ]
+    messages = [schema("trees", properties), record("trees", {"id": 1, "obj": {"a": {"b": [1]}}}),
+                *(line.encode() for line in deep), record("trees", {"id": 5}), state({"trees": 5})]  # fmt: skip
+    for extra in ({}, {"stream_maps": {"trees": {"__alias__": "trees_mapped"}}}):  # the loader alone, then the SDK's
+        run = ok(db.run(messages, **extra))
+        assert run.states == [{"trees": 5}] and "RecursionError" not in run.stderr
+    for table in ("trees", "trees_mapped"):
+        assert db.rows(table, "id, obj") == [(1, {"a": {"b": [1]}}), (5, None)]
+    letters = db.dead_letters()
+    assert [(stream, r["id"]) for stream, _, r in letters] == [
+        ("trees", 2), ("trees", 3), ("trees", 4), ("trees_mapped", 2), ("trees_mapped", 3), ("trees_mapped", 4)
+    ]  # fmt: skip
+    assert all(reason.startswith("record is nested deeper than the loader can decode") for _, reason, _ in letters)
+    kept = letters[0][2]["obj"]  # level 3 of the message; levels below 16 are cut
+    for _ in range(13):
+        kept = kept["a"]
+    assert kept == {"a": "<nested too deep: cut here>"}
+    assert [(r["rows_inserted"], r["rows_rejected"]) for r in db.runs()] == [(2, 3), (2, 3)]
+
+
 def test_validate_records_sends_schema_violations_to_dead_letters(db: Database) -> None:
     properties = {"id": {"type": "integer"}, "status": {"type": "string", "enum": ["A", "B"]}}
     messages = [

@@ -8,6 +8,7 @@ import pytest
 
 from ponte.errors import ConfigError
 from ponte.targets.postgres.column_types import Kind
+from ponte.targets.postgres.json_depth import truncate_depth
 from ponte.targets.postgres.settings import LoaderSettings, build_conninfo
 from ponte.targets.postgres.values import (
     ConversionError,
@@ -30,6 +31,17 @@ def test_decoding_keeps_numbers_exact() -> None:
 def test_text_and_nul_handling() -> None:
     assert to_text(True) == "true" and to_text(Decimal("1.50")) == "1.50" and to_text({"a": 1}) == '{"a":1}'
     assert strip_nul({"a\x00": ["x\x00y", {"b": "\x00"}], "n": 1}) == {"a": ["xy", {"b": ""}], "n": 1}
+
+
+def test_truncate_depth_cuts_deep_values_and_leaves_strings_alone() -> None:
+    deep = b'{"s": "\\\\\\"{[", "t": [[[{"x": "]}"}]], 1], "u": ' + b"[" * 5000 + b"]" * 5000 + b', "v": "}"}'
+    assert decode_json(truncate_depth(deep, keep=2)) == {
+        "s": '\\"{[',
+        "t": ["<nested too deep: cut here>", 1],
+        "u": ["<nested too deep: cut here>"],
+        "v": "}",
+    }
+    assert truncate_depth(b'{"a": [1]}', keep=2) == b'{"a": [1]}'
 
 
 def test_records_with_lone_surrogates_can_be_spilled_and_read_back_exactly() -> None:

@@ -88,6 +88,7 @@ class Loader:
                 on_record=self.on_record,
                 on_full=self.flush_all,
                 callbacks=callbacks or self.callbacks,
+                on_unreadable=self.on_unreadable,
             )
         except BaseException as exc:
             self.fail(exc)
@@ -150,6 +151,18 @@ class Loader:
         if full:
             self.flush_all()
 
+    def on_unreadable(self, message: dict[str, Any], reason: str) -> None:
+        """A RECORD that cannot be decoded (cut down to its first levels): a dead letter in each of its tables."""
+        stream = message["stream"]
+        sinks = self._sinks_of(stream)
+        if not sinks:
+            raise protocol.record_before_schema(stream)
+        for sink in sinks:
+            sink.set_aside(message["record"], reason)
+
+    def _sinks_of(self, stream: str) -> list[StreamSink]:
+        return [self.direct[stream]] if stream in self.direct else [sink for _, sink in self.mapped.get(stream, [])]
+
     def on_state(self, message: dict[str, Any]) -> None:
         """Remember the STATE; emit it now if nothing is pending, else at the next commit."""
         protocol.require(message, ["value"])
@@ -166,7 +179,7 @@ class Loader:
         if not self.settings.process_activate_version:
             self.logger.warning("ACTIVATE_VERSION for '%s' ignored (process_activate_version_messages is off)", stream)
             return
-        sinks = [self.direct[stream]] if stream in self.direct else [s for _, s in self.mapped.get(stream, [])]
+        sinks = self._sinks_of(stream)
         if not sinks:
             self.logger.warning("ACTIVATE_VERSION for '%s' arrived before its SCHEMA; ignored", stream)
             return

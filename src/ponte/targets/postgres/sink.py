@@ -9,6 +9,7 @@ data error, so that bad records land in the dead-letter table and the good ones 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,7 @@ from ponte.errors import DataError
 from ponte.targets.postgres import ddl, merge
 from ponte.targets.postgres.activation import ActivationTracker
 from ponte.targets.postgres.copy_writer import CopyStream, Spill, copy_line_of, describe_error
+from ponte.targets.postgres.json_depth import TOO_DEEP, truncate_depth
 from ponte.targets.postgres.row_builder import RowBuilder, schema_validator
 from ponte.targets.postgres.run_log import RunLog
 from ponte.targets.postgres.settings import LoaderSettings
@@ -60,6 +62,8 @@ class StreamSink:
         self._connect()
         self.spill, self.rejects = Spill(), Spill("ponte-rejects-")
         self.rows = self.bytes = self._rejected = 0
+        self._set_aside: Spill | None = None  # records that could not be decoded: dead letters of this batch
+        self._set_aside_count = 0
         self.careful = settings.validate_records
         self._sticky_careful, self._bad_batches = settings.validate_records, 0
         self._repeats_keys = False
@@ -140,15 +144,26 @@ class StreamSink:
     def write(self, record: dict[str, Any], message: Mapping[str, Any], line: bytes) -> bool:
         """A record already decoded as a dict, with its message line (for the spill file)."""
         self.rows_builder.check_keys(record)
+        if NUL_ESCAPE in line:
+            try:
+                record = strip_nul(record)
+            except RecursionError:
+                self.set_aside(decode_json(truncate_depth(line))["record"], TOO_DEEP)
+                return False
         if self._copy is None and self._failed is None:
             self._begin()
-        if NUL_ESCAPE in line:
-            record = strip_nul(record)
         self._emit(record, message, self.rows)
         self.spill.write(line)
         self.rows += 1
         self.bytes += len(line)
         return self.rows >= self._max_rows or self.bytes >= self._max_bytes
+
+    def set_aside(self, record: Any, reason: str) -> None:
+        """A record that cannot be loaded at all (e.g. too deep to decode): a dead letter when this batch commits."""
+        if self._set_aside is None:
+            self._set_aside = Spill("ponte-set-aside-")
+        self._set_aside.write(encode_json_lenient([reason, strip_nul(record)]) + b"\n")
+        self._set_aside_count += 1
 
     def _emit(self, record: Mapping[str, Any], message: Mapping[str, Any], index: int) -> None:
         if not self.careful:
@@ -226,7 +241,7 @@ class StreamSink:
     @property
     def has_pending(self) -> bool:
         """True when a commit would write something."""
-        return self.rows > 0 or self.pending_activation is not None
+        return self.rows > 0 or self.pending_activation is not None or self._set_aside_count > 0
 
     def commit(self) -> None:
         """Make the open batch durable (one transaction), replaying it as often as recovery needs."""
@@ -274,8 +289,9 @@ class StreamSink:
         if self._flagged_deletes and self.settings.hard_delete:
             deleted += merge.delete_flagged(self.conn, self.plan)
         rejected = 0
-        if self._rejected:
-            rejected = self.run_log.store_dead_letters(self.conn, self.stream, self.table_name, self.rejects.lines())
+        if self._rejected or self._set_aside is not None:
+            lines = itertools.chain(self.rejects.lines(), self._set_aside.lines() if self._set_aside else ())
+            rejected = self.run_log.store_dead_letters(self.conn, self.stream, self.table_name, lines)
         return inserted, updated, deleted, rejected
 
     def _rollback(self, error: BaseException) -> None:
@@ -317,7 +333,12 @@ class StreamSink:
         self._rejected = 0
         self._begin()
         for index, line in enumerate(self.spill.lines()):
-            message = decode_json(line)
+            try:
+                message = decode_json(line)
+            except RecursionError:  # deeper in the stack than the reader was: just past the decoder's limit
+                self.rejects.write(encode_json_lenient([TOO_DEEP, decode_json(truncate_depth(line))["record"]]) + b"\n")
+                self._rejected += 1
+                continue
             record = message["record"]
             if NUL_ESCAPE in line:
                 record = strip_nul(record)
@@ -328,6 +349,9 @@ class StreamSink:
         self.spill.reset()
         self.rejects.reset()
         self.rows = self.bytes = self._rejected = 0
+        if self._set_aside is not None:
+            self._set_aside.close()
+            self._set_aside, self._set_aside_count = None, 0
         self._written, self._excluded = [], {}
         self._flagged_deletes = False
         self._truncate_pending = False
@@ -353,3 +377,5 @@ class StreamSink:
             self.conn = None
         self.spill.close()
         self.rejects.close()
+        if self._set_aside is not None:
+            self._set_aside.close()
