@@ -269,6 +269,30 @@ def test_any_property_name_loads_and_keeps_its_column_on_the_next_run(db: Databa
     assert [(r["rows_inserted"], r["rows_updated"]) for r in db.runs()] == [(1, 0), (0, 1)]
 
 
+def test_keys_that_merge_once_nul_is_removed_are_reported_once_per_stream(db: Database) -> None:
+    properties = {"id": {"type": "integer"}, "a\x00b": {"type": ["string", "null"], "description": "with\x00nul"},
+                  "ab": {"type": ["string", "null"]}, "obj": {"type": ["object", "null"]}}  # fmt: skip
+    messages = [
+        schema("nuls", properties),
+        record("nuls", {"id": 1, "a\x00b": "x", "ab": "y"}),
+        record("nuls", {"id": 2, "a\x00b": "z"}),
+        record("nuls", {"id": 3, "ab": "w", "obj": {"k\x00": 1, "k": 2}}),
+        record("nuls", {"id": 4, "a\x00b": "p", "ab": "q"}),
+        record("nuls", {"id": 5, "ab": "\x00clean\x00"}),
+        schema("other", {"id": {"type": "integer"}}),
+        record("other", {"id": 1}),
+    ]
+    run = ok(db.run(messages))
+    assert db.rows("nuls", "id, ab, obj") == [(1, "y", None), (2, "z", None), (3, "w", {"k": 2}), (4, "q", None),
+                                              (5, "clean", None)]  # fmt: skip
+    assert [name for name in db.column_types("nuls") if not name.startswith("_sdc_")] == ["id", "ab", "obj"]
+    warnings = [line for line in run.stderr.splitlines() if "differ only by NUL" in line]
+    assert len(warnings) == 1, run.stderr
+    assert "stream 'nuls': 3 record(s) had keys that differ only by NUL characters" in warnings[0]
+    assert '"a\\u0000b"' in warnings[0]
+    assert 'schema properties "a\\u0000b" are the same field once NUL characters are removed' in run.stderr
+
+
 # -- upserts -------------------------------------------------------------------------------------------
 
 ORDER = {"id": {"type": "integer"}, "name": {"type": "string"}, "total": {"type": "number"}}

@@ -64,6 +64,7 @@ class StreamSink:
         self.rows = self.bytes = self._rejected = 0
         self._set_aside: Spill | None = None  # records that could not be decoded: dead letters of this batch
         self._set_aside_count = 0
+        self._nul_merges, self._nul_example = 0, ""  # records whose keys merged once NULs were removed
         self.careful = settings.validate_records
         self._sticky_careful, self._bad_batches = settings.validate_records, 0
         self._repeats_keys = False
@@ -107,13 +108,23 @@ class StreamSink:
     def prepare(self, schema: Mapping[str, Any], keys: Sequence[str]) -> None:
         """Create or evolve the table for this schema; called at setup and after a new SCHEMA message."""
         self.schema, self.keys = schema, tuple(keys)
-        plan, empty = ddl.prepare_table(self._connect(), self.settings, self.stream, schema, self.keys)
+        # Records lose their NUL characters (PostgreSQL cannot store them), so property names lose them too.
+        merged: list[str] = []
+        schema, keys = strip_nul(schema, merged), tuple(strip_nul(list(keys)))
+        if merged:
+            logger.warning(
+                "stream '%s': schema properties %s are the same field once NUL characters are removed "
+                "(PostgreSQL cannot store them); they share one column",
+                self.stream,
+                ", ".join(encode_json_lenient(name).decode() for name in merged),
+            )
+        plan, empty = ddl.prepare_table(self._connect(), self.settings, self.stream, schema, keys)
         if self.mode is None:
             self.mode = Mode.DIRECT if not plan.key_columns or self._truncate_pending or empty else Mode.STAGING
         self.plan = plan
         self._staging_ready = False
         validator = schema_validator(schema) if self.settings.validate_records else None
-        self.rows_builder = RowBuilder(self.stream, plan, self.keys, validator)
+        self.rows_builder = RowBuilder(self.stream, plan, keys, validator)
         self.decode_envelope = self.rows_builder.decode_envelope
         """The decoder the reader uses for this stream's RECORD lines."""
         logger.info(
@@ -143,13 +154,17 @@ class StreamSink:
 
     def write(self, record: dict[str, Any], message: Mapping[str, Any], line: bytes) -> bool:
         """A record already decoded as a dict, with its message line (for the spill file)."""
-        self.rows_builder.check_keys(record)
         if NUL_ESCAPE in line:
+            merged: list[str] = []
             try:
-                record = strip_nul(record)
+                record = strip_nul(record, merged)
             except RecursionError:
                 self.set_aside(decode_json(truncate_depth(line))["record"], TOO_DEEP)
                 return False
+            if merged:
+                self._nul_merges += 1
+                self._nul_example = self._nul_example or merged[0]
+        self.rows_builder.check_keys(record)
         if self._copy is None and self._failed is None:
             self._begin()
         self._emit(record, message, self.rows)
@@ -371,7 +386,17 @@ class StreamSink:
         self.close()
 
     def close(self) -> None:
-        """Release the connection and the spill files."""
+        """Release the connection and the spill files; say once how many records lost keys to NUL removal."""
+        if self._nul_merges:
+            logger.warning(
+                "stream '%s': %d record(s) had keys that differ only by NUL characters (e.g. %s), which "
+                "PostgreSQL cannot store; the NULs were removed and the later key's value was kept. Fix the "
+                "source's field names to keep both values",
+                self.stream,
+                self._nul_merges,
+                encode_json_lenient(self._nul_example).decode(),
+            )
+            self._nul_merges = 0
         if self.conn is not None:
             self.conn.close()
             self.conn = None

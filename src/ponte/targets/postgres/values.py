@@ -116,15 +116,22 @@ def to_text(value: Any) -> str:
     return str(value)
 
 
-def strip_nul(value: Any) -> Any:
-    """Remove NUL characters, which PostgreSQL cannot store in text or jsonb, from strings at any depth."""
+def strip_nul(value: Any, merged: list[str] | None = None) -> Any:
+    """Remove NUL characters, which PostgreSQL cannot store in text or jsonb, from strings at any depth.
+
+    Keys that become equal (`"a\\u0000b"` and `"ab"`) merge, the later one's value winning; when `merged` is
+    given, the keys that held a NUL in such a merge are appended to it, so the caller can say so.
+    """
     kind = type(value)
     if kind is str:
         return value.replace("\x00", "")
     if kind is dict:
-        return {strip_nul(k): strip_nul(v) for k, v in value.items()}
+        stripped = {strip_nul(k): strip_nul(v, merged) for k, v in value.items()}
+        if merged is not None and len(stripped) < len(value):
+            merged.extend(key for key in value if "\x00" in key)
+        return stripped
     if kind is list:
-        return [strip_nul(v) for v in value]
+        return [strip_nul(v, merged) for v in value]
     return value
 
 
