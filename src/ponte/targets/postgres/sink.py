@@ -9,7 +9,6 @@ data error, so that bad records land in the dead-letter table and the good ones 
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -24,10 +23,12 @@ from ponte.targets.postgres import ddl, merge
 from ponte.targets.postgres.activation import ActivationTracker
 from ponte.targets.postgres.copy_writer import CopyStream, Spill, copy_line_of, describe_error
 from ponte.targets.postgres.json_depth import TOO_DEEP, truncate_depth
+from ponte.targets.postgres.nul_characters import NulMerges, schema_without_nul
+from ponte.targets.postgres.rejections import Rejections
 from ponte.targets.postgres.row_builder import RowBuilder, schema_validator
 from ponte.targets.postgres.run_log import RunLog
 from ponte.targets.postgres.settings import LoaderSettings
-from ponte.targets.postgres.values import UNENCODABLE, ConversionError, decode_json, encode_json_lenient, strip_nul
+from ponte.targets.postgres.values import UNENCODABLE, ConversionError, decode_json, strip_nul
 
 logger = logging.getLogger(__name__)
 NUL_ESCAPE = b"\\u0000"
@@ -60,11 +61,8 @@ class StreamSink:
         self.conn: psycopg.Connection | None = None
         self.last_used = time.monotonic()
         self._connect()
-        self.spill, self.rejects = Spill(), Spill("ponte-rejects-")
-        self.rows = self.bytes = self._rejected = 0
-        self._set_aside: Spill | None = None  # records that could not be decoded: dead letters of this batch
-        self._set_aside_count = 0
-        self._nul_merges, self._nul_example = 0, ""  # records whose keys merged once NULs were removed
+        self.spill, self.rejections, self.nul_merges = Spill(), Rejections(), NulMerges(stream)
+        self.rows = self.bytes = 0
         self.careful = settings.validate_records
         self._sticky_careful, self._bad_batches = settings.validate_records, 0
         self._repeats_keys = False
@@ -108,16 +106,7 @@ class StreamSink:
     def prepare(self, schema: Mapping[str, Any], keys: Sequence[str]) -> None:
         """Create or evolve the table for this schema; called at setup and after a new SCHEMA message."""
         self.schema, self.keys = schema, tuple(keys)
-        # Records lose their NUL characters (PostgreSQL cannot store them), so property names lose them too.
-        merged: list[str] = []
-        schema, keys = strip_nul(schema, merged), tuple(strip_nul(list(keys)))
-        if merged:
-            logger.warning(
-                "stream '%s': schema properties %s are the same field once NUL characters are removed "
-                "(PostgreSQL cannot store them); they share one column",
-                self.stream,
-                ", ".join(encode_json_lenient(name).decode() for name in merged),
-            )
+        schema, keys = schema_without_nul(self.stream, schema, keys)  # as the records will look
         plan, empty = ddl.prepare_table(self._connect(), self.settings, self.stream, schema, keys)
         if self.mode is None:
             self.mode = Mode.DIRECT if not plan.key_columns or self._truncate_pending or empty else Mode.STAGING
@@ -155,15 +144,11 @@ class StreamSink:
     def write(self, record: dict[str, Any], message: Mapping[str, Any], line: bytes) -> bool:
         """A record already decoded as a dict, with its message line (for the spill file)."""
         if NUL_ESCAPE in line:
-            merged: list[str] = []
             try:
-                record = strip_nul(record, merged)
+                record = self.nul_merges.strip(record)
             except RecursionError:
                 self.set_aside(decode_json(truncate_depth(line))["record"], TOO_DEEP)
                 return False
-            if merged:
-                self._nul_merges += 1
-                self._nul_example = self._nul_example or merged[0]
         self.rows_builder.check_keys(record)
         if self._copy is None and self._failed is None:
             self._begin()
@@ -175,10 +160,7 @@ class StreamSink:
 
     def set_aside(self, record: Any, reason: str) -> None:
         """A record that cannot be loaded at all (e.g. too deep to decode): a dead letter when this batch commits."""
-        if self._set_aside is None:
-            self._set_aside = Spill("ponte-set-aside-")
-        self._set_aside.write(encode_json_lenient([reason, strip_nul(record)]) + b"\n")
-        self._set_aside_count += 1
+        self.rejections.set_aside(reason, record)
 
     def _emit(self, record: Mapping[str, Any], message: Mapping[str, Any], index: int) -> None:
         if not self.careful:
@@ -199,8 +181,7 @@ class StreamSink:
                 return
             except ConversionError as exc:
                 reason = str(exc)
-        self.rejects.write(encode_json_lenient([reason, strip_nul(record)]) + b"\n")
-        self._rejected += 1
+        self.rejections.reject(reason, record)
 
     def _send(self, row: list[Any], *, strict: bool = False) -> None:
         """Write one row to the open COPY and note what its metadata asks of the commit.
@@ -256,7 +237,7 @@ class StreamSink:
     @property
     def has_pending(self) -> bool:
         """True when a commit would write something."""
-        return self.rows > 0 or self.pending_activation is not None or self._set_aside_count > 0
+        return self.rows > 0 or self.pending_activation is not None or self.rejections.set_aside_count > 0
 
     def commit(self) -> None:
         """Make the open batch durable (one transaction), replaying it as often as recovery needs."""
@@ -304,9 +285,8 @@ class StreamSink:
         if self._flagged_deletes and self.settings.hard_delete:
             deleted += merge.delete_flagged(self.conn, self.plan)
         rejected = 0
-        if self._rejected or self._set_aside is not None:
-            lines = itertools.chain(self.rejects.lines(), self._set_aside.lines() if self._set_aside else ())
-            rejected = self.run_log.store_dead_letters(self.conn, self.stream, self.table_name, lines)
+        if self.rejections:
+            rejected = self.run_log.store_dead_letters(self.conn, self.stream, self.table_name, self.rejections.lines())
         return inserted, updated, deleted, rejected
 
     def _rollback(self, error: BaseException) -> None:
@@ -344,15 +324,13 @@ class StreamSink:
 
     def _replay(self) -> None:
         self._written = []
-        self.rejects.reset()
-        self._rejected = 0
+        self.rejections.replaying()
         self._begin()
         for index, line in enumerate(self.spill.lines()):
             try:
                 message = decode_json(line)
             except RecursionError:  # deeper in the stack than the reader was: just past the decoder's limit
-                self.rejects.write(encode_json_lenient([TOO_DEEP, decode_json(truncate_depth(line))["record"]]) + b"\n")
-                self._rejected += 1
+                self.rejections.reject(TOO_DEEP, decode_json(truncate_depth(line))["record"])
                 continue
             record = message["record"]
             if NUL_ESCAPE in line:
@@ -362,11 +340,8 @@ class StreamSink:
     def _reset_batch(self) -> None:
         self._committed_rows += self.rows
         self.spill.reset()
-        self.rejects.reset()
-        self.rows = self.bytes = self._rejected = 0
-        if self._set_aside is not None:
-            self._set_aside.close()
-            self._set_aside, self._set_aside_count = None, 0
+        self.rejections.committed()
+        self.rows = self.bytes = 0
         self._written, self._excluded = [], {}
         self._flagged_deletes = False
         self._truncate_pending = False
@@ -387,20 +362,9 @@ class StreamSink:
 
     def close(self) -> None:
         """Release the connection and the spill files; say once how many records lost keys to NUL removal."""
-        if self._nul_merges:
-            logger.warning(
-                "stream '%s': %d record(s) had keys that differ only by NUL characters (e.g. %s), which "
-                "PostgreSQL cannot store; the NULs were removed and the later key's value was kept. Fix the "
-                "source's field names to keep both values",
-                self.stream,
-                self._nul_merges,
-                encode_json_lenient(self._nul_example).decode(),
-            )
-            self._nul_merges = 0
+        self.nul_merges.report()
         if self.conn is not None:
             self.conn.close()
             self.conn = None
         self.spill.close()
-        self.rejects.close()
-        if self._set_aside is not None:
-            self._set_aside.close()
+        self.rejections.close()
