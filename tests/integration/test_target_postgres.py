@@ -23,6 +23,8 @@ import pytest
 from psycopg import sql
 
 from ponte.targets.postgres import names
+from ponte.targets.postgres.reconnect import commit_landed
+from ponte.testing.pg_proxy import Action, Decide, PgProxy
 
 DSN = os.environ.get("PONTE_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 BIN = Path(sys.executable).parent
@@ -665,6 +667,131 @@ def test_sigterm_rolls_back_the_open_batch_and_records_the_interruption(db: Data
     assert [(r["status"], r["error"]) for r in db.runs()] == [("interrupted", "LoadInterrupted: stopped by signal 15")]
 
 
+# -- lost connections ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def proxy() -> Iterator[PgProxy]:
+    """A proxy between the target and PostgreSQL that cuts connections on cue (the server itself is shared)."""
+    with PgProxy.to(DSN) as running:
+        yield running
+
+
+def _cut_after_copy(
+    copy_into: str, batch: int, action: Action, *, then: str = "COMMIT", down: PgProxy | None = None
+) -> Decide:
+    """Cut when the connection that sent the `batch`-th COPY into `copy_into` next sends `then` (a statement,
+    or "copy_data" for its first row data); with `down`, that proxy refuses every connection from then on."""
+    copies, armed = 0, None
+
+    def decide(conn: int, kind: str, text: str) -> Action | None:
+        nonlocal copies, armed
+        if kind == "query" and text.startswith(f"COPY {copy_into} "):
+            copies += 1
+            armed = conn if copies == batch else armed
+        elif conn == armed and (kind == then or text == then):
+            armed = None
+            if down is not None:
+                down.refuse_connections = True
+            return action
+        return None
+
+    return decide
+
+
+def _ledger(db: Database) -> tuple[int, int, int, int]:
+    query = "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM {}"
+    return db.conn.execute(sql.SQL(query).format(sql.Identifier(db.schema, "ledger"))).fetchone()
+
+
+def _run_ledger(db: Database, dsn: str, total: int, start: int = 1, **extra: Any) -> Run:
+    config = db.config_file(dsn=dsn, batch_size_rows=5000, reconnect_backoff_seconds=0.01, **extra)
+    process = subprocess.run([*TARGET, "--config", config], input=b"".join(_stream(total, start)),
+                             capture_output=True, timeout=120, check=False)  # fmt: skip
+    out = process.stdout.decode()
+    return Run(process.returncode, out, process.stderr.decode(), [json.loads(line) for line in out.splitlines()])
+
+
+def test_lost_connection_mid_batch_replays_the_batch_on_a_new_one(db: Database, proxy: PgProxy) -> None:
+    ledger = f'"{db.schema}"."ledger"'
+    # A server restart in the middle of the 2nd batch: every connection drops, the run log's too.
+    proxy.decide = _cut_after_copy(ledger, 2, "cut_all", then="copy_data")
+    first = ok(_run_ledger(db, proxy.conninfo, 12_000))
+    # Again over the full table (merged through staging): the connection drops just before the 2nd COMMIT.
+    proxy.decide = _cut_after_copy('"ponte_staging"', 2, "cut")
+    second = ok(_run_ledger(db, proxy.conninfo, 12_000))
+    assert proxy.cuts == 2
+    for run in (first, second):
+        assert "connection to PostgreSQL lost" in run.stderr and "Traceback" not in run.stderr
+        assert run.states[-1] == {"offset": 12_000}
+    assert _ledger(db) == (12_000, 12_000, 1, 12_000)
+    assert [(r["status"], r["rows_inserted"], r["rows_updated"], r["batches"]) for r in db.runs()] == [
+        ("succeeded", 12_000, 0, 3), ("succeeded", 0, 12_000, 3)
+    ]  # fmt: skip
+
+
+def test_commit_whose_answer_was_lost_is_not_committed_twice(db: Database, proxy: PgProxy) -> None:
+    ledger = f'"{db.schema}"."ledger"'
+    # No key, so a batch committed twice would show as duplicated rows; the server commits the 2nd batch,
+    # then every connection drops before the target hears back.
+    proxy.decide = _cut_after_copy(ledger, 2, "cut_all_after_reply")
+    first = ok(_run_ledger(db, proxy.conninfo, 12_000, load_method="append-only"))
+    assert "that commit had landed" in first.stderr and "Traceback" not in first.stderr
+    assert _ledger(db) == (12_000, 12_000, 1, 12_000)
+    # With a key, merged through staging: a second merge would go unnoticed in the rows, not in the counts.
+    db.conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (id)").format(sql.Identifier(db.schema, "ledger")))
+    proxy.decide = _cut_after_copy('"ponte_staging"', 2, "cut_after_reply")
+    second = ok(_run_ledger(db, proxy.conninfo, 12_000))
+    assert "that commit had landed" in second.stderr and second.states[-1] == {"offset": 12_000}
+    assert _ledger(db) == (12_000, 12_000, 1, 12_000) and proxy.cuts == 2
+    assert [(r["rows_inserted"], r["rows_updated"], r["batches"]) for r in db.runs()] == [
+        (12_000, 0, 3),
+        (0, 12_000, 3),
+    ]
+
+
+def test_database_that_stays_down_ends_the_load_with_one_clear_line(db: Database, proxy: PgProxy) -> None:
+    proxy.decide = _cut_after_copy(f'"{db.schema}"."ledger"', 2, "cut_all", then="copy_data", down=proxy)
+    failed = _run_ledger(db, proxy.conninfo, 12_000, reconnect_attempts=2)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    errors = [line for line in failed.stderr.splitlines() if "| ERROR" in line]
+    assert len(errors) == 2, failed.stderr
+    assert "could not record the failure in the run log" in errors[0]
+    assert "stream 'ledger': lost the connection to PostgreSQL and could not get it back after 2 attempts" in errors[1]
+    assert failed.states == [{"offset": 4000}, {"offset": 5000}]  # STATE never claims more than was committed
+    assert _ledger(db) == (5000, 5000, 1, 5000)
+    ok(_run_ledger(db, DSN, 12_000, start=5001))  # resuming from that STATE, straight to the server
+    assert _ledger(db) == (12_000, 12_000, 1, 12_000)
+    assert [(r["status"], r["rows_inserted"]) for r in db.runs()] == [("interrupted", 5000), ("succeeded", 7000)]
+
+
+def test_a_database_it_cannot_reach_at_all_is_one_clear_line(db: Database, proxy: PgProxy) -> None:
+    proxy.refuse_connections = True
+    for extra in ({}, {"stream_maps": {"ledger": {"__alias__": "ledger"}}}):  # the loader alone, then the SDK's
+        run = _run_ledger(db, proxy.conninfo, 10, **extra)
+        assert run.returncode == 1 and "Traceback" not in run.stderr
+        [error] = [line for line in run.stderr.splitlines() if "| ERROR" in line]
+        assert "target-postgres: cannot connect to PostgreSQL (" in error and "check the connection settings" in error
+
+
+def test_a_commit_in_doubt_is_settled_by_its_transaction_status(db: Database) -> None:
+    with psycopg.connect(DSN) as checker:
+        for outcome in ("committed", "rolled back", "still open"):
+            session = psycopg.connect(DSN)  # the connection that sent COMMIT and lost the answer
+            session.execute("CREATE TEMP TABLE doubt (x int)")
+            xid = session.execute("SELECT txid_current()").fetchone()[0]
+            if outcome == "committed":
+                session.commit()
+            elif outcome == "rolled back":
+                session.rollback()
+            # "still open": a session the server has not yet noticed is cut off; it is ended, then asked about
+            assert commit_landed(checker, xid, session.info.backend_pid, "stream 'x'") is (outcome == "committed")
+            if outcome == "still open":
+                with pytest.raises(psycopg.OperationalError):
+                    session.execute("SELECT 1")
+            session.close()
+
+
 # -- read-only role for BI tools -----------------------------------------------------------------------
 
 
@@ -749,7 +876,8 @@ def test_about_lists_settings_and_capabilities() -> None:
     settings = about["settings"]["properties"]
     assert settings["password"].get("secret") is True and settings["load_method"]["default"] == "upsert"
     assert {"host", "port", "user", "database", "dsn", "default_target_schema", "batch_size_rows",
-            "batch_size_bytes", "hard_delete", "add_record_metadata", "pipeline_name", "validate_records"} <= set(settings)  # fmt: skip
+            "batch_size_bytes", "hard_delete", "add_record_metadata", "pipeline_name", "validate_records",
+            "reconnect_attempts", "reconnect_backoff_seconds"} <= set(settings)  # fmt: skip
 
 
 def test_stream_maps_run_through_singer_sdk(db: Database) -> None:

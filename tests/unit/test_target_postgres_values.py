@@ -105,6 +105,8 @@ def test_settings_defaults_and_destinations(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.default_schema == "public" and settings.load_method == "upsert"
     assert settings.batch_size_rows == 50_000 and not settings.validate_records and settings.add_record_metadata
     assert settings.pipeline_name == "dev:tap-sienge-to-target-postgres"
+    assert (settings.reconnect_attempts, settings.reconnect_backoff_seconds) == (6, 1.0)
+    assert LoaderSettings.from_config({"reconnect_backoff_seconds": " 0.5 "}).reconnect_backoff_seconds == 0.5
     assert settings.destination("customers") == ("public", None)
     assert settings.destination("orders") == ("vendas", None)
     assert settings.destination("bills") == ("finance", "contas")

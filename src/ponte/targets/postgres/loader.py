@@ -14,6 +14,7 @@ and at the end of the input.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import sys
 import time
@@ -21,9 +22,12 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
-from ponte.errors import DataError
+import psycopg
+
+from ponte.errors import DataError, PonteError
 from ponte.targets.postgres import protocol
 from ponte.targets.postgres.reader import read_messages
+from ponte.targets.postgres.reconnect import DatabaseUnavailable, Reconnect, first_line
 from ponte.targets.postgres.run_log import RunLog
 from ponte.targets.postgres.settings import LoaderSettings
 from ponte.targets.postgres.sink import StreamSink
@@ -64,7 +68,10 @@ class Loader:
     def run_log(self) -> RunLog:
         """The run log, opened with the first stream (so `--about` and `--help` never connect)."""
         if self._run_log is None:
-            self._run_log = RunLog(self.settings.conninfo, self.settings.log_schema, self.settings.pipeline_name)
+            reconnect = Reconnect(self.settings.reconnect_attempts, self.settings.reconnect_backoff_seconds)
+            self._run_log = RunLog(
+                self.settings.conninfo, self.settings.log_schema, self.settings.pipeline_name, reconnect
+            )
         return self._run_log
 
     @property
@@ -258,9 +265,19 @@ class Loader:
         self.mapped.clear()
         if self._run_log is None:
             return
+        unreachable = isinstance(error, DatabaseUnavailable)
+        if unreachable:  # it just stayed away through a whole backoff: no second one
+            self._run_log.reconnect = dataclasses.replace(self._run_log.reconnect, attempts=0)
         try:
             self._run_log.finish_all(status, f"{type(error).__name__}: {error}"[:4000])
             self._run_log.close()
+        except (PonteError, psycopg.Error) as exc:
+            self.logger.error(
+                "could not record the failure in the run log %s.sync_runs (%s); the next run of this pipeline "
+                "will mark this one interrupted",
+                self.settings.log_schema,
+                "the database is unreachable" if unreachable else first_line(exc),
+            )
         except Exception:
             self.logger.exception("could not record the failure in the run log")
         self._run_log = None

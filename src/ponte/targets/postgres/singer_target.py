@@ -25,6 +25,8 @@ from ponte.targets.postgres.settings import (
     DEFAULT_BATCH_ROWS,
     DEFAULT_FLUSH_INTERVAL,
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_RECONNECT_ATTEMPTS,
+    DEFAULT_RECONNECT_BACKOFF,
     LOAD_METHODS,
     LoaderSettings,
 )
@@ -126,6 +128,19 @@ CONFIG_SCHEMA = th.PropertiesList(
         default=DEFAULT_MAX_CONNECTIONS,
         description="Connections kept open for streams (one per stream with an open batch, plus the run log); "
         "streams that are idle give theirs back beyond this.",
+    ),
+    th.Property(
+        "reconnect_attempts",
+        th.IntegerType,
+        default=DEFAULT_RECONNECT_ATTEMPTS,
+        description="When the connection drops (server restart, failover, idle timeout), reconnect this many "
+        "times, replaying the batch that was not committed, before giving up (0: give up at once).",
+    ),
+    th.Property(
+        "reconnect_backoff_seconds",
+        th.CustomType({"type": ["number", "string"], "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*$"}),
+        default=DEFAULT_RECONNECT_BACKOFF,
+        description="Wait before the first reconnection; doubles with each attempt (with jitter, at most 30 s).",
     ),
 ).to_dict()
 
