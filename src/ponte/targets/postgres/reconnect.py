@@ -73,11 +73,15 @@ class Reconnect:
     def pause(self, failures: int, what: str, error: BaseException, then: str = "") -> None:
         """Wait before reconnection attempt number `failures` (1-based), or raise when the attempts are spent."""
         if failures > self.attempts:
-            tries = f"after {self.attempts} attempt{'s' if self.attempts != 1 else ''}" if self.attempts else "at once"
+            tried = (
+                f"could not get it back after {self.attempts} attempt{'s' if self.attempts != 1 else ''}"
+                if self.attempts
+                else "reconnect_attempts is 0"
+            )
             raise DatabaseUnavailable(
-                f"target-postgres: {what}: lost the connection to PostgreSQL and could not get it back {tries} "
-                f"({first_line(error)}); what was not committed was rolled back and STATE covers only committed "
-                "records, so run the pipeline again once the database is reachable"
+                f"target-postgres: {what}: lost the connection to PostgreSQL and {tried} ({first_line(error)}); "
+                "what was not committed was rolled back and STATE covers only committed records, so run the "
+                "pipeline again once the database is reachable"
             )
         from ponte.http.retry_policy import RetryPolicy  # here, not at the top: a load that never reconnects
         # should not pay for importing the HTTP client's package

@@ -1,10 +1,11 @@
 """The run log (`ponte.sync_runs`) and the dead-letter table (`ponte.dead_letters`).
 
-One row per run and stream, written on its own autocommit connection so it survives a rolled-back batch and
-shows progress while a load runs. Each run holds a session advisory lock; a later run that finds an old row
-still `running` whose lock is free knows that process died (SIGKILL, lost connection) and marks it
-`interrupted` — no heartbeat needed. A lost connection is opened again (and the lock taken again) before
-the statement is repeated; every statement here can be repeated safely.
+One row per run and stream, started and finished on its own autocommit connection so it survives a rolled-back
+batch and shows progress while a load runs; each batch adds its counts (and its dead letters) in its own
+transaction, so they count exactly what was committed. Each run holds a session advisory lock; a later run
+that finds an old row still `running` whose lock is free knows that process died (SIGKILL, lost connection)
+and marks it `interrupted` — no heartbeat needed. A lost connection is opened again (and the lock taken
+again) before the statement is repeated; every statement on it can be repeated safely.
 """
 
 from __future__ import annotations

@@ -408,11 +408,14 @@ class StreamSink:
         self._excluded[self._written[line - 1]] = f"rejected by PostgreSQL: {describe_error(error)}"
 
     def _replay(self) -> None:
+        """Send the batch again from the spill file; stops early once it has failed (the commit says why)."""
         self._replay_pending = False
         self._written = []
         self.rejections.replaying()
         self._begin()
         for index, line in enumerate(self.spill.lines()):
+            if self._failed is not None:
+                return
             try:
                 message = decode_json(line)
             except RecursionError:  # deeper in the stack than the reader was: just past the decoder's limit
