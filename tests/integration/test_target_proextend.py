@@ -148,7 +148,7 @@ def test_shuffled_streams_are_sent_in_dependency_order(sb: SandboxProcess, tmp_p
     result = run_target(write_config(tmp_path, sb), [*messages, state], tmp_path)
 
     assert result.returncode == 0, result.stderr[-3000:]
-    assert [json.loads(line) for line in result.stdout.splitlines()] == [state]
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [state["value"]]  # the bare value
     for entity in ORDER:
         assert set(stored(sb, entity)) == {row["code"] for row in data[entity]}, entity
     assert sync_calls(sb) == [(entity, 200) for entity in ORDER]  # one call each, in order, no 422

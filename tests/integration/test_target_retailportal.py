@@ -100,7 +100,7 @@ def test_5000_products_in_3_parallel_jobs_and_a_rerun_only_updates(rp: SandboxPr
     result = run_target(config, source)
 
     assert result.returncode == 0, result.stderr[-3000:]
-    assert [json.loads(line) for line in result.stdout.splitlines()] == [state]
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [state["value"]]  # the bare value
     assert info(rp)["products"] == 5000
     first = jobs(rp)
     # 10 batches of 500 would leave the last round with one job alone: 12 balanced batches of <= 417 instead

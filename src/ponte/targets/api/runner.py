@@ -301,8 +301,13 @@ class TargetRun:
         Alerter(settings, redact=self.redactor.redact, logger=self.logger).send(alert)
 
     def _emit_state(self) -> None:
+        """Write the last STATE *value* as one JSON line, as Singer targets do: Meltano stores that line as is.
+
+        A whole `{"type": "STATE", ...}` message here would be stored wrapped, and the next run would find no
+        bookmarks and re-read everything.
+        """
         if self.state is not None:
-            self.out.write(json.dumps({"type": "STATE", "value": self.state}) + "\n")
+            self.out.write(json.dumps(self.state) + "\n")
             self.out.flush()
 
 
