@@ -21,7 +21,8 @@ from ponte.testing.sinks import HttpSink, SmtpSink
 
 KEY = "rp_sandbox_key"
 FAST = {"time_scale": 1000.0, "rate_limit": 0, "rate_window_seconds": 60.0, "max_concurrent_jobs": 5,
-        "latency_ms": 0, "job_fail_next": 0, "items_per_second": 4.0}  # fmt: skip
+        "latency_ms": 0, "job_fail_next": 0, "items_per_second": 4.0, "job_status_links": "both",
+        "job_status_route": "jobs", "job_success_state": "Succeeded", "item_error_field": "errors"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,14 @@ def jobs(rp: SandboxProcess) -> list[dict[str, Any]]:
 
 def batch_posts(rp: SandboxProcess) -> list[dict[str, Any]]:
     return [e for e in rp.request_log() if e["method"] == "POST" and e["path"].endswith("/product/batch")]
+
+
+def stored_ids(rp: SandboxProcess) -> list[int]:
+    return [p["erpId"] for p in rp.session.get(f"{rp.url}/_sandbox/retailportal/products", timeout=10).json()]
+
+
+def state_lines(result: subprocess.CompletedProcess[str]) -> list[Any]:
+    return [json.loads(line) for line in result.stdout.splitlines()]
 
 
 def most_at_once(intervals: list[tuple[str, str]]) -> int:
@@ -201,3 +210,81 @@ def test_a_job_that_fails_twice_is_dead_lettered_and_alerted(rp: SandboxProcess,
     assert all("ended Failed" in letter["reason"] and letter["api_response"]["state"] == "Failed" for letter in letters)
     finished = [e for e in api_targets.read_jsonl(tmp_path / "jobs.jsonl") if e["event"] == "finished"]
     assert [e["state"] for e in finished] == ["Failed", "Failed"]
+
+
+# -- a server whose open choices differ from the declaration's guesses ---------------------------------------------
+STATE = {"type": "STATE", "value": {"bookmarks": {"products": {"replication_key_value": "2026-07-01"}}}}
+
+
+@pytest.mark.parametrize("links", ["location", "body"])
+def test_the_status_url_comes_from_the_location_header_then_status_url(
+    rp: SandboxProcess, tmp_path: Path, links: str
+) -> None:
+    rp.configure(job_status_links=links, job_status_route="product-batch")  # the declared /jobs/{job_id} is 404
+    result = run_target(write_config(tmp_path, rp, batch_size=10), input_file(tmp_path, [*products(30), STATE]))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert stored_ids(rp) == list(range(1, 31)) and state_lines(result) == [STATE]
+    polls = [e["path"] for e in rp.request_log() if e["method"] == "GET" and "hangfire-job" in e["path"]]
+    job_ids = {j["jobId"] for j in jobs(rp)}
+    assert polls and {p.rsplit("/", 1)[1] for p in polls} == job_ids
+    assert all(p.startswith("/erp-data/product/batch/") for p in polls)
+    assert api_targets.read_jsonl(tmp_path / "dl.jsonl") == []
+
+
+def test_an_undeclared_final_state_is_taken_by_its_counts_with_one_warning(rp: SandboxProcess, tmp_path: Path) -> None:
+    # the case: the server says Completed, the declaration expects Succeeded; before, every item of the
+    # 1,192 was dead-lettered as TimedOut after max_job_wait_seconds although the server had applied them all
+    rp.configure(job_success_state="Completed")
+    config = write_config(tmp_path, rp, batch_size=200, parallel_jobs=3, max_job_wait_seconds=5)
+    result = run_target(config, input_file(tmp_path, [*products(1192), STATE]))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert info(rp)["products"] == 1192 and {j["state"] for j in jobs(rp)} == {"Completed"}
+    assert api_targets.read_jsonl(tmp_path / "dl.jsonl") == []
+    assert state_lines(result) == [STATE]
+    warnings = [line for line in result.stderr.splitlines() if "'Completed'" in line]
+    assert len(warnings) == 1 and "WARNING" in warnings[0] and "success_states" in warnings[0], warnings
+    finished = [e for e in api_targets.read_jsonl(tmp_path / "jobs.jsonl") if e["event"] == "finished"]
+    assert len(finished) == len(jobs(rp)) and {e["state"] for e in finished} == {"Completed"}
+    assert sum(e["succeeded"] for e in finished) == 1192
+
+
+@pytest.mark.parametrize("field", ["errors", "message", "error", "detail"])
+def test_per_item_messages_are_read_from_whichever_field_holds_them(
+    rp: SandboxProcess, tmp_path: Path, field: str
+) -> None:
+    rp.configure(item_error_field=field)
+    messages = products(10)
+    for message in messages[2:4]:
+        message["record"]["description"] = "   "  # valid for the payload schema, refused by the API
+    result = run_target(write_config(tmp_path, rp), input_file(tmp_path, messages))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert stored_ids(rp) == [1, 2, 5, 6, 7, 8, 9, 10]
+    letters = api_targets.read_jsonl(tmp_path / "dl.jsonl")
+    assert sorted(letter["record"]["erpId"] for letter in letters) == [3, 4]
+    for letter in letters:
+        assert letter["reason"].endswith("refused it: description: description é obrigatório."), letter["reason"]
+        assert "None" not in letter["reason"]
+
+
+def test_a_job_whose_outcome_is_unknown_is_no_dead_letter_and_fails_the_run(rp: SandboxProcess, tmp_path: Path) -> None:
+    rp.configure(time_scale=0.0)  # the jobs are accepted but never move
+    config = write_config(tmp_path, rp, batch_size=10, parallel_jobs=2, max_job_wait_seconds=1)
+    source = input_file(tmp_path, [*products(20), STATE])
+    result = run_target(config, source)
+
+    assert result.returncode == 7, result.stderr[-3000:]
+    assert result.stdout == ""  # no STATE past items whose fate is unknown: the next run sends them again
+    assert api_targets.read_jsonl(tmp_path / "dl.jsonl") == []
+    unknown = [line for line in result.stderr.splitlines() if "outcome unknown for its" in line]
+    assert len(unknown) == 2 and all("10 item(s)" in line and "run again" in line for line in unknown), unknown
+    finished = [e for e in api_targets.read_jsonl(tmp_path / "jobs.jsonl") if e["event"] == "finished"]
+    assert [e["state"] for e in finished] == ["unknown", "unknown"]
+    assert "Traceback" not in result.stderr
+
+    rp.configure(time_scale=1000.0)
+    again = run_target(config, source)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert info(rp)["products"] == 20 and state_lines(again) == [STATE]  # the re-sent batches upserted by erpId
