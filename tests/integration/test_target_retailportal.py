@@ -265,8 +265,23 @@ def test_per_item_messages_are_read_from_whichever_field_holds_them(
     letters = api_targets.read_jsonl(tmp_path / "dl.jsonl")
     assert sorted(letter["record"]["erpId"] for letter in letters) == [3, 4]
     for letter in letters:
-        assert letter["reason"].endswith("refused it: description: description é obrigatório."), letter["reason"]
+        assert letter["reason"].startswith("description: description é obrigatório."), letter["reason"]
         assert "None" not in letter["reason"]
+
+
+def test_dlq_list_shows_the_api_message_first_and_whole(rp: SandboxProcess, tmp_path: Path) -> None:
+    messages = products(3)
+    messages[1]["record"]["description"] = " "
+    result = run_target(write_config(tmp_path, rp), input_file(tmp_path, messages))
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    listed = subprocess.run([console_script("ponte"), "dlq", "list", "--store", f"file:{tmp_path / 'dl.jsonl'}"],
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    header, line = listed.stdout.splitlines()
+    reason = line[header.index("REASON") :]
+    assert reason.startswith("description: description é obrigatório."), reason
+    assert "erpId=2" in reason and "…" not in reason  # the context follows; nothing is cut when piped
 
 
 def test_a_job_whose_outcome_is_unknown_is_no_dead_letter_and_fails_the_run(rp: SandboxProcess, tmp_path: Path) -> None:

@@ -71,8 +71,8 @@ class JobSender:
                                         entity.name, job_id, error, len(batch))  # fmt: skip
                     continue
                 for item in batch:
-                    self.context.reject(entity, item, f"job {job_id} ended {reading.state}: {error}",
-                                        {"jobId": job_id, "state": reading.state, "error": error})  # fmt: skip
+                    self.context.reject(entity, item, error, {"jobId": job_id, "state": reading.state, "error": error},
+                                        context=f"job {job_id} ended {reading.state}")  # fmt: skip
                 return
             self._finished(job_id, reading, batch)
             return
@@ -92,8 +92,8 @@ class JobSender:
             else:
                 said = [message_in(error.body, ("message", "error", "detail")), message_in(error.body, ("errors",))]
                 message = " — ".join(text for text in said if text) or str(error)
-                self.context.reject(entity, batch[0], f"the API refused it (HTTP {error.status}): {message}",
-                                    error.body)  # fmt: skip
+                self.context.reject(entity, batch[0], message, error.body,
+                                    context=f"the API refused it (HTTP {error.status})")  # fmt: skip
             return None
         body = getattr(response, "ponte_json", None)
         job_id = dig(body, job.id_path)
@@ -193,8 +193,8 @@ class JobSender:
         entity, job, status, state = self.context.entity, self.job, reading.body, reading.state
         failures = self._item_failures(status, batch)
         for index, reason, detail in failures:
-            self.context.reject(entity, batch[index], f"job {job_id} refused it: {reason}",
-                                {"jobId": job_id, **detail})  # fmt: skip
+            self.context.reject(entity, batch[index], reason, {"jobId": job_id, **detail},
+                                context=f"job {job_id} refused it")  # fmt: skip
         unnamed = int_count(dig(status, job.failed_path) if job.failed_path else None) - len(failures)
         if unnamed > 0:
             self.logger.error("%s: job %s reports %d failure(s) that name no item; see the integration history",

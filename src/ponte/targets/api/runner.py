@@ -153,7 +153,7 @@ class TargetRun:
         record = message.get("record") or {}
         payload, refusal = self.preparers[entity.name].prepare(record)
         if refusal is not None:
-            self.reject(entity, Item(stream, payload), f"invalid before sending: {refusal.reason}")
+            self.reject(entity, Item(stream, payload), refusal.reason, context="invalid before sending")
             return
         key = payload.get(entity.key)
         self.rejected[entity.name].pop(key_text(key), None)  # a later, valid version supersedes a refused one
@@ -213,14 +213,21 @@ class TargetRun:
                             f"this run ({why}); fix that record, then replay both")  # fmt: skip
         return None
 
-    def reject(self, entity: EntityDef, item: Item, reason: str, api_response: Any = None) -> None:
-        """Dead-letter one record (thread-safe); remember its key so its children are not sent."""
+    def reject(
+        self, entity: EntityDef, item: Item, reason: str, api_response: Any = None, *, context: str = ""
+    ) -> None:
+        """Dead-letter one record (thread-safe); remember its key so its children are not sent.
+
+        The letter's reason starts with the cause (the API's own words where it gave some) and ends with where
+        it happened, so a listing cut to the screen's width still shows why.
+        """
         key = item.payload.get(entity.key)
+        where = f"{entity.name} {entity.key}={key!r}" + (f"; {context}" if context else "")
         letter = DeadLetter(
             target=self.target.plugin,
             stream=item.stream,
             record=item.payload,
-            reason=f"{entity.name} {entity.key}={key!r}: {reason}",
+            reason=f"{reason} ({where})",
             entity=entity.name,
             api_response=api_response,
             run_id=self.run_id,
