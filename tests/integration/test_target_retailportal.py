@@ -139,19 +139,23 @@ def test_5000_products_in_3_parallel_jobs_and_a_rerun_only_updates(rp: SandboxPr
 
 
 def test_a_timed_out_post_is_sent_again_without_duplicates(rp: SandboxProcess, tmp_path: Path) -> None:
-    rp.configure(latency_ms=3000)  # the first POST answers after the target has given up on it
     config = write_config(tmp_path, rp, timeout_seconds=1, backoff_base_seconds=4)
-    stderr_path = tmp_path / "stderr.log"
-    with stderr_path.open("w") as stderr:
-        process = subprocess.Popen(
-            [console_script("target-retailportal"), "--config", str(config), "--input",
-             str(input_file(tmp_path, products(20)))],
-            stdout=subprocess.PIPE, stderr=stderr, text=True,
-        )  # fmt: skip
+    stderr_path, stdout_path = tmp_path / "stderr.log", tmp_path / "stdout.log"
+    with stderr_path.open("w") as stderr, stdout_path.open("w") as stdout:
+        process = subprocess.Popen([console_script("target-retailportal"), "--config", str(config)],
+                                   stdin=subprocess.PIPE, stdout=stdout, stderr=stderr, text=True)  # fmt: skip
         try:
+            # the credentials check comes before any input is read; only then is the API made slow
+            checked = lambda: any(e["path"].endswith("/get-latest-integration") for e in rp.request_log())  # noqa: E731
+            wait_until(checked, 15, "the target's credentials check")
+            rp.configure(latency_ms=3000)  # the first POST answers after the target has given up on it
+            assert process.stdin is not None
+            process.stdin.write(input_file(tmp_path, products(20)).read_text())
+            process.stdin.close()
             wait_until(lambda: "retrying" in stderr_path.read_text(), 15, "the target to give up on its first POST")
             rp.configure(latency_ms=0)  # the retry (2-4 s later, backoff) is answered at once
-            out, _ = process.communicate(timeout=30)
+            process.wait(timeout=30)
+            out = stdout_path.read_text()
         finally:
             if process.poll() is None:
                 process.kill()
@@ -303,3 +307,27 @@ def test_a_job_whose_outcome_is_unknown_is_no_dead_letter_and_fails_the_run(rp: 
     again = run_target(config, source)
     assert again.returncode == 0, again.stderr[-3000:]
     assert info(rp)["products"] == 20 and state_lines(again) == [STATE]  # the re-sent batches upserted by erpId
+
+
+def test_a_wrong_api_key_fails_before_any_input_is_read(rp: SandboxProcess, tmp_path: Path) -> None:
+    code, stderr = api_targets.run_without_input("target-retailportal", write_config(tmp_path, rp, api_key="wrong"),
+                                                 tmp_path)  # fmt: skip
+    assert code == 3, stderr
+    [line] = [line for line in stderr.splitlines() if "TARGET_RETAILPORTAL_API_KEY" in line]
+    assert line.startswith("target-retailportal: ") and "401" in line
+    assert "target-retailportal: target-retailportal" not in stderr and "wrong" not in stderr
+    assert "received" not in stderr and "Traceback" not in stderr  # no summary table of zeros
+    assert batch_posts(rp) == []
+
+
+def test_a_fatal_input_error_is_one_line_without_a_table_of_zeros(rp: SandboxProcess, tmp_path: Path) -> None:
+    source = input_file(tmp_path, products(3))
+    source.write_text(source.read_text() + "INFO tap-bling: a log line in the data\n")
+    result = run_target(write_config(tmp_path, rp), source)
+
+    assert result.returncode == 5, result.stderr
+    assert result.stderr.count("input line 4 is not JSON") == 1
+    assert "target-retailportal: input line 4 is not JSON" in result.stderr
+    assert "target-retailportal: target-retailportal" not in result.stderr
+    assert "received" not in result.stderr and "dead-lettered" not in result.stderr
+    assert batch_posts(rp) == [] and result.stdout == ""

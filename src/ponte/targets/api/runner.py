@@ -277,12 +277,18 @@ class TargetRun:
     def _finish(self, error: BaseException | None) -> None:
         if error is not None and self.stores.run_log is not None:
             self.stores.run_log.finish_all("failed", self.redactor.redact(str(error)))
-        self.logger.info(self.redactor.redact(self.summary()))
+        if error is None or self._anything_happened():  # a fatal error alone is the CLI's one line, no zeros
+            self.logger.info(self.redactor.redact(self.summary()))
         self._alert(error)
         self.stores.job_log.close()
         self.stores.dead_letters.close()
         if self.stores.run_log is not None:
             self.stores.run_log.close()
+
+    def _anything_happened(self) -> bool:
+        """Whether the API or the dead-letter store saw anything of this run."""
+        return any(o.delivered or o.rejected or o.unknown or o.jobs or o.created or o.updated
+                   for o in self.outcomes.values())  # fmt: skip
 
     def summary(self) -> str:
         """A table an operator reads at a glance: per entity what came in, what landed, what was refused."""
