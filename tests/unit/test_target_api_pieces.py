@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -213,3 +215,10 @@ def _objects(node: object) -> list[dict]:
     if isinstance(node, list):
         return [o for value in node for o in _objects(value)]
     return []
+
+
+def test_a_target_starts_without_loading_the_tap_machinery() -> None:
+    """singer-sdk costs seconds per start; a target (and every test that runs one) does not need it."""
+    code = "import sys, ponte.cli.targets; print(sorted(m for m in sys.modules if m.startswith('singer_sdk')))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert loaded.stdout.strip() == "[]"

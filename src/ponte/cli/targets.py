@@ -23,11 +23,11 @@ from typing import Any
 import requests
 
 from ponte.auth.client_factory import build_client
-from ponte.cli.taps import declaration_path
 from ponte.errors import ApiError, ConfigError, PonteError
 from ponte.http import HttpClient
 from ponte.http.redaction import Redactor
 from ponte.setting_text import read_setting
+from ponte.spec.declaration_paths import declaration_path
 from ponte.spec.validation import Declaration, load_declaration
 from ponte.tap.runtime import effective_config, secret_values
 from ponte.targets.api.common_settings import all_settings
