@@ -228,7 +228,7 @@ def test_the_status_url_comes_from_the_location_header_then_status_url(
     result = run_target(write_config(tmp_path, rp, batch_size=10), input_file(tmp_path, [*products(30), STATE]))
 
     assert result.returncode == 0, result.stderr[-3000:]
-    assert stored_ids(rp) == list(range(1, 31)) and state_lines(result) == [STATE]
+    assert stored_ids(rp) == list(range(1, 31)) and state_lines(result) == [STATE["value"]]
     polls = [e["path"] for e in rp.request_log() if e["method"] == "GET" and "hangfire-job" in e["path"]]
     job_ids = {j["jobId"] for j in jobs(rp)}
     assert polls and {p.rsplit("/", 1)[1] for p in polls} == job_ids
@@ -246,7 +246,7 @@ def test_an_undeclared_final_state_is_taken_by_its_counts_with_one_warning(rp: S
     assert result.returncode == 0, result.stderr[-3000:]
     assert info(rp)["products"] == 1192 and {j["state"] for j in jobs(rp)} == {"Completed"}
     assert api_targets.read_jsonl(tmp_path / "dl.jsonl") == []
-    assert state_lines(result) == [STATE]
+    assert state_lines(result) == [STATE["value"]]
     warnings = [line for line in result.stderr.splitlines() if "'Completed'" in line]
     assert len(warnings) == 1 and "WARNING" in warnings[0] and "success_states" in warnings[0], warnings
     finished = [e for e in api_targets.read_jsonl(tmp_path / "jobs.jsonl") if e["event"] == "finished"]
@@ -306,7 +306,7 @@ def test_a_job_whose_outcome_is_unknown_is_no_dead_letter_and_fails_the_run(rp: 
     rp.configure(time_scale=1000.0)
     again = run_target(config, source)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert info(rp)["products"] == 20 and state_lines(again) == [STATE]  # the re-sent batches upserted by erpId
+    assert info(rp)["products"] == 20 and state_lines(again) == [STATE["value"]]  # the re-sent batches upserted by erpId
 
 
 def test_a_wrong_api_key_fails_before_any_input_is_read(rp: SandboxProcess, tmp_path: Path) -> None:
