@@ -23,12 +23,17 @@ pytestmark = pytest.mark.meltano
 PROJECT = Path(__file__).parents[2]
 ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 WEBHOOK_TOKEN = "hook-t0ken-4f9a2c"
+# The launcher's settings, blank unless a test sets them (a developer's .env must not leak into these tests).
+LAUNCHER_SETTINGS = ["PONTE_DB_DSN", "PONTE_DB_SCHEMA", "PONTE_ALERT_ON", "PONTE_ALERT_WEBHOOK_URL",
+                     *(f"PONTE_ALERT_SMTP_{name}" for name in ("HOST", "PORT", "STARTTLS", "SSL", "USER", "PASSWORD",
+                                                               "FROM", "TO"))]  # fmt: skip
 
 
 def _env(sandbox: SandboxProcess, schema: str, tmp_path: Path, streams: list[str], **extra: str) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("PONTE_")}
     return {
         **env,
+        **dict.fromkeys(LAUNCHER_SETTINGS, ""),
         "MELTANO_ENVIRONMENT": "dev",
         "MELTANO_RUN_STATE_ID_SUFFIX": schema,
         "TAP_SIENGE_BASE_URL": sandbox.base_url,
