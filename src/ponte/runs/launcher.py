@@ -36,7 +36,7 @@ from ponte.notify import Alerter
 from ponte.runs import report
 from ponte.runs.alerting import run_alert
 from ponte.runs.console import Console
-from ponte.runs.meltano_log import MeltanoLog
+from ponte.runs.meltano_log import MELTANO, MeltanoLog
 from ponte.runs.outcome import Outcome, decide
 from ponte.runs.settings import LaunchSettings, project_env
 from ponte.runs.store import PipelineRun, RunStore
@@ -252,7 +252,8 @@ class Launch:
         if outcome.status == "failed":
             code = next((p["exit_code"] for p in record.plugins if p["name"] == outcome.failed_plugin), None)
             exited = f"exit code {code if code is not None else outcome.exit_code}"
-            self.console.say("error", f"{outcome.failed_plugin} failed ({exited}): {record.error}")
+            who = "the run" if outcome.failed_plugin == MELTANO else outcome.failed_plugin
+            self.console.say("error", f"{who} failed ({exited}): {record.error}")
         for message in outcome.quota_stops:
             self.console.say("warning", message)
         level = {"failed": "error", "succeeded": "info"}.get(outcome.status, "warning")
