@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import stat
 import uuid
 from pathlib import Path
@@ -20,6 +21,7 @@ from ponte.runs.console import Console
 from ponte.runs.launcher import split_args
 from ponte.runs.meltano_log import MeltanoLog
 from ponte.runs.outcome import decide
+from ponte.runs.settings import LaunchSettings
 from ponte.runs.store import FileRunStore, PipelineRun
 
 TS = "2026-12-02T06:22:06.701830Z"
@@ -268,3 +270,18 @@ def test_the_record_file_keeps_the_start_and_the_end_of_a_run(tmp_path: Path) ->
     assert [(line["run_id"], line["status"]) for line in lines] == [(str(run.run_id), "running"),
                                                                      (str(run.run_id), "succeeded")]  # fmt: skip
     assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+
+
+def test_an_unreachable_database_sends_the_record_to_the_file_and_its_password_is_a_secret(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens once the socket is closed
+    dsn = f"host=127.0.0.1 port={port} user=ponte password=pw-s3cret-9 dbname=ponte"
+    settings = LaunchSettings.read(tmp_path, {"PONTE_DB_DSN": dsn})
+    warnings: list[str] = []
+    store = settings.open_store(warnings.append)
+    assert isinstance(store, FileRunStore) and store.path == tmp_path / ".ponte" / "pipeline_runs.jsonl"
+    assert warnings and warnings[0].startswith("cannot write the run record to PONTE_DB_DSN")
+    assert "pw-s3cret-9" in settings.secrets()
+    with pytest.raises(ConfigError, match="PONTE_DB_DSN is not a valid PostgreSQL connection string"):
+        LaunchSettings.read(tmp_path, {"PONTE_DB_DSN": "postgresql://x:y@host:notaport/db?bad=="})

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import Any, TextIO
 
 from ponte.errors import ConfigError
 from ponte.http.redaction import Redactor
@@ -37,12 +37,13 @@ from ponte.runs import report
 from ponte.runs.alerting import run_alert
 from ponte.runs.console import Console
 from ponte.runs.meltano_log import MELTANO, MeltanoLog
-from ponte.runs.outcome import Outcome, decide
+from ponte.runs.outcome import COUNTS, Outcome, decide
 from ponte.runs.settings import LaunchSettings, project_env
 from ponte.runs.store import PipelineRun, RunStore
 
 # `meltano run` options that take a value (everything else starting with `-` is a flag).
 VALUE_OPTIONS = frozenset({"--run-id", "--timeout", "--state-id-suffix", "--state-strategy", "--database-uri"})
+MAX_STREAMS_SHOWN = 5  # more streams: the closing line shows their totals (the record has each)
 
 
 @dataclass
@@ -132,6 +133,12 @@ def _forwarded_signals(process: subprocess.Popen[str]) -> Iterator[list[int]]:
             signal.signal(sig, handler)
 
 
+def _counts(label: str, streams: Sequence[Mapping[str, Any]]) -> str:
+    totals = {name: sum(int(s.get(name) or 0) for s in streams) for name in COUNTS}
+    text = f"{label}: {totals['inserted']} inserted, {totals['updated']} updated, {totals['deleted']} deleted"
+    return text + (f", {totals['rejected']} rejected" if totals["rejected"] else "")
+
+
 def _meltano_run_id(env: Mapping[str, str]) -> uuid.UUID | None:
     """`MELTANO_RUN_ID` (Meltano's own way to name a run), when set."""
     text = (env.get("MELTANO_RUN_ID") or "").strip()
@@ -179,6 +186,7 @@ class Launch:
             command=self.redactor.redact(rerun_command(self.request)),
         )
         store = self.settings.open_store(lambda text: self.console.say("warning", self.redactor.redact(text)))
+        self.recorded_in = store.where
         self._store(store, "started", record)
         self.console.say("info", f"run {self.run_id} started: {pipeline} (trigger {self.request.trigger})")
         began = time.monotonic()
@@ -195,8 +203,8 @@ class Launch:
         self._complete(record, outcome, log)
         self._store(store, "finished", record)
         store.close()
-        self._tell(record, outcome, time.monotonic() - began, store.where)
-        self._alert(record, store.where)
+        self._tell(record, outcome, time.monotonic() - began, self.recorded_in)
+        self._alert(record, self.recorded_in)
         return outcome.exit_code
 
     def _meltano(self, log: MeltanoLog, report_path: Path) -> tuple[int, int | None]:
@@ -242,13 +250,12 @@ class Launch:
                 f"could not write the run record to {store.where} ({type(exc).__name__}: {exc}); "
                 f"writing it to {fallback.where}"))  # fmt: skip
             getattr(fallback, step)(record)
+            self.recorded_in = fallback.where
 
     def _tell(self, record: PipelineRun, outcome: Outcome, seconds: float, where: str) -> None:
-        rows = "".join(
-            f"; {s['stream']}: {s['inserted']} inserted, {s['updated']} updated, {s['deleted']} deleted"
-            + (f", {s['rejected']} rejected" if s["rejected"] else "")
-            for s in outcome.streams
-        )
+        rows = "".join(f"; {_counts(s['stream'], [s])}" for s in outcome.streams)
+        if len(outcome.streams) > MAX_STREAMS_SHOWN:
+            rows = f"; {_counts(f'{len(outcome.streams)} streams', outcome.streams)}"
         if outcome.status == "failed":
             code = next((p["exit_code"] for p in record.plugins if p["name"] == outcome.failed_plugin), None)
             exited = f"exit code {code if code is not None else outcome.exit_code}"
