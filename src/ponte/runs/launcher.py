@@ -40,6 +40,7 @@ from ponte.runs.meltano_log import MELTANO, MeltanoLog
 from ponte.runs.outcome import COUNTS, Outcome, decide
 from ponte.runs.settings import LaunchSettings, project_env
 from ponte.runs.store import PipelineRun, RunStore
+from ponte.testing.singer_process import console_script
 
 # `meltano run` options that take a value (everything else starting with `-` is a flag).
 VALUE_OPTIONS = frozenset({"--run-id", "--timeout", "--state-id-suffix", "--state-strategy", "--database-uri"})
@@ -93,11 +94,8 @@ def split_args(args: Sequence[str]) -> SplitArgs:
 
 def meltano_executable() -> str:
     """The `meltano` next to the running interpreter (the project's virtualenv), else the one on PATH."""
-    candidate = Path(sys.executable).parent / "meltano"
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which("meltano")
-    if found is None:
+    found = console_script("meltano")
+    if found == "meltano" and shutil.which(found) is None:
         raise ConfigError("the meltano command was not found; run `make install` (or install meltano)")
     return found
 
