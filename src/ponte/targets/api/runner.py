@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -27,6 +26,7 @@ from ponte.errors import ConfigError, DataError, PonteError
 from ponte.http import HttpClient
 from ponte.http.redaction import Redactor
 from ponte.notify import Alert, Alerter, AlertSettings
+from ponte.runs.report import this_run_id
 from ponte.tap.records import dig
 from ponte.targets.api.definition import EntityDef, TargetDef
 from ponte.targets.api.job_log import JobLog, build_job_log
@@ -76,7 +76,7 @@ class TargetRun:
             target, config, client, redactor, logger, out,
         )  # fmt: skip
         self.stores = _open_stores(target, config, redactor)
-        self.run_id = str(self.stores.run_log.run_id) if self.stores.run_log is not None else str(uuid.uuid4())
+        self.run_id = str(self.stores.run_log.run_id if self.stores.run_log is not None else this_run_id())
         self.outcomes = {e.name: Outcome(e.name) for e in target.entities}
         self.preparers = {e.name: PayloadPreparer(e, target.timezone) for e in target.entities}
         self.rejected: dict[str, dict[str, str]] = {e.name: {} for e in target.entities}
