@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Run the demo end to end: sandbox + database + `meltano run tap-sienge target-postgres`, then show what landed.
+## Run the demo end to end: sandbox + database + `ponte run tap-sienge target-postgres`, then show what landed.
 demo: $(STAMP)
 	$(BIN)/ponte demo
 

@@ -1,4 +1,4 @@
-"""`ponte demo`: the Sienge sandbox → `meltano run tap-sienge target-postgres` → what landed, in one command.
+"""`ponte demo`: the Sienge sandbox → `ponte run tap-sienge target-postgres` → what landed, in one command.
 
 Runs in the `demo` Meltano environment. The database is the local PostgreSQL server when one answers on
 127.0.0.1:5432 (or `PONTE_PG_DSN`), else an embedded one (pgserver wheel, data in `.ponte/pgdata`). The
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import click
@@ -19,6 +18,7 @@ import requests
 
 from ponte.local_postgres import PostgresEndpoint, ensure_database, find_postgres
 from ponte.local_postgres import stop_embedded as _stop_embedded
+from ponte.runs.launcher import RunRequest, launch
 from ponte.testing import SandboxProcess, console_script
 
 SANDBOX_PORT = 8765
@@ -48,26 +48,23 @@ def start_sandbox(log_file: Path) -> SandboxProcess | None:
 
 
 def run_meltano(project: Path, dsn: str, database_kind: str) -> None:
-    """`meltano install` (idempotent) then `meltano run tap-sienge target-postgres` in the demo environment.
+    """`meltano install` (idempotent) then `ponte run tap-sienge target-postgres` in the demo environment.
 
     The state ID carries the database kind: the bookmarks of a run into the local server must not make a
-    later run into the embedded database skip the rows it never received.
+    later run into the embedded database skip the rows it never received. The run record goes to the demo
+    database (`ponte.pipeline_runs`, next to `ponte.sync_runs`); alerts a `.env` may configure stay off.
     """
-    env = {**os.environ, "MELTANO_ENVIRONMENT": "demo", "TARGET_POSTGRES_DSN": dsn}
+    env = {**os.environ, "MELTANO_ENVIRONMENT": "demo", "TARGET_POSTGRES_DSN": dsn, "PONTE_DB_DSN": dsn,
+           "PONTE_DB_SCHEMA": "ponte", "PONTE_ALERT_SMTP_HOST": "", "PONTE_ALERT_SMTP_TO": "",
+           "PONTE_ALERT_WEBHOOK_URL": ""}  # fmt: skip
     meltano = console_script("meltano")
     _say("installing the Meltano plugins (first time only takes a while)")
     subprocess.run([meltano, "install"], cwd=project, env=env, check=True, stdout=subprocess.DEVNULL)
-    _say("meltano run tap-sienge target-postgres")
-    began = time.monotonic()
-    result = subprocess.run(
-        [meltano, "run", "--state-id-suffix", database_kind, "tap-sienge", "target-postgres"],
-        cwd=project,
-        env=env,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise click.ClickException(f"meltano run failed with exit code {result.returncode} (see the log above)")
-    _say(f"meltano run finished in {time.monotonic() - began:.1f} s")
+    _say("ponte run tap-sienge target-postgres")
+    request = RunRequest(["--state-id-suffix", database_kind, "tap-sienge", "target-postgres"], project)
+    code = launch(request, env)
+    if code != 0:
+        raise click.ClickException(f"the pipeline failed with exit code {code} (see the ERROR line above)")
 
 
 def print_landed(dsn: str) -> None:
@@ -115,7 +112,7 @@ def connection_hint(endpoint: PostgresEndpoint, dsn: str) -> None:
 @click.option("--keep-sandbox", is_flag=True, help="Leave the sandbox running after the demo.")
 @click.option("--stop-embedded", is_flag=True, help="Only stop the embedded PostgreSQL a previous demo left running.")
 def demo(project: Path, embedded: bool, keep_sandbox: bool, stop_embedded: bool) -> None:
-    """Run the demo: sandbox + database + meltano run tap-sienge target-postgres, then show what landed."""
+    """Run the demo: sandbox + database + ponte run tap-sienge target-postgres, then show what landed."""
     state = project / ".ponte"
     if stop_embedded:
         stopped = _stop_embedded(state / "pgdata")

@@ -121,6 +121,20 @@ def test_state_passes_through_in_place_when_nothing_is_grouped(tmp_path: Path) -
     assert kinds == ["SCHEMA", "RECORD", "STATE", "RECORD", "STATE"]
 
 
+def test_a_schema_update_bringing_a_new_field_changes_nothing_downstream(tmp_path: Path) -> None:
+    """A tap announces a field its declaration lacks mid-stream (ponte.tap.undeclared_fields): mapped as before."""
+    ungrouped = MAPPING.split("  - source: items\n    target: shops")[0]
+    grown = schema("items", "id", "name", "status", "price", "shop", "socialName")
+    late = record("items", id=4, name="Ink", status="A", price=1, shop="rj", socialName="Tinta")
+    run = run_mapper(tmp_path, [*ITEMS[:2], grown, late, state(3)], mapping=ungrouped)
+    assert run.returncode == 0, run.stderr
+    assert run.records("products") == [
+        {"erpId": 1, "description": "Pen", "active": True, "price": 5.0},
+        {"erpId": 4, "description": "Ink", "active": True, "price": 2},
+    ]
+    assert [m["stream"] for m in run.of_type("SCHEMA")] == ["products"]
+
+
 def test_a_failing_record_stops_the_run_naming_file_stream_record_and_field(tmp_path: Path) -> None:
     bad = [{**ITEMS[0], "key_properties": ["id"]}, record("items", id=9, name=None, status="A", price=1, shop="x")]
     run = run_mapper(tmp_path, bad)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from ponte.testing import SandboxProcess, bling_tokens
 from ponte.testing.api_targets import read_jsonl
-from ponte.testing.meltano_run import meltano_run
+from ponte.testing.meltano_run import meltano_cli, meltano_run
 
 pytestmark = pytest.mark.meltano
 
@@ -36,13 +37,20 @@ def test_totvs_rm_lands_in_proextend_through_the_mapping(meltano_installed: None
             "TARGET_PROEXTEND_DEAD_LETTER_PATH": str(tmp_path / "dead_letters.jsonl"),
             "TARGET_PROEXTEND_JOB_LOG_PATH": str(tmp_path / "jobs.jsonl"),
         }
-        run = meltano_run(PROJECT, ["tap-totvs", "totvs-to-proextend", "target-proextend"], env)
+        blocks = ["tap-totvs", "totvs-to-proextend", "target-proextend"]
+        run = meltano_run(PROJECT, blocks, env)
         assert run.returncode == 0, run.stderr[-3000:]
-        stored = {
-            name: {r["code"]: r for r in requests.get(f"{proextend.url}/_sandbox/proextend/{name}", timeout=10).json()["records"]}
-            for name in ("units", "areas", "courses", "subjects", "professors", "students", "enrollments")
-        }  # fmt: skip
+        stored = platform_records(proextend)
         calls = [r["path"].rsplit("/", 2)[-2] for r in proextend.request_log() if r["path"].endswith("/sync")]
+        state = stored_state(env, "tap-totvs-to-target-proextend")
+        # RM's APIs offer no change filter, so every stream is full-table: the second run re-reads and re-sends
+        # the same records, and the platform ends exactly as it was
+        again = meltano_run(PROJECT, blocks, env)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert platform_records(proextend) == stored
+
+    # Meltano stores the bare state value (bookmarks at the top level), not a whole STATE message
+    assert "type" not in state and "bookmarks" in state, state
 
     assert all(stored[name] for name in stored), {name: len(v) for name, v in stored.items()}
     # dependency order, whatever order the tap emitted its streams in
@@ -66,7 +74,7 @@ def test_totvs_rm_lands_in_proextend_through_the_mapping(meltano_installed: None
     assert "platform total" in run.stderr  # the summary shows sync-status next to our counts
 
 
-def test_bling_products_land_in_retailportal_and_a_rerun_duplicates_nothing(
+def test_bling_products_land_in_retailportal_and_the_second_run_is_incremental(
     meltano_installed: None, tmp_path: Path
 ) -> None:
     with (
@@ -92,18 +100,42 @@ def test_bling_products_land_in_retailportal_and_a_rerun_duplicates_nothing(
         first = meltano_run(PROJECT, blocks, env)
         assert first.returncode == 0, first.stderr[-3000:]
         products = requests.get(f"{portal.url}/_sandbox/retailportal/products", timeout=10).json()
-        env["MELTANO_RUN_STATE_ID_SUFFIX"] = f"{tmp_path.name}-again"  # a full re-send, not an incremental one
-        second = meltano_run(PROJECT, blocks, env)
+        state = stored_state(env, "tap-bling-to-target-retailportal")
+        bling.reset_log()
+        second = meltano_run(PROJECT, blocks, env)  # same state ID: Meltano hands the bookmarks back
         assert second.returncode == 0, second.stderr[-3000:]
+        asked = [e for e in bling.request_log() if e["path"].endswith("/produtos")]
         again = requests.get(f"{portal.url}/_sandbox/retailportal/products", timeout=10).json()
         jobs = requests.get(f"{portal.url}/_sandbox/retailportal/jobs", timeout=10).json()
 
+    # Meltano stores the bare state value: bookmarks at the top level, not a whole STATE message
+    assert "type" not in state and set(state["bookmarks"]) >= {"produtos", "contatos", "pedidos_vendas"}, state
+    # the second run asks each account's products only for what changed since the first run's bookmark
+    assert {e["company"] for e in asked} == set(ACCOUNTS) and all("dataAlteracaoInicial" in e["query"] for e in asked)
     assert products, "no product landed"
     assert all(isinstance(p["erpId"], int) and p["description"] for p in products)
     assert sorted(p["erpId"] for p in again) == sorted(p["erpId"] for p in products), "a re-run must not duplicate"
     jobs = jobs.get("jobs", jobs) if isinstance(jobs, dict) else jobs
     assert all(j["state"] == "Succeeded" for j in jobs)
-    assert sum(j["createdCount"] for j in jobs) == len(products)  # the second run only updated
+    assert sum(j["createdCount"] for j in jobs) == len(products)  # nothing changed: the second run created nothing
     logged = [json.loads(line) for line in (tmp_path / "jobs.jsonl").read_text().splitlines()]
     assert {e["job_id"] for e in logged if e["event"] == "finished"} == {j["jobId"] for j in jobs}
     assert not read_jsonl(tmp_path / "dead_letters.jsonl")
+
+
+def platform_records(proextend: SandboxProcess) -> dict[str, dict[str, Any]]:
+    """What the ProExtend sandbox holds, per entity and code (less the platform's own `updated_at`)."""
+    names = ("units", "areas", "courses", "subjects", "professors", "students", "enrollments")
+    url = f"{proextend.url}/_sandbox/proextend"
+    return {
+        name: {r["code"]: {k: v for k, v in r.items() if k != "updated_at"} for r in requests.get(f"{url}/{name}", timeout=10).json()["records"]}
+        for name in names
+    }  # fmt: skip
+
+
+def stored_state(env: dict[str, str], pipeline: str) -> dict[str, Any]:
+    """What `meltano state get` shows for this test's state ID: the value the next run starts from."""
+    state_id = f"{env['MELTANO_ENVIRONMENT']}:{pipeline}:{env['MELTANO_RUN_STATE_ID_SUFFIX']}"
+    shown = meltano_cli(PROJECT, ["state", "get", state_id], env)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    return json.loads(shown.stdout)["singer_state"]

@@ -15,6 +15,8 @@ import requests
 from ponte.testing import SandboxProcess
 
 KEY = {"X-API-Key": "rp_sandbox_key"}
+GUESSES = {"job_status_links": "both", "job_status_route": "jobs", "job_success_state": "Succeeded",
+           "item_error_field": "errors"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,7 @@ def server() -> Iterator[SandboxProcess]:
 def rp(server: SandboxProcess) -> SandboxProcess:
     server.admin("retailportal/reset")
     server.session.post(f"{server.url}/_sandbox/reset-limits", timeout=10).raise_for_status()
-    server.configure(time_scale=0.0, rate_limit=0, max_concurrent_jobs=5, items_per_second=4.0)
+    server.configure(time_scale=0.0, rate_limit=0, max_concurrent_jobs=5, items_per_second=4.0, **GUESSES)
     return server
 
 
@@ -176,6 +178,29 @@ def test_a_crashed_job_fails_as_a_whole(rp: SandboxProcess) -> None:
     result = job(rp, job_id)
     assert (result["state"], result["successCount"], result["failureCount"]) == ("Failed", 0, 3)
     assert stored(rp) == []
+
+
+@pytest.mark.parametrize("field", ["message", "error", "detail"])
+def test_switches_take_the_other_reasonable_choices(rp: SandboxProcess, field: str) -> None:
+    rp.configure(job_status_links="location", job_status_route="product-batch", job_success_state="Completed",
+                 item_error_field=field)  # fmt: skip
+    accepted = post_batch(rp, [{"erpId": 1, "description": "ok"}, {"erpId": 2, "description": " ", "price": -1}])
+    assert accepted.status_code == 202 and "statusUrl" not in accepted.json()
+    job_id = accepted.json()["jobId"]
+    assert accepted.headers["Location"] == f"/erp-data/product/batch/{job_id}"
+    advance(rp, 1)
+    assert rp.session.get(f"{rp.base_url}/jobs/{job_id}", headers=KEY, timeout=10).status_code == 404
+    result = rp.session.get(f"{rp.url}{accepted.headers['Location']}", headers=KEY, timeout=10).json()
+    assert (result["state"], result["successCount"], result["failureCount"]) == ("Completed", 1, 1)
+    assert result["errors"] == [
+        {"index": 1, "erpId": 2, field: "description: description é obrigatório. price: price não pode ser negativo."}
+    ]
+    [summary] = rp.session.get(f"{rp.base_url}/integration-history", headers=KEY, timeout=10).json()
+    assert summary["state"] == "Completed" and summary["errors"] == result["errors"]
+    rp.configure(job_status_links="body")
+    accepted = post_batch(rp, products(1))
+    assert "Location" not in accepted.headers
+    assert accepted.json()["statusUrl"] == f"/erp-data/product/batch/{accepted.json()['jobId']}"
 
 
 # --- rate limit -----------------------------------------------------------------------------------------------

@@ -397,6 +397,39 @@ def test_schema_evolution_adds_widens_and_never_loses_data(db: Database) -> None
     assert "column code keeps the old values and new values go to the new column code__boolean" in run.stderr
 
 
+def test_a_schema_update_mid_run_adds_and_widens_columns_without_losing_rows(db: Database) -> None:
+    """What a tap sends when a record brings a field its declared schema lacks (ponte.tap.undeclared_fields)."""
+    v1 = {"id": {"type": "integer"}, "name": {"type": ["string", "null"]}}
+    v2 = {**v1, "socialName": {"type": ["string", "null"]}, "since": {"type": ["string", "null"], "format": "date"}}
+    v3 = {**v2, "since": {"type": ["string", "null"]}}  # a later value was not a date: widened to text
+    messages = [
+        schema("people", v1),
+        *(record("people", {"id": i, "name": f"p{i}"}) for i in range(1, 4)),
+        state({"page": 1}),
+        schema("people", v2),
+        record("people", {"id": 4, "name": "p4", "socialName": "Ana", "since": "2020-01-02"}),
+        record("people", {"id": 1, "name": "p1", "socialName": None, "since": "2021-03-04"}),
+        schema("people", v3),
+        record("people", {"id": 5, "name": "p5", "socialName": None, "since": "desde sempre"}),
+        state({"page": 2}),
+        schema("people", v3),
+    ]
+    run = ok(db.run(messages))
+    assert [s["page"] for s in run.states] == [1, 2]
+    types = db.column_types("people")
+    assert (types["social_name"], types["since"]) == ("text", "text")
+    assert db.rows("people", "id, name, social_name, since") == [
+        (1, "p1", None, "2021-03-04"),
+        (2, "p2", None, None),
+        (3, "p3", None, None),
+        (4, "p4", "Ana", "2020-01-02"),
+        (5, "p5", None, "desde sempre"),
+    ]
+    assert "widened date to text" in run.stderr
+    again = ok(db.run([schema("people", v3), record("people", {"id": 6, "name": "p6", "since": None})]))
+    assert db.column_types("people") == types and "schema change" not in again.stderr
+
+
 # -- deletions -----------------------------------------------------------------------------------------
 
 PEOPLE = {"id": {"type": "integer"}, "name": {"type": "string"}}

@@ -148,7 +148,7 @@ def test_shuffled_streams_are_sent_in_dependency_order(sb: SandboxProcess, tmp_p
     result = run_target(write_config(tmp_path, sb), [*messages, state], tmp_path)
 
     assert result.returncode == 0, result.stderr[-3000:]
-    assert [json.loads(line) for line in result.stdout.splitlines()] == [state]
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [state["value"]]  # the bare value
     for entity in ORDER:
         assert set(stored(sb, entity)) == {row["code"] for row in data[entity]}, entity
     assert sync_calls(sb) == [(entity, 200) for entity in ORDER]  # one call each, in order, no 422
@@ -275,3 +275,15 @@ def test_dlq_replay_resends_a_fixed_professor(sb: SandboxProcess, tmp_path: Path
                           capture_output=True, text=True, timeout=30)  # fmt: skip
     assert mark.returncode == 0 and "marked 1 dead letter(s) replayed" in mark.stderr
     assert [letter["status"] for letter in dead_letters(tmp_path)] == ["replayed"]
+
+
+def test_a_wrong_api_key_fails_before_any_input_is_read(sb: SandboxProcess, tmp_path: Path) -> None:
+    config = api_targets.write_config(tmp_path, instituicao="demo", api_key="pex_wrong_key", base_url=sb.base_url)
+    code, stderr = api_targets.run_without_input("target-proextend", config, tmp_path)
+
+    assert code == 3, stderr
+    [line] = [line for line in stderr.splitlines() if "TARGET_PROEXTEND_API_KEY" in line]
+    assert line.startswith("target-proextend: ") and "401" in line
+    assert "target-proextend: target-proextend" not in stderr and "pex_wrong_key" not in stderr
+    assert "received" not in stderr and "Traceback" not in stderr
+    assert sync_calls(sb) == []

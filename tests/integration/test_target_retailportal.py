@@ -21,7 +21,8 @@ from ponte.testing.sinks import HttpSink, SmtpSink
 
 KEY = "rp_sandbox_key"
 FAST = {"time_scale": 1000.0, "rate_limit": 0, "rate_window_seconds": 60.0, "max_concurrent_jobs": 5,
-        "latency_ms": 0, "job_fail_next": 0, "items_per_second": 4.0}  # fmt: skip
+        "latency_ms": 0, "job_fail_next": 0, "items_per_second": 4.0, "job_status_links": "both",
+        "job_status_route": "jobs", "job_success_state": "Succeeded", "item_error_field": "errors"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +74,14 @@ def batch_posts(rp: SandboxProcess) -> list[dict[str, Any]]:
     return [e for e in rp.request_log() if e["method"] == "POST" and e["path"].endswith("/product/batch")]
 
 
+def stored_ids(rp: SandboxProcess) -> list[int]:
+    return [p["erpId"] for p in rp.session.get(f"{rp.url}/_sandbox/retailportal/products", timeout=10).json()]
+
+
+def state_lines(result: subprocess.CompletedProcess[str]) -> list[Any]:
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
 def most_at_once(intervals: list[tuple[str, str]]) -> int:
     """The largest number of [start, end) intervals that overlap (ISO 8601 Z stamps compare as text)."""
     events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
@@ -100,7 +109,7 @@ def test_5000_products_in_3_parallel_jobs_and_a_rerun_only_updates(rp: SandboxPr
     result = run_target(config, source)
 
     assert result.returncode == 0, result.stderr[-3000:]
-    assert [json.loads(line) for line in result.stdout.splitlines()] == [state]
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [state["value"]]  # the bare value
     assert info(rp)["products"] == 5000
     first = jobs(rp)
     # 10 batches of 500 would leave the last round with one job alone: 12 balanced batches of <= 417 instead
@@ -130,19 +139,23 @@ def test_5000_products_in_3_parallel_jobs_and_a_rerun_only_updates(rp: SandboxPr
 
 
 def test_a_timed_out_post_is_sent_again_without_duplicates(rp: SandboxProcess, tmp_path: Path) -> None:
-    rp.configure(latency_ms=3000)  # the first POST answers after the target has given up on it
     config = write_config(tmp_path, rp, timeout_seconds=1, backoff_base_seconds=4)
-    stderr_path = tmp_path / "stderr.log"
-    with stderr_path.open("w") as stderr:
-        process = subprocess.Popen(
-            [console_script("target-retailportal"), "--config", str(config), "--input",
-             str(input_file(tmp_path, products(20)))],
-            stdout=subprocess.PIPE, stderr=stderr, text=True,
-        )  # fmt: skip
+    stderr_path, stdout_path = tmp_path / "stderr.log", tmp_path / "stdout.log"
+    with stderr_path.open("w") as stderr, stdout_path.open("w") as stdout:
+        process = subprocess.Popen([console_script("target-retailportal"), "--config", str(config)],
+                                   stdin=subprocess.PIPE, stdout=stdout, stderr=stderr, text=True)  # fmt: skip
         try:
+            # the credentials check comes before any input is read; only then is the API made slow
+            checked = lambda: any(e["path"].endswith("/get-latest-integration") for e in rp.request_log())  # noqa: E731
+            wait_until(checked, 15, "the target's credentials check")
+            rp.configure(latency_ms=3000)  # the first POST answers after the target has given up on it
+            assert process.stdin is not None
+            process.stdin.write(input_file(tmp_path, products(20)).read_text())
+            process.stdin.close()
             wait_until(lambda: "retrying" in stderr_path.read_text(), 15, "the target to give up on its first POST")
             rp.configure(latency_ms=0)  # the retry (2-4 s later, backoff) is answered at once
-            out, _ = process.communicate(timeout=30)
+            process.wait(timeout=30)
+            out = stdout_path.read_text()
         finally:
             if process.poll() is None:
                 process.kill()
@@ -201,3 +214,120 @@ def test_a_job_that_fails_twice_is_dead_lettered_and_alerted(rp: SandboxProcess,
     assert all("ended Failed" in letter["reason"] and letter["api_response"]["state"] == "Failed" for letter in letters)
     finished = [e for e in api_targets.read_jsonl(tmp_path / "jobs.jsonl") if e["event"] == "finished"]
     assert [e["state"] for e in finished] == ["Failed", "Failed"]
+
+
+# -- a server whose open choices differ from the declaration's guesses ---------------------------------------------
+STATE = {"type": "STATE", "value": {"bookmarks": {"products": {"replication_key_value": "2026-07-01"}}}}
+
+
+@pytest.mark.parametrize("links", ["location", "body"])
+def test_the_status_url_comes_from_the_location_header_then_status_url(
+    rp: SandboxProcess, tmp_path: Path, links: str
+) -> None:
+    rp.configure(job_status_links=links, job_status_route="product-batch")  # the declared /jobs/{job_id} is 404
+    result = run_target(write_config(tmp_path, rp, batch_size=10), input_file(tmp_path, [*products(30), STATE]))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert stored_ids(rp) == list(range(1, 31)) and state_lines(result) == [STATE["value"]]
+    polls = [e["path"] for e in rp.request_log() if e["method"] == "GET" and "hangfire-job" in e["path"]]
+    job_ids = {j["jobId"] for j in jobs(rp)}
+    assert polls and {p.rsplit("/", 1)[1] for p in polls} == job_ids
+    assert all(p.startswith("/erp-data/product/batch/") for p in polls)
+    assert api_targets.read_jsonl(tmp_path / "dl.jsonl") == []
+
+
+def test_an_undeclared_final_state_is_taken_by_its_counts_with_one_warning(rp: SandboxProcess, tmp_path: Path) -> None:
+    # the issue's case: the server says Completed, the declaration expects Succeeded; before, every item of the
+    # 1,192 was dead-lettered as TimedOut after max_job_wait_seconds although the server had applied them all
+    rp.configure(job_success_state="Completed")
+    config = write_config(tmp_path, rp, batch_size=200, parallel_jobs=3, max_job_wait_seconds=5)
+    result = run_target(config, input_file(tmp_path, [*products(1192), STATE]))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert info(rp)["products"] == 1192 and {j["state"] for j in jobs(rp)} == {"Completed"}
+    assert api_targets.read_jsonl(tmp_path / "dl.jsonl") == []
+    assert state_lines(result) == [STATE["value"]]
+    warnings = [line for line in result.stderr.splitlines() if "'Completed'" in line]
+    assert len(warnings) == 1 and "WARNING" in warnings[0] and "success_states" in warnings[0], warnings
+    finished = [e for e in api_targets.read_jsonl(tmp_path / "jobs.jsonl") if e["event"] == "finished"]
+    assert len(finished) == len(jobs(rp)) and {e["state"] for e in finished} == {"Completed"}
+    assert sum(e["succeeded"] for e in finished) == 1192
+
+
+@pytest.mark.parametrize("field", ["message", "error", "detail"])  # "errors": the dlq test
+def test_per_item_messages_are_read_from_whichever_field_holds_them(
+    rp: SandboxProcess, tmp_path: Path, field: str
+) -> None:
+    rp.configure(item_error_field=field)
+    messages = products(10)
+    for message in messages[2:4]:
+        message["record"]["description"] = "   "  # valid for the payload schema, refused by the API
+    result = run_target(write_config(tmp_path, rp), input_file(tmp_path, messages))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert stored_ids(rp) == [1, 2, 5, 6, 7, 8, 9, 10]
+    letters = api_targets.read_jsonl(tmp_path / "dl.jsonl")
+    assert sorted(letter["record"]["erpId"] for letter in letters) == [3, 4]
+    for letter in letters:
+        assert letter["reason"].startswith("description: description é obrigatório."), letter["reason"]
+        assert "None" not in letter["reason"]
+
+
+def test_dlq_list_shows_the_api_message_first_and_whole(rp: SandboxProcess, tmp_path: Path) -> None:
+    messages = products(3)
+    messages[1]["record"]["description"] = " "
+    result = run_target(write_config(tmp_path, rp), input_file(tmp_path, messages))
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    listed = subprocess.run([console_script("ponte"), "dlq", "list", "--store", f"file:{tmp_path / 'dl.jsonl'}"],
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    header, line = listed.stdout.splitlines()
+    reason = line[header.index("REASON") :]
+    assert reason.startswith("description: description é obrigatório."), reason
+    assert "erpId=2" in reason and "…" not in reason  # the context follows; nothing is cut when piped
+
+
+def test_a_job_whose_outcome_is_unknown_is_no_dead_letter_and_fails_the_run(rp: SandboxProcess, tmp_path: Path) -> None:
+    rp.configure(time_scale=0.0)  # the jobs are accepted but never move
+    config = write_config(tmp_path, rp, batch_size=10, parallel_jobs=2, max_job_wait_seconds=1)
+    source = input_file(tmp_path, [*products(20), STATE])
+    result = run_target(config, source)
+
+    assert result.returncode == 7, result.stderr[-3000:]
+    assert result.stdout == ""  # no STATE past items whose fate is unknown: the next run sends them again
+    assert api_targets.read_jsonl(tmp_path / "dl.jsonl") == []
+    unknown = [line for line in result.stderr.splitlines() if "outcome unknown for its" in line]
+    assert len(unknown) == 2 and all("10 item(s)" in line and "run again" in line for line in unknown), unknown
+    finished = [e for e in api_targets.read_jsonl(tmp_path / "jobs.jsonl") if e["event"] == "finished"]
+    assert [e["state"] for e in finished] == ["unknown", "unknown"]
+    assert "Traceback" not in result.stderr
+
+    rp.configure(time_scale=1000.0)
+    again = run_target(config, source)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert info(rp)["products"] == 20 and state_lines(again) == [STATE["value"]]  # the re-sent batches upserted by erpId
+
+
+def test_a_wrong_api_key_fails_before_any_input_is_read(rp: SandboxProcess, tmp_path: Path) -> None:
+    code, stderr = api_targets.run_without_input("target-retailportal", write_config(tmp_path, rp, api_key="wrong"),
+                                                 tmp_path)  # fmt: skip
+    assert code == 3, stderr
+    [line] = [line for line in stderr.splitlines() if "TARGET_RETAILPORTAL_API_KEY" in line]
+    assert line.startswith("target-retailportal: ") and "401" in line
+    assert "target-retailportal: target-retailportal" not in stderr and "wrong" not in stderr
+    assert "received" not in stderr and "Traceback" not in stderr  # no summary table of zeros
+    assert batch_posts(rp) == []
+
+
+def test_a_fatal_input_error_is_one_line_without_a_table_of_zeros(rp: SandboxProcess, tmp_path: Path) -> None:
+    source = input_file(tmp_path, products(3))
+    source.write_text(source.read_text() + "INFO tap-bling: a log line in the data\n")
+    result = run_target(write_config(tmp_path, rp), source)
+
+    assert result.returncode == 5, result.stderr
+    assert result.stderr.count("input line 4 is not JSON") == 1
+    assert "target-retailportal: input line 4 is not JSON" in result.stderr
+    assert "target-retailportal: target-retailportal" not in result.stderr
+    assert "received" not in result.stderr and "dead-lettered" not in result.stderr
+    assert batch_posts(rp) == [] and result.stdout == ""

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import subprocess
+import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 
+import ponte
 from ponte.spec.validation import load_declaration
 from ponte.tap.runtime import effective_config
 from ponte.targets.api.common_settings import all_settings
-from ponte.targets.api.definition import EntityDef, TargetDef, build_target_def
+from ponte.targets.api.definition import MESSAGE_FIELDS, EntityDef, JobDef, TargetDef, build_target_def
+from ponte.targets.api.job_status import FAILED, PENDING, SUCCEEDED, read_status, status_url
 from ponte.targets.api.payload import PayloadPreparer, iso_z
-from ponte.targets.api.record_errors import named_failures, sentence
+from ponte.targets.api.record_errors import message_in, named_failures, sentence
 from ponte.targets.api.sending import Item, batches
 
 TARGETS = Path(__file__).parents[2] / "targets"
@@ -117,3 +123,102 @@ def test_batches_are_balanced_over_the_parallel_slots(count: int, size: int, par
 def test_proextend_entities_are_sent_in_dependency_order() -> None:
     names = [e.name for e in target("proextend").entities]
     assert names == ["units", "areas", "courses", "subjects", "professors", "students", "enrollments"]
+
+
+# -- what the docs leave open --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        (
+            {"errors": [{"field": "price", "message": "price não pode ser negativo."}]},
+            "price: price não pode ser negativo.",
+        ),
+        ({"errors": [], "message": "Produto bloqueado."}, "Produto bloqueado."),
+        ({"error": "Produto bloqueado.", "message": None}, "Produto bloqueado."),
+        ({"detail": {"price": ["deve ser positivo"]}}, "price: deve ser positivo"),
+        ({"errors": [{"field": "sku", "detail": "duplicado"}]}, "sku: duplicado"),
+        ({"errors": None, "message": ""}, None),
+    ],
+)
+def test_item_messages_come_from_the_first_field_that_holds_one(entry: dict, expected: str | None) -> None:
+    assert message_in(entry, MESSAGE_FIELDS) == expected
+
+
+def job_of(**changes: object) -> JobDef:
+    products = entity(target("retailportal"), "products").job
+    assert products is not None
+    return dataclasses.replace(products, **changes)
+
+
+@pytest.mark.parametrize(
+    ("body", "outcome", "undeclared"),
+    [
+        ({"state": "Succeeded", "successCount": 3, "failureCount": 0}, SUCCEEDED, False),
+        ({"state": "succeeded", "successCount": 3, "failureCount": 0}, SUCCEEDED, False),  # case does not matter
+        ({"state": "FAILED"}, FAILED, False),
+        ({"state": "Processing", "successCount": 3, "failureCount": 0}, PENDING, False),  # declared pending: wait
+        ({"state": "Completed", "successCount": 2, "failureCount": 1}, SUCCEEDED, True),  # every item counted
+        ({"state": "Completed", "successCount": 2, "failureCount": 0}, PENDING, True),  # one item not yet
+        ({"status": "Done", "successCount": 3, "failureCount": 0}, SUCCEEDED, True),  # no state at all
+    ],
+)
+def test_job_states_outside_the_declaration_are_read_by_their_counts(
+    body: dict, outcome: str, undeclared: bool
+) -> None:
+    reading = read_status(body, job_of(), 3)
+    assert (reading.outcome, reading.undeclared) == (outcome, undeclared)
+
+
+def accepted(headers: dict[str, str], status: int) -> requests.Response:
+    """A submit answer as the HTTP client returns it (the body is read separately, as `ponte_json`)."""
+    response = requests.Response()
+    response.status_code, response.url = status, "https://api.example.com/erp-data/product/batch"
+    response.headers.update(headers)
+    return response
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "expected"),
+    [
+        (202, {"Location": "/erp-data/batch-jobs/7"}, {"statusUrl": "/erp-data/jobs/7"}, "/erp-data/batch-jobs/7"),
+        (202, {"Location": "status/7"}, {}, "/erp-data/product/status/7"),  # relative to the request's URL
+        (202, {}, {"statusUrl": "https://api.example.com/erp-data/jobs/7"}, "/erp-data/jobs/7"),
+        (201, {"Location": "/erp-data/product/7"}, {}, "/erp-data/x/7"),  # a 201's Location is the resource
+        (202, {"Location": "https://evil.example.net/jobs/7"}, {}, "/erp-data/x/7"),  # the key stays home
+    ],
+)
+def test_the_status_url_follows_location_then_status_url_then_the_declared_path(
+    status: int, headers: dict[str, str], body: dict, expected: str
+) -> None:
+    warnings: list[str] = []
+    url = status_url(accepted(headers, status), body, job_of(status_path="/x/{job_id}"), "7",
+                     lambda path: "https://api.example.com/erp-data" + path, warnings.append)  # fmt: skip
+    assert url == "https://api.example.com" + expected
+    assert bool(warnings) == ("evil" in str(headers)) and all("evil.example.net" in w for w in warnings)
+
+
+def test_every_job_setting_the_schema_documents_is_read_by_the_engine() -> None:
+    """A declared knob the engine never reads (once: items_per_second) misleads whoever tunes it."""
+    schema = json.loads((Path(ponte.__file__).parent / "spec/schemas/target.schema.json").read_text())
+    [documented] = [e["properties"]["job"]["properties"] for e in _objects(schema) if "job" in e.get("properties", {})]
+    fields = {f.name for f in dataclasses.fields(JobDef)}
+    engine = "".join(p.read_text() for p in (Path(ponte.__file__).parent / "targets/api").glob("*.py"))
+    for name in documented:
+        field = name if name in fields else f"{name}s"  # error_path fills error_paths
+        assert field in fields, f"job.{name} is documented but JobDef has no {field}"
+        assert f"job.{field}" in engine, f"job.{name} is documented but never read"
+
+
+def _objects(node: object) -> list[dict]:
+    if isinstance(node, dict):
+        return [node, *(o for value in node.values() for o in _objects(value))]
+    if isinstance(node, list):
+        return [o for value in node for o in _objects(value)]
+    return []
+
+
+def test_a_target_starts_without_loading_the_tap_machinery() -> None:
+    """singer-sdk costs seconds per start; a target (and every test that runs one) does not need it."""
+    code = "import sys, ponte.cli.targets; print(sorted(m for m in sys.modules if m.startswith('singer_sdk')))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert loaded.stdout.strip() == "[]"

@@ -196,6 +196,32 @@ def test_existing_mapping_is_kept_and_new_fields_are_added() -> None:
     assert 'ALTER TABLE "sienge"."customers" ALTER COLUMN "_sdc_received_at" SET DEFAULT now()' in _sql(plan)
 
 
+def test_new_fields_whose_names_collide_get_their_own_columns_for_good() -> None:
+    """A tap may announce fields mid-run whose snake_case name a column already has (ponte.tap.undeclared_fields)."""
+    existing = _existing(id=("bigint", "source field: id"), social_name=("text", "source field: socialName"))
+    string = {"type": ["string", "null"]}
+    schema = {
+        "properties": {"id": {"type": "integer"}, "social_name": string, "SocialName": string, "socialName": string}
+    }
+    plan = _plan(schema, existing, add_record_metadata=False)
+    by_source = {c.source: c.name for c in plan.columns if c.source}
+    assert by_source == {
+        "id": "id",
+        "social_name": "social_name_2",
+        "SocialName": "social_name_3",
+        "socialName": "social_name",
+    }
+    after = _existing(
+        id=("bigint", "source field: id"),
+        **{column: ("text", f"source field: {source}") for source, column in by_source.items() if source != "id"},
+        _sdc_deleted_at=("timestamp with time zone", None),
+        _sdc_table_version=("bigint", None),
+    )
+    replanned = _plan({"properties": dict(reversed(schema["properties"].items()))}, after, add_record_metadata=False)
+    assert {c.source: c.name for c in replanned.columns if c.source} == by_source
+    assert not [s for s in _sql(replanned) if "ALTER" in s]
+
+
 def test_widening_alters_in_place_and_narrowing_writes_into_the_wider_column() -> None:
     existing = _existing(
         id=("bigint", "source field: id"),

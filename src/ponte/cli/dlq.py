@@ -12,6 +12,7 @@ A later step lets each declarative API target re-send its letters directly.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -50,12 +51,14 @@ def open_store(store_spec: str | None, dsn: str | None, schema: str) -> DeadLett
                       "/ PONTE_DLQ_DSN)")  # fmt: skip
 
 
-def _short(text: str, width: int) -> str:
+def _short(text: str, width: int | None) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"
 
 
-def _table(letters: list[DeadLetter]) -> str:
+def _table(letters: list[DeadLetter], width: int | None) -> str:
+    """One line per letter. The reason (cause first: the API's own words) fills the rest of a terminal of
+    `width` columns, at least 40; with no width (piped output) it is never cut."""
     header = ("ID", "TIME", "STATUS", "TARGET", "STREAM/ENTITY", "REASON")
     rows = [
         (
@@ -66,15 +69,21 @@ def _table(letters: list[DeadLetter]) -> str:
             letter.stream
             if not letter.entity or letter.entity == letter.stream
             else f"{letter.stream}/{letter.entity}",
-            _short(letter.reason, 70),
+            letter.reason,
         )
         for letter in letters
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    room = None if width is None else max(width - sum(w + 2 for w in widths), 40)
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + _short(row[-1], room)
         for row in [header, *rows]
     )
+
+
+def _screen_width() -> int | None:
+    """The terminal's width when printing to one; None when piped (a file or grep gets whole reasons)."""
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
 
 
 def _dump(value: Any) -> str:
@@ -95,14 +104,14 @@ def dlq() -> None:
 @click.option("--limit", type=int, default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
 def list_letters(store_spec, dsn, schema, target, stream, status, run_id, limit, as_json) -> None:
-    """List dead letters, oldest first."""
+    """List dead letters, oldest first; each reason starts with its cause (cut to the screen, whole when piped)."""
     with open_store(store_spec, dsn, schema) as store:
         letters = store.list(target=target, stream=stream, status=status, run_id=run_id, limit=limit)
     if as_json:
         for letter in letters:
             click.echo(json.dumps(letter.to_json(), ensure_ascii=False, default=str))
     elif letters:
-        click.echo(_table(letters))
+        click.echo(_table(letters, _screen_width()))
     else:
         click.echo("no dead letters match", err=True)
 

@@ -1,4 +1,4 @@
-"""The `ponte` command: sandboxes, validation of declarations, database helpers."""
+"""The `ponte` command: runs of pipelines, sandboxes, validation of declarations, database helpers."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from ponte.cli.auth import auth
 from ponte.cli.db import db
 from ponte.cli.dlq import dlq
 from ponte.cli.follow import follow
+from ponte.cli.run import run
 from ponte.cli.sandbox import sandbox
 from ponte.cli.validate import validate
 from ponte.demo import demo
@@ -29,6 +30,7 @@ cli.add_command(demo)
 cli.add_command(auth)
 cli.add_command(follow)
 cli.add_command(dlq)
+cli.add_command(run)
 
 
 def main() -> None:

@@ -1,7 +1,6 @@
 """Console scripts `tap-sienge`, `tap-bling`, …: each builds its Tap class from `taps/<source>.yml`.
 
-The declaration is looked up in `$PONTE_TAPS_DIR`, then `./taps` (Meltano runs plugins from the project
-root), then the `taps/` folder of the checkout this package was installed from (editable installs).
+The declaration is looked up by `ponte.spec.declaration_paths` (`$PONTE_TAPS_DIR`, `./taps`, the checkout's).
 """
 
 from __future__ import annotations
@@ -13,24 +12,8 @@ from pathlib import Path
 
 from ponte.errors import PonteError
 from ponte.spec import load_tap_spec
+from ponte.spec.declaration_paths import declaration_path
 from ponte.tap.factory import build_tap_class
-
-
-def declaration_path(source: str, folder: str = "taps") -> Path:
-    """Where `<folder>/<source>.yml` is; the first candidate if none exists (so the error names it).
-
-    `$PONTE_<FOLDER>_DIR` (e.g. PONTE_TAPS_DIR, PONTE_TARGETS_DIR) comes first.
-    """
-    candidates = []
-    override = os.environ.get(f"PONTE_{folder.upper()}_DIR")
-    if override:
-        candidates.append(Path(override))
-    candidates.append(Path.cwd() / folder)
-    candidates.append(Path(__file__).resolve().parents[3] / folder)
-    for where in candidates:
-        if (where / f"{source}.yml").is_file():
-            return where / f"{source}.yml"
-    return candidates[0] / f"{source}.yml"
 
 
 def run_tap(source: str) -> None:

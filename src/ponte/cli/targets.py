@@ -2,8 +2,11 @@
 
 Singer conventions: `--config FILE` (repeatable; `ENV` reads `TARGET_<NAME>_<SETTING>` variables), `--about`
 (with `--format json`), `--test` (one request proving URL and credentials), `--input FILE` instead of stdin.
+That same request is made before the first input line is read, so a wrong key fails at once, not after the
+tap has run for minutes.
 Exit codes: 0 done (refused records are in the dead-letter store), 2 bad declaration or settings, 3 credentials
-refused, 4 API error, 5 bad input, 6 dead letters with `fail_on_dead_letters`.
+refused, 4 API error, 5 bad input, 6 dead letters with `fail_on_dead_letters`, 7 a job's outcome is unknown
+(no STATE emitted: run again, the records are re-sent).
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from typing import Any
 import requests
 
 from ponte.auth.client_factory import build_client
-from ponte.cli.taps import declaration_path
-from ponte.errors import ConfigError, PonteError
+from ponte.errors import ApiError, ConfigError, PonteError
+from ponte.http import HttpClient
 from ponte.http.redaction import Redactor
 from ponte.setting_text import read_setting
+from ponte.spec.declaration_paths import declaration_path
 from ponte.spec.validation import Declaration, load_declaration
 from ponte.tap.runtime import effective_config, secret_values
 from ponte.targets.api.common_settings import all_settings
@@ -106,19 +110,37 @@ def run_target(name: str, argv: list[str] | None = None) -> int:
         client = build_client(declaration.data, {"config": config}, redactor, target.timezone, logger,
                               f"target-{name}", plugin=f"target-{name}")  # fmt: skip
         if args.test:
-            return _test(target.url((target.connection_check or {}).get("path", "/")), client, logger, name)
+            check_connection(target.url((target.connection_check or {}).get("path", "/")), client, logger, name)
+            return 0
+        if target.connection_check:
+            check_credentials(target.url(target.connection_check["path"]), client, logger, name)
         run = TargetRun(target, config, client, redactor, logger, sys.stdout)
         with open(args.input, encoding="utf-8") if args.input else sys.stdin as source:
             return run.run(source).exit_code
     except PonteError as exc:
-        print(f"target-{name}: {exc}", file=sys.stderr)
+        text = str(exc)
+        print(text if text.startswith(f"target-{name}:") else f"target-{name}: {text}", file=sys.stderr)
         return exc.exit_code
 
 
-def _test(url: str, client: Any, logger: logging.Logger, name: str) -> int:
-    client.send(requests.Request("GET", url).prepare(), label="connection check")
+def check_connection(url: str, client: HttpClient, logger: logging.Logger, name: str) -> None:
+    """`--test`: one GET; any failure is the answer."""
+    client.send(requests.Request("GET", url).prepare(), label="connection check", expect_json=False)
     logger.info("target-%s: connection check passed (%s)", name, url)
-    return 0
+
+
+def check_credentials(url: str, client: HttpClient, logger: logging.Logger, name: str) -> None:
+    """Before reading input: refused credentials (401/403) or an unreachable API end the run at once.
+
+    Any other error answer only warns: the endpoint proves nothing about the data, and sending will tell.
+    """
+    try:
+        client.send(requests.Request("GET", url).prepare(), label="credentials check", expect_json=False)
+    except ApiError as exc:
+        if exc.status is None:
+            raise
+        logger.warning("target-%s: the credentials check got HTTP %s from %s; going on (%s)", name, exc.status,
+                       url, exc)  # fmt: skip
 
 
 def target_proextend() -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import uuid
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from typing import Any
 
 from ponte.errors import ConfigError, PonteError
 from ponte.file_lock import file_lock
+from ponte.runs import report
 
 STATUSES = ("open", "replayed", "discarded")
 Redact = Callable[[str], str]
@@ -51,6 +53,12 @@ class DeadLetter:
         values = dict(data)
         values["created_at"] = datetime.fromisoformat(values["created_at"])
         return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
+
+
+def report_stored(letters: Iterable[DeadLetter]) -> None:
+    """Tell `ponte run` (when it started this process) how many records were dead-lettered: the run is partial."""
+    for (target, stream), count in Counter((letter.target, letter.stream) for letter in letters).items():
+        report.report(report.DEAD_LETTERS, plugin=target, stream=stream, count=count)
 
 
 def _check_status(status: str, *, allow_all: bool = False) -> None:
@@ -173,7 +181,8 @@ class FileDeadLetterStore(DeadLetterStore):
             with os.fdopen(fd, "a", encoding="utf-8") as handle:
                 handle.writelines(self._line(letter) for letter in new)
             os.chmod(self.path, 0o600)
-            return [letter.id for letter in new if letter.id is not None]
+        report_stored(new)
+        return [letter.id for letter in new if letter.id is not None]
 
     def list(
         self,
@@ -298,9 +307,11 @@ class PostgresDeadLetterStore(DeadLetterStore):
         from psycopg.types.json import Jsonb
 
         ids = []
+        stored = []
         with self._conn.transaction():
             for letter in letters:
                 letter = redact_letter(letter, self.redact)
+                stored.append(letter)
                 row = self._conn.execute(
                     self._q(
                         "INSERT INTO {dead} (run_id, pipeline, stream, target_table, rejected_at, reason, record, "
@@ -321,6 +332,7 @@ class PostgresDeadLetterStore(DeadLetterStore):
                     ),
                 ).fetchone()
                 ids.append(row[0])
+        report_stored(stored)
         return ids
 
     def list(

@@ -36,6 +36,7 @@ from ponte.mapper.declaration import MappingFile, MappingRule, load_mapping
 from ponte.mapper.expressions import ExpressionError
 from ponte.mapper.fields import FieldError, FieldRule
 from ponte.mapper.group_store import GroupStore
+from ponte.runs.report import launcher_run_id
 
 NAME = "ponte-mapper"
 
@@ -206,9 +207,9 @@ class PonteMapper(InlineMapper):
             )
         self.failed += 1
         self.logger.warning("dead_letter %s", message)
-        self.dead_letters.add(
-            [DeadLetter(target=NAME, stream=rule.source, record=record, reason=message, entity=rule.target)]
-        )
+        run_id = launcher_run_id()  # under `ponte run`, `ponte dlq list --run <id>` finds these letters too
+        letter = DeadLetter(NAME, rule.source, record, message, entity=rule.target, run_id=run_id and str(run_id))
+        self.dead_letters.add([letter])
 
     def _drop(self, stream: str) -> None:
         if stream not in self.dropped:

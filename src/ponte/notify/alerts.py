@@ -146,9 +146,11 @@ class Alert:
     details: dict[str, Any] = field(default_factory=dict)
     run_id: str | None = None
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # What to do about it; None: the ingest-API targets' advice (dead letters, the API's integration history).
+    actions: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "plugin": self.plugin,
             "severity": self.severity,
             "title": self.title,
@@ -157,6 +159,9 @@ class Alert:
             "run_id": self.run_id,
             "at": self.at.isoformat(),
         }
+        if self.actions is not None:
+            data["actions"] = self.actions
+        return data
 
 
 def _where(url: str) -> str:
@@ -231,15 +236,18 @@ class Alerter:
 
     def body(self, alert: Alert) -> str:
         details = json.dumps(self._scrub(alert.details), indent=2, ensure_ascii=False, default=str)
-        actions = [
-            f"List the records the API rejected: ponte dlq list --target {alert.plugin}"
-            + (f" --run {alert.run_id}" if alert.run_id else ""),
-            "Check the integration history the API keeps for the jobs above (it logs errors and one summary "
-            "per batch).",
-            "Fix the data, then replay the letters (ponte dlq replay) or run the sync again.",
-        ]
-        if alert.severity == "error":
-            actions.insert(0, "Read the run's log (and its sync_runs row) for the error that stopped it.")
+        if alert.actions is not None:
+            actions = list(alert.actions)
+        else:
+            actions = [
+                f"List the records the API rejected: ponte dlq list --target {alert.plugin}"
+                + (f" --run {alert.run_id}" if alert.run_id else ""),
+                "Check the integration history the API keeps for the jobs above (it logs errors and one summary "
+                "per batch).",
+                "Fix the data, then replay the letters (ponte dlq replay) or run the sync again.",
+            ]
+            if alert.severity == "error":
+                actions.insert(0, "Read the run's log (and its sync_runs row) for the error that stopped it.")
         text = (
             f"{alert.summary}\n\n"
             f"Plugin:   {alert.plugin}\n"

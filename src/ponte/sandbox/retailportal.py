@@ -7,7 +7,9 @@ Faithful to /work/shared/seeds/retailportal-best-practices.md (chapter 9), the o
 - `POST /erp-data/product/batch` (also PUT): a JSON array of 1..1,000 products -> 202 `{"jobId": ...}`; the job
   runs asynchronously at ~4 items/s (`retailportal_jobs.py`), upserting by `erpId` (idempotent re-sends);
 - `GET /erp-data/jobs/{jobId}` (path is a guess: the seed polls jobs but never names the endpoint): state,
-  counts, duration and per-item errors;
+  counts, duration and per-item errors. The 202 names it in a `Location` header and as `statusUrl`; switches
+  take the other reasonable choices (`job_status_links`, `job_status_route`, `job_success_state`,
+  `item_error_field`) so clients can be tested against a server whose guesses differ;
 - `GET /erp-data/product/get-latest-integration` -> `{"lastDateTime": ...}`;
 - `GET /erp-data/integration-history[/{entityType}]?horas=24` -> one summary per batch, single-item errors;
 - `GET /erp-data/batch-job-report` (the seed names only "/batch-job-report": shape guessed);
@@ -22,6 +24,7 @@ Admin endpoints under `/_sandbox/retailportal/` (`retailportal_admin.py`). Error
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -74,7 +77,8 @@ class RetailPortalApp(SandboxApp):
             self.api.add(method, "/product/batch", self._batch)
         self.api.add("POST", "/product", self._single)
         self.api.add("PUT", r"/product/(?P<erp_id>-?\d+)", self._single)
-        self.api.add("GET", r"/jobs/(?P<job_id>[^/]+)", self._job)
+        self.api.add("GET", r"/jobs/(?P<job_id>[^/]+)", functools.partial(self._job, "jobs"))
+        self.api.add("GET", r"/product/batch/(?P<job_id>[^/]+)", functools.partial(self._job, "product-batch"))
         self.api.add("GET", "/product/get-latest-integration", self._latest)
         self.api.add("GET", "/integration-history", self._history)
         self.api.add("GET", r"/integration-history/(?P<entity>[^/]+)", self._history)
@@ -170,17 +174,20 @@ class RetailPortalApp(SandboxApp):
             raise ApiError(status, f"O lote excede o limite de {limit} itens ({len(items)} enviados).")
         operation = f"{request.method} /product/batch"
         job = self.store.submit(request.context["api_key"], operation, items)
-        location = f"{BASE_PATH}/jobs/{job.id}"
+        route = "/jobs" if self.switches["job_status_route"] == "jobs" else "/product/batch"
+        location = f"{BASE_PATH}{route}/{job.id}"
+        links = self.switches["job_status_links"]
         body = {
             "success": True,
             "jobId": job.id,
-            "state": job.state,
+            "state": self.store.state_name(job),
             "entityType": ENTITY,
             "totalItems": job.total,
-            "statusUrl": location,
             "message": "Lote aceito para processamento.",
         }
-        return Response(202, body, {"Location": location})
+        if links in ("both", "body"):
+            body["statusUrl"] = location
+        return Response(202, body, {"Location": location} if links in ("both", "location") else {})
 
     def _single(self, request: Request) -> Response:
         item = self._body(request)
@@ -202,7 +209,9 @@ class RetailPortalApp(SandboxApp):
             product = dict(self.store.products[erp_id])
         return Response(201 if created else 200, product)
 
-    def _job(self, request: Request) -> Response:
+    def _job(self, route: str, request: Request) -> Response:
+        if route != self.switches["job_status_route"]:
+            raise ApiError(404, f"Recurso não encontrado: {request.path}")
         with self.store.lock:
             self.store.tick()
             job = self.store.jobs.get(request.params["job_id"])
@@ -237,7 +246,7 @@ class RetailPortalApp(SandboxApp):
             report = {
                 "generatedAt": iso_z(self.store.moment()),
                 "jobs": len(jobs),
-                "byState": {s: sum(1 for j in jobs if j.state == s) for s in {j.state for j in jobs}},
+                "byState": {s: sum(1 for v in views if v["state"] == s) for s in {v["state"] for v in views}},
                 "finishedJobs": sum(1 for j in jobs if j.state in FINAL),
                 "totalItems": sum(v["totalItems"] for v in views),
                 "successCount": sum(v["successCount"] for v in views),

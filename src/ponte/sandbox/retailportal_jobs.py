@@ -218,11 +218,11 @@ class Store:
                 "jobId": job.id,
                 "success": state == SUCCEEDED and not job.failures,
                 "isBatch": True,
-                "state": state,
+                "state": self.state_name(job),
                 "totalItems": job.total,
                 "successCount": success,
                 "failureCount": job.total - success,
-                "errors": job.failures if state == SUCCEEDED else [{"message": job.error}],
+                "errors": self.item_failures(job) if state == SUCCEEDED else [{"message": job.error}],
                 "createdAt": iso_z(self.moment(job.created)),
                 "finishedAt": iso_z(self.moment(job.finished)),
                 "_sim": job.finished,
@@ -273,7 +273,7 @@ class Store:
             "jobId": job.id,
             "entityType": ENTITY,
             "operation": job.operation,
-            "state": job.state,
+            "state": self.state_name(job),
             "totalItems": job.total,
             "processedItems": job.applied,
             "successCount": success,
@@ -284,13 +284,29 @@ class Store:
             "startedAt": iso_z(self.moment(job.started)) if job.started is not None else None,
             "finishedAt": iso_z(self.moment(job.finished)) if job.finished is not None else None,
             "duration": timespan(end - job.started) if job.started is not None else None,
-            "errors": list(job.failures),
+            "errors": self.item_failures(job),
         }
         if job.error:
             view["message"] = job.error
         if items:
             view["items"] = job.items
         return view
+
+    def state_name(self, job: Job) -> str:
+        """The job's state as the API names it: a finished job's name is the `job_success_state` switch (guess)."""
+        return self.switches["job_success_state"] if job.state == SUCCEEDED else job.state
+
+    def item_failures(self, job: Job) -> list[dict[str, Any]]:
+        """Per-item failures with their problems under the `item_error_field` switch (guess): the list of
+        `{field, message}` under `errors`, or one sentence under `message`, `error` or `detail`."""
+        name = self.switches["item_error_field"]
+        if name == "errors":
+            return [dict(failure) for failure in job.failures]
+        return [
+            {"index": f["index"], "erpId": f["erpId"],
+             name: " ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in f["errors"])}
+            for f in job.failures
+        ]  # fmt: skip
 
     def history_view(self, entity: str | None, hours: float | None) -> list[dict[str, Any]]:
         """History records, newest first, of one entity type (None: all), within the last `hours` (None: all)."""

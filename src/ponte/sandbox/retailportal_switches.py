@@ -34,6 +34,10 @@ RETAILPORTAL_SWITCHES: tuple[Switch, ...] = (
     Switch("max_concurrent_jobs", 5, "Jobs processed at the same time (all keys together); later ones wait in state Enqueued (0 = no limit).", guess=True, check=non_negative),
     Switch("duplicate_erpid_in_batch", "fail", "A second item with an erpId already seen in the same batch: 'fail' (per-item failure) or 'upsert' (last one wins).", guess=True, choices=("fail", "upsert")),
     Switch("job_fail_next", 0, "The next N jobs fail as a whole (state Failed, no item applied), like a crashed Hangfire job.", check=non_negative),
+    Switch("job_status_links", "both", "Where a 202 names the job's status URL: 'both' (Location header and statusUrl in the body), 'location' (the standard header only), 'body' (statusUrl only) or 'none'.", guess=True, choices=("both", "location", "body", "none")),
+    Switch("job_status_route", "jobs", "Where a job's status is served: 'jobs' (GET /erp-data/jobs/{jobId}) or 'product-batch' (GET /erp-data/product/batch/{jobId}); the other path answers 404.", guess=True, choices=("jobs", "product-batch")),
+    Switch("job_success_state", "Succeeded", "State of a job that ran to its end: Hangfire's 'Succeeded', or 'Completed' / 'Done' as other servers name it.", guess=True, choices=("Succeeded", "Completed", "Done")),
+    Switch("item_error_field", "errors", "Field of a per-item failure that holds its problems: 'errors' (a list of {field, message}) or one sentence under 'message', 'error' or 'detail'.", guess=True, choices=("errors", "message", "error", "detail")),
     Switch("empty_latest", "null", "get-latest-integration before any successful batch: 'null' (200, lastDateTime null) or '404'.", guess=True, choices=("null", "404")),
 )  # fmt: skip
 

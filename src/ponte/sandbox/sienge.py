@@ -47,6 +47,7 @@ SIENGE_SWITCHES: tuple[Switch, ...] = (
     Switch("modified_after_inclusive", True, "modifiedAfter/createdAfter include records of the given day.", guess=True),
     Switch("auth_style", "plain", "401 body: 'plain' always {\"message\":\"Unauthorized\"}; 'kong' says 'Invalid authentication credentials' for wrong ones.", guess=True, choices=("plain", "kong")),
     Switch("customer_date_format", "date", "Customers' createdAt/modifiedAt as 'date' (yyyy-MM-dd) or 'datetime' (ISO with offset).", guess=True, choices=("date", "datetime")),
+    Switch("extra_fields", True, "Send fields real responses carry but the saved Swagger lacks (customers modifiedAtDateTime, socialName; creditors creationDate, lastModificationDate, contacts); names observed, value formats guessed.", guess=True),
     Switch("sales_contract_lists", False, "Sales contracts' customers/units/conditions/brokers as arrays (not the Swagger's objects).", guess=True),
     Switch("deny", [], "Resource paths the API user was not granted: 403 Permission denied (e.g. /units; repeatable).", check=lambda v: None if all(isinstance(p, str) for p in v) else "expects a list of paths"),
     Switch("insert_customers_after_requests", None, 'Scenario {"after": k, "count": n}: insert n new customers when the k-th customers request arrives.', check=_check_scenario),
@@ -191,8 +192,8 @@ class SiengeApp(SandboxApp):
         else:
             extra = functools.partial(customers.is_active, seed) if only_active else None
             rows = timeline.select(created, modified, extra, "active" if only_active else None)
-        style = self.switches["customer_date_format"]
-        return Response(200, self.page(request, rows, lambda i: customers.customer(seed, i, timeline, style)))
+        style, extra = self.switches["customer_date_format"], self.switches["extra_fields"]
+        return Response(200, self.page(request, rows, lambda i: customers.customer(seed, i, timeline, style, extra)))
 
     def _run_insert_scenario(self) -> None:
         scenario = self.switches["insert_customers_after_requests"]
@@ -235,7 +236,10 @@ class SiengeApp(SandboxApp):
 
     def _list(self, request: Request, spec: ListSpec) -> Response:
         rows = spec.select(request.query)
-        body = self.page(request, rows, default_limit=spec.default_limit)
+        build = None
+        if spec.undocumented and not self.switches["extra_fields"]:
+            build = functools.partial(_without, names=spec.undocumented)
+        body = self.page(request, rows, build, default_limit=spec.default_limit)
         if spec.links:
             body["links"] = self._links(request, body["resultSetMetadata"])
         return Response(200, body)
@@ -248,6 +252,11 @@ class SiengeApp(SandboxApp):
         if meta["offset"] > 0:
             links.append({"rel": "previous", "href": f"{href}{max(0, meta['offset'] - meta['limit'])}"})
         return links
+
+
+def _without(row: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """A row minus the fields the Swagger lacks (`extra_fields` off)."""
+    return {k: v for k, v in row.items() if k not in names}
 
 
 def _int(request: Request, name: str, default: int) -> int:

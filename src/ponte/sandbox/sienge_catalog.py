@@ -84,8 +84,13 @@ def cost_centers(seed: int, enterprise_rows: list[Row], company_rows: list[Row],
     return rows
 
 
+CREDITOR_UNDOCUMENTED = ("creationDate", "lastModificationDate", "contacts")
+"""Creditor fields real responses carry and the saved Swagger lacks (newer docs list them; `contacts` is a
+list whose item shape is a guess). The `extra_fields` switch leaves them out."""
+
+
 def creditors(seed: int, n: int = 350) -> list[Row]:
-    """`GET /creditors`: suppliers, brokers and employees, with address and phones."""
+    """`GET /creditors`: suppliers, brokers and employees, with address, phones and the undocumented fields."""
     rows = []
     for i in range(1, n + 1):
         h = br.mix(seed, i, SALT + 5)
@@ -98,6 +103,14 @@ def creditors(seed: int, n: int = 350) -> list[Row]:
             name, trade = br.person(seed, i, SALT + 5).name, None
         ddd, mobile = br.phone(seed, i, where, mobile=not company, salt=SALT + 5)
         role = (h >> 4) % 10
+        created = br.date_between(seed, i, dt.date(2010, 1, 1), dt.date(2025, 12, 31), SALT + 5)
+        modified = min(created + dt.timedelta(days=(h >> 52) % 1500), dt.date(2026, 6, 30))
+        contact = br.person(seed, i, SALT + 6)
+        contacts = (
+            [{"name": contact.name, "email": br.email(seed, i, contact, SALT + 6), "phone": f"({ddd}) {mobile}"}]
+            if company and (h >> 56) % 3
+            else []
+        )
         rows.append(
             {
                 "id": i,
@@ -131,6 +144,9 @@ def creditors(seed: int, n: int = 350) -> list[Row]:
                         "observation": None,
                     }
                 ],
+                "creationDate": created.isoformat(),
+                "lastModificationDate": modified.isoformat(),
+                "contacts": contacts,
             }
         )
     return rows

@@ -4,6 +4,11 @@ About one in five customers is a company (personType 'Jurídica': cnpj, fantasyN
 persons with CPF, documents, a spouse when married, phones and addresses. Fields that do not apply are null,
 as the API sends them. `createdAt`/`modifiedAt` are 'yyyy-MM-dd' by default; the format is not documented
 (facts: GUESS), hence the `customer_date_format` switch.
+
+Real responses also carry fields the saved Swagger lacks (`UNDOCUMENTED`, observed on a live tenant and listed
+in newer docs): `modifiedAtDateTime` (the modification moment; its format is not documented, ISO 8601 with an
+offset here is a guess) and `socialName` (nome social, set for a few natural persons, null otherwise). The
+`extra_fields` switch turns them off.
 """
 
 from __future__ import annotations
@@ -36,8 +41,11 @@ def display_name(seed: int, i: int) -> str:
     return br.company_name(seed, i, SALT)[0] if is_company(seed, i) else br.person(seed, i, SALT).name
 
 
-def customer(seed: int, i: int, timeline: Timeline, date_style: str = "date") -> Row:
-    """The full record of customer i."""
+UNDOCUMENTED = ("modifiedAtDateTime", "socialName")
+
+
+def customer(seed: int, i: int, timeline: Timeline, date_style: str = "date", extra_fields: bool = True) -> Row:
+    """The full record of customer i (with the fields the Swagger lacks unless `extra_fields` is off)."""
     h = br.mix(seed, i, SALT + 2)
     company = is_company(seed, i)
     where = br.city(seed, i, SALT)
@@ -89,7 +97,17 @@ def customer(seed: int, i: int, timeline: Timeline, date_style: str = "date") ->
         "familyIncome": [],
     }
     row.update(_company_fields(seed, i, h, where) if company else _person_fields(seed, i, h, where, address))
+    if extra_fields:
+        row["modifiedAtDateTime"] = timeline.modified_text(i, "datetime")
+        row["socialName"] = None if company or br.mix(seed, i, SALT + 5) % 40 else _social_name(seed, i)
     return row
+
+
+def _social_name(seed: int, i: int) -> str:
+    """A nome social: a first name of the other list than the civil one, same last name."""
+    who = br.person(seed, i, SALT)
+    names = br.MALE if who.female else br.FEMALE
+    return f"{names[br.mix(seed, i, SALT + 6) % len(names)]} {who.last}"
 
 
 def _person_fields(seed: int, i: int, h: int, where: br.City, address: Row) -> Row:

@@ -30,6 +30,8 @@ class ListSpec:
     default_limit: int = 100
     links: bool = False
     extra: dict[Any, Any] = field(default_factory=dict)
+    undocumented: tuple[str, ...] = ()
+    """Fields of `rows` that the saved Swagger lacks (left out when the `extra_fields` switch is off)."""
 
     def select(self, query: Mapping[str, str]) -> list[Row]:
         """The rows matching the request's filters (defaults included)."""
@@ -76,6 +78,7 @@ def list_specs(seed: int) -> dict[str, ListSpec]:
         "/creditors": ListSpec(
             catalog.creditors(seed),
             {"cpf": digits("cpf"), "cnpj": digits("cnpj"), "creditor": contains("name", "tradeName", "id")},
+            undocumented=catalog.CREDITOR_UNDOCUMENTED,
         ),
         "/enterprises": ListSpec(enterprises, {"companyId": eq("companyId"), "type": eq("type")}),
         "/cost-centers": ListSpec(catalog.cost_centers(seed, enterprises, companies)),

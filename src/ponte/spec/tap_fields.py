@@ -1,8 +1,9 @@
 """Resolve each stream's schema as the engine will, and check the fields the declaration names exist in it.
 
-A primary key or cursor field missing from the schema is dropped from every record by singer-sdk, and the
-table ends up without its key; a parent field missing from the parent's schema makes every child request
-hit `/things//items`. Both are cheaper to catch at `ponte validate` than on the first sync.
+A primary key or cursor field missing from the schema has no declared type (the tap would only infer one from
+the values it sees, see `ponte.tap.undeclared_fields`), so the table's key or the bookmark rests on a guess; a
+parent field missing from the parent's schema makes every child request hit `/things//items`. Both are cheaper
+to catch at `ponte validate` than on the first sync.
 """
 
 from __future__ import annotations

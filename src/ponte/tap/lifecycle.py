@@ -4,6 +4,7 @@
   not a traceback.
 * A spent daily quota stops the run cleanly: the state written so far is emitted, the interrupted stream is
   marked, and the next run skips the streams this run already finished, so the quota goes to what is left.
+  The exit code is 0, so the stop is also reported to `ponte run` (ponte.runs.report) for the run record.
 * `--test` makes one cheap request (the declaration's `connection_check`) and says whether it worked.
 * Every configured secret is masked in log output.
 """
@@ -23,6 +24,7 @@ from singer_sdk.helpers._util import load_json
 from singer_sdk.singerlib.encoding.simple import Message, SingerMessageType
 
 from ponte.errors import PonteError, QuotaExhausted
+from ponte.runs.report import STOPPED_QUOTA, report
 from ponte.tap.runtime import TapRuntime
 from ponte.tap.stream import COMPLETED_KEY, INTERRUPTED_KEY
 from ponte.tap.templates import render
@@ -123,6 +125,7 @@ class LifecycleMixin:
             if tap is not None:
                 tap._state_writer.write_state(tap.state)
             cls.logger.warning("%s", exc)  # type: ignore[attr-defined]
+            report(STOPPED_QUOTA, plugin=cls.name, message=str(exc))  # type: ignore[attr-defined]
             sys.exit(0)
         except PonteError as exc:
             cls.logger.error("%s", exc)  # type: ignore[attr-defined]

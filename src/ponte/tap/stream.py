@@ -25,6 +25,7 @@ from ponte.tap.paginators import build_paginator
 from ponte.tap.records import dig, select_records
 from ponte.tap.runtime import TapRuntime
 from ponte.tap.templates import references, render
+from ponte.tap.undeclared_fields import UndeclaredFieldsMixin
 from ponte.tap.windows import Window, split_windows
 
 INCREMENTAL = "INCREMENTAL"
@@ -77,7 +78,7 @@ class StreamDef:
         return self.replication.get("first_run") == "unfiltered"
 
 
-class DeclarativeStream(RESTStream):
+class DeclarativeStream(UndeclaredFieldsMixin, RESTStream):
     """A REST stream whose behaviour comes entirely from its StreamDef."""
 
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -95,7 +96,6 @@ class DeclarativeStream(RESTStream):
         self._empty_dates = frozenset(tap.declaration.get("empty_dates") or ())
         self._date_formats = list(tap.declaration.get("date_formats") or ())
         self._strip = bool(tap.declaration.get("strip_strings"))
-        self._warned: set[str] = set()
         if not self.sdef.incremental and self.activate_version:
             self._stream_version = tap.run_version
 
@@ -354,8 +354,8 @@ class DeclarativeStream(RESTStream):
 
         The SDK's recursive type conformance is off (TYPE_CONFORMANCE_LEVEL NONE): records parsed from JSON
         already have JSON types, and walking every nested value cost 60% of the tap's time. What it still did
-        for JSON input is done here, cheaply: drop fields the schema does not declare (warning once per
-        field, so a new API field is noticed) and turn 0/1 into booleans where the schema says boolean.
+        for JSON input is done here, cheaply: turn 0/1 into booleans where the schema says boolean. Fields the
+        schema does not declare are kept rather than dropped (see `ponte.tap.undeclared_fields`).
         """
         for child_field, parent_field in self.sdef.parent_keys.items():
             row.setdefault(child_field, (context or {}).get(parent_field))
@@ -364,18 +364,6 @@ class DeclarativeStream(RESTStream):
         field_name = self.runtime.account_field
         if field_name:
             row[field_name] = (context or {}).get(field_name)
-        extra = row.keys() - self._declared
-        if extra:
-            for name in extra:
-                del row[name]
-            new = extra - self._warned
-            if new:
-                self._warned |= new
-                self.logger.warning(
-                    "stream=%s undeclared fields dropped: %s (add them to the stream's schema to keep them)",
-                    self.name,
-                    ", ".join(sorted(new)),
-                )
         if self._strip:
             for name, value in row.items():
                 if isinstance(value, str):
@@ -387,6 +375,9 @@ class DeclarativeStream(RESTStream):
                     row[name] = None
                 elif self._date_formats and isinstance(value, str):
                     row[name] = _iso_date(value, self._date_formats)
+        extra = row.keys() - self._declared
+        if extra and self.selected:
+            self._keep_undeclared(row, extra)
         deleted = self.sdef.deleted_when
         if deleted and row.get(deleted["field"]) == deleted["equals"]:
             row["_sdc_deleted_at"] = self.runtime.started_iso

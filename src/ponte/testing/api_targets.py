@@ -40,6 +40,28 @@ def run_api_target(plugin: str, config: Path, source: Path, timeout: float = 60)
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def run_without_input(plugin: str, config: Path, folder: Path, timeout: float = 30) -> tuple[int, str]:
+    """`<plugin> --config …` with a stdin that stays open and empty: (exit code, stderr).
+
+    A target that fails before reading its input ends on its own; one that waits for input is killed and
+    reported as an AssertionError, so a test can prove a check runs before the tap's first line is read.
+    """
+    stderr_path = folder / f"{plugin}.stderr"
+    with stderr_path.open("w") as stderr:
+        process = subprocess.Popen([console_script(plugin), "--config", str(config)], stdin=subprocess.PIPE,
+                                   stdout=subprocess.DEVNULL, stderr=stderr)  # fmt: skip
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise AssertionError(f"{plugin} was still waiting for input after {timeout:g} s") from None
+        finally:
+            assert process.stdin is not None
+            process.stdin.close()
+    return code, stderr_path.read_text()
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Every JSON line of `path` (dead letters, job log); none when it does not exist."""
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []

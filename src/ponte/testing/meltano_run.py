@@ -1,4 +1,4 @@
-"""Run `meltano run ...` from tests, one run per plugin at a time.
+"""Run `meltano run ...` (or `ponte run ...`, which runs it) from tests, one run per plugin at a time.
 
 Two `meltano run` of the same extractor at once share `.meltano/run/<extractor>` (catalog, state) and trip
 over each other, and the test suite runs in parallel workers; each run here holds a file lock per extractor
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import fcntl
 import subprocess
-from collections.abc import Mapping
-from contextlib import ExitStack
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from ponte.testing.singer_process import console_script
@@ -21,8 +21,9 @@ from ponte.testing.singer_process import console_script
 INSTALL_LOCK = "ponte-install.lock"
 
 
-def meltano_cli(project: Path, args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    """`meltano <args...>` in `project` with `env`, under the locks above; output captured, exit code not checked."""
+@contextmanager
+def meltano_locks(project: Path, args: list[str]) -> Iterator[None]:
+    """Hold the install lock shared and the lock of every extractor `args` name, for one Meltano command."""
     folder = project / ".meltano"
     folder.mkdir(exist_ok=True)
     extractors = {arg.split(":")[0] for arg in args if arg.startswith("tap-")}
@@ -32,6 +33,12 @@ def meltano_cli(project: Path, args: list[str], env: Mapping[str, str]) -> subpr
         for plugin in sorted(extractors):
             handle = locks.enter_context((folder / f"ponte-run-{plugin}.lock").open("w"))
             fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def meltano_cli(project: Path, args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """`meltano <args...>` in `project` with `env`, under the locks above; output captured, exit code not checked."""
+    with meltano_locks(project, args):
         command = [console_script("meltano"), *args]
         return subprocess.run(command, cwd=project, env=dict(env), capture_output=True, text=True, check=False)
 
@@ -39,3 +46,10 @@ def meltano_cli(project: Path, args: list[str], env: Mapping[str, str]) -> subpr
 def meltano_run(project: Path, blocks: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     """`meltano run <blocks...>` (see meltano_cli)."""
     return meltano_cli(project, ["run", *blocks], env)
+
+
+def ponte_run(project: Path, args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """`ponte run <args...>` (which runs `meltano run`) under the same locks; output captured, exit code not checked."""
+    with meltano_locks(project, args):
+        command = [console_script("ponte"), "run", *args]
+        return subprocess.run(command, cwd=project, env=dict(env), capture_output=True, text=True, check=False)

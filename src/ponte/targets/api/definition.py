@@ -28,27 +28,35 @@ class RecordErrors:
     unnamed: str = "split"
 
 
+MESSAGE_FIELDS = ("errors", "message", "error", "detail")
+
+
 @dataclass(frozen=True)
 class JobDef:
-    """How an asynchronous entity's jobs are followed (paths are dotted)."""
+    """How an asynchronous entity's jobs are followed (paths are dotted).
+
+    Where an API's docs leave a choice open, several answers are accepted: the status URL comes from the 202's
+    `Location` header, else `status_url_path`, else `status_path`; job-level and per-item messages are read
+    from the first of several fields that holds one.
+    """
 
     id_path: str
-    status_path: str
     state_path: str
     success_states: tuple[str, ...]
     failure_states: tuple[str, ...]
+    status_path: str | None = None
     status_url_path: str | None = None
+    pending_states: tuple[str, ...] = ()
     succeeded_path: str | None = None
     failed_path: str | None = None
-    error_path: str | None = None
+    error_paths: tuple[str, ...] = ("error", "message", "detail")
     item_errors_path: str | None = None
     item_index_field: str | None = None
     item_key_field: str | None = None
-    item_messages_field: str | None = None
+    item_message_fields: tuple[str, ...] = MESSAGE_FIELDS
     poll_seconds: float = 5.0
     max_wait_seconds: float = 3600.0
     resubmit_failed: int = 1
-    items_per_second: float | None = None
 
 
 @dataclass(frozen=True)
@@ -205,8 +213,12 @@ def _record_errors(raw: Mapping[str, Any], wrapper: str) -> RecordErrors:
 
 def _job(raw: Mapping[str, Any], entity: str, plugin: str) -> JobDef:
     known = {k: v for k, v in raw.items() if k in JobDef.__dataclass_fields__}
-    for key in ("success_states", "failure_states"):
-        known[key] = tuple(known[key])
+    if "error_path" in raw:  # one dotted path or a list of them, tried in order
+        paths = raw["error_path"]
+        known["error_paths"] = (paths,) if isinstance(paths, str) else paths
+    for key in ("success_states", "failure_states", "pending_states", "error_paths", "item_message_fields"):
+        if key in known:
+            known[key] = tuple(known[key])
     for key in ("poll_seconds", "max_wait_seconds"):
         if key in known:
             known[key] = _number(known[key], f"entity {entity}: {key}", plugin, float)

@@ -18,10 +18,12 @@ class Outcome:
     created: int = 0
     updated: int = 0
     rejected: int = 0
+    unknown: int = 0  # sent in jobs that had no outcome by the deadline: neither delivered nor dead-lettered
     requests: int = 0
     jobs: int = 0
     jobs_with_failures: int = 0
     jobs_failed: int = 0
+    jobs_unknown: int = 0
     platform_total: int | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 

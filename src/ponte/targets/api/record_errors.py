@@ -7,7 +7,7 @@ no record (`{"errors": {"cpf": [...]}}`) are reported as unnamed, and the sender
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ponte.tap.records import dig
@@ -54,19 +54,40 @@ def _collect(into: FieldErrors, field: str, value: Any) -> None:
 
 
 def texts(value: Any) -> list[str]:
-    """Messages as sentences: a string, a list of strings, or `{field, message}` entries (`field: message`)."""
+    """Messages as sentences: a string, a list of strings, `{field, message}` entries (`field: message`; the
+    text may also be under `error` or `detail`), or `{field: [messages]}`. Nothing (None) gives no message."""
+    if value is None:
+        return []
     if isinstance(value, str):
         return [value]
     if isinstance(value, list):
         out: list[str] = []
         for item in value:
             if isinstance(item, Mapping):
-                field, message = item.get("field"), item.get("message")
+                field = item.get("field")
+                message = next((item[k] for k in ("message", "error", "detail") if item.get(k)), None)
                 out.append(f"{field}: {message}" if field else str(message or item))
-            else:
+            elif item is not None:
                 out.append(str(item))
         return out
+    if isinstance(value, Mapping):
+        fields: FieldErrors = {}
+        _collect(fields, "", value)
+        return [sentence(fields)] if any(fields.values()) else []
     return [str(value)]
+
+
+def message_in(body: Any, paths: Iterable[str]) -> str | None:
+    """The first message at one of `paths` (dotted), as one sentence; None when none of them holds one.
+
+    APIs whose docs do not say where a message goes put it under `errors`, `message`, `error` or `detail`;
+    a declaration lists the candidates so the user always sees the API's words, never `None`.
+    """
+    for path in paths:
+        found = [text for text in texts(dig(body, path)) if text.strip()]
+        if found:
+            return sentence({"": found})
+    return None
 
 
 def sentence(fields: FieldErrors) -> str:

@@ -5,7 +5,8 @@ dead-letter store at once, a good one to the spool (last version per key wins; d
 Sending (after the input ends): entities in dependency order; a record whose referenced parent was refused in
 this run is dead-lettered with that reason instead of sent. Afterwards: the API's own totals (if declared),
 a summary, the run log, an alert when anything was refused or the run failed, and the last STATE — only
-now, because only now is everything before it delivered or dead-lettered.
+now, because only now is everything before it delivered or dead-lettered. A job without an outcome by its
+deadline leaves its records neither: then no STATE at all, and exit code 7 (EXIT_OUTCOME_UNKNOWN).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -26,6 +26,7 @@ from ponte.errors import ConfigError, DataError, PonteError
 from ponte.http import HttpClient
 from ponte.http.redaction import Redactor
 from ponte.notify import Alert, Alerter, AlertSettings
+from ponte.runs.report import this_run_id
 from ponte.tap.records import dig
 from ponte.targets.api.definition import EntityDef, TargetDef
 from ponte.targets.api.job_log import JobLog, build_job_log
@@ -37,7 +38,8 @@ from ponte.targets.api.spool import Spool, key_text
 from ponte.targets.api.sync_sender import SyncSender
 
 DEAD_LETTER_FLUSH = 200
-EXIT_DEAD_LETTERS = 6
+EXIT_DEAD_LETTERS = 6  # records were dead-lettered and fail_on_dead_letters is set
+EXIT_OUTCOME_UNKNOWN = 7  # a job had no outcome by max_wait_seconds: no STATE was emitted, run again
 
 
 @dataclass
@@ -74,7 +76,7 @@ class TargetRun:
             target, config, client, redactor, logger, out,
         )  # fmt: skip
         self.stores = _open_stores(target, config, redactor)
-        self.run_id = str(self.stores.run_log.run_id) if self.stores.run_log is not None else str(uuid.uuid4())
+        self.run_id = str(self.stores.run_log.run_id if self.stores.run_log is not None else this_run_id())
         self.outcomes = {e.name: Outcome(e.name) for e in target.entities}
         self.preparers = {e.name: PayloadPreparer(e, target.timezone) for e in target.entities}
         self.rejected: dict[str, dict[str, str]] = {e.name: {} for e in target.entities}
@@ -101,6 +103,13 @@ class TargetRun:
         self._finish(error)
         if error is not None:
             raise error
+        unknown = sum(o.unknown for o in self.outcomes.values())
+        if unknown:  # no STATE: it would tell the tap that these records are done
+            jobs = sum(o.jobs_unknown for o in self.outcomes.values())
+            self.logger.error("%s: %d record(s) in %d job(s) have no known outcome, so no STATE was emitted; run "
+                              "again to re-send them (exit code %d)", self.target.plugin, unknown, jobs,
+                              EXIT_OUTCOME_UNKNOWN)  # fmt: skip
+            return RunResult(EXIT_OUTCOME_UNKNOWN, self.outcomes, self.run_id)
         self._emit_state()
         dead = sum(o.rejected for o in self.outcomes.values())
         # the CLI already read the setting as a boolean (ponte.setting_text)
@@ -144,7 +153,7 @@ class TargetRun:
         record = message.get("record") or {}
         payload, refusal = self.preparers[entity.name].prepare(record)
         if refusal is not None:
-            self.reject(entity, Item(stream, payload), f"invalid before sending: {refusal.reason}")
+            self.reject(entity, Item(stream, payload), refusal.reason, context="invalid before sending")
             return
         key = payload.get(entity.key)
         self.rejected[entity.name].pop(key_text(key), None)  # a later, valid version supersedes a refused one
@@ -178,7 +187,11 @@ class TargetRun:
             items = self._parents_checked(entity, spool)
             in_flight(batches(items, entity, count), entity.parallel, sender.send, self.stop)
             self._flush_letters()
-            self._log_entity(entity, "succeeded")
+            unknown = self.outcomes[entity.name].unknown
+            if unknown:
+                self._log_entity(entity, "failed", f"{unknown} record(s) in jobs whose outcome is unknown; run again")
+            else:
+                self._log_entity(entity, "succeeded")
 
     def _parents_checked(self, entity: EntityDef, spool: Spool) -> Iterable[Item]:
         for stream, payload in spool.items(entity.name):
@@ -200,14 +213,21 @@ class TargetRun:
                             f"this run ({why}); fix that record, then replay both")  # fmt: skip
         return None
 
-    def reject(self, entity: EntityDef, item: Item, reason: str, api_response: Any = None) -> None:
-        """Dead-letter one record (thread-safe); remember its key so its children are not sent."""
+    def reject(
+        self, entity: EntityDef, item: Item, reason: str, api_response: Any = None, *, context: str = ""
+    ) -> None:
+        """Dead-letter one record (thread-safe); remember its key so its children are not sent.
+
+        The letter's reason starts with the cause (the API's own words where it gave some) and ends with where
+        it happened, so a listing cut to the screen's width still shows why.
+        """
         key = item.payload.get(entity.key)
+        where = f"{entity.name} {entity.key}={key!r}" + (f"; {context}" if context else "")
         letter = DeadLetter(
             target=self.target.plugin,
             stream=item.stream,
             record=item.payload,
-            reason=f"{entity.name} {entity.key}={key!r}: {reason}",
+            reason=f"{reason} ({where})",
             entity=entity.name,
             api_response=api_response,
             run_id=self.run_id,
@@ -257,24 +277,34 @@ class TargetRun:
     def _finish(self, error: BaseException | None) -> None:
         if error is not None and self.stores.run_log is not None:
             self.stores.run_log.finish_all("failed", self.redactor.redact(str(error)))
-        self.logger.info(self.redactor.redact(self.summary()))
+        if error is None or self._anything_happened():  # a fatal error alone is the CLI's one line, no zeros
+            self.logger.info(self.redactor.redact(self.summary()))
         self._alert(error)
         self.stores.job_log.close()
         self.stores.dead_letters.close()
         if self.stores.run_log is not None:
             self.stores.run_log.close()
 
+    def _anything_happened(self) -> bool:
+        """Whether the API or the dead-letter store saw anything of this run."""
+        return any(o.delivered or o.rejected or o.unknown or o.jobs or o.created or o.updated
+                   for o in self.outcomes.values())  # fmt: skip
+
     def summary(self) -> str:
         """A table an operator reads at a glance: per entity what came in, what landed, what was refused."""
         show_total = any(o.platform_total is not None for o in self.outcomes.values())
-        head = ["entity", "received", "duplicates", "delivered", "created", "updated", "dead-lettered", "jobs"]
-        head += ["platform total"] if show_total else []
+        show_unknown = any(o.unknown for o in self.outcomes.values())
+        head = ["entity", "received", "duplicates", "delivered", "created", "updated", "dead-lettered"]
+        head += ["outcome unknown"] if show_unknown else []
+        head += ["jobs"] + (["platform total"] if show_total else [])
         rows = [head]
         for outcome in self.outcomes.values():
             if not outcome.received:
                 continue
             row = [outcome.entity, outcome.received, outcome.duplicates, outcome.delivered, outcome.created,
-                   outcome.updated, outcome.rejected, outcome.jobs]  # fmt: skip
+                   outcome.updated, outcome.rejected]  # fmt: skip
+            row += [outcome.unknown] if show_unknown else []
+            row += [outcome.jobs]
             rows.append([str(v) for v in row] + ([str(outcome.platform_total or "-")] if show_total else []))
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
@@ -286,11 +316,18 @@ class TargetRun:
             return
         dead = sum(o.rejected for o in self.outcomes.values())
         jobs = sum(o.jobs_with_failures + o.jobs_failed for o in self.outcomes.values())
-        if error is None and not dead and not jobs:
+        unknown = sum(o.unknown for o in self.outcomes.values())
+        if error is None and not dead and not jobs and not unknown:
             return
         if error is not None:
             severity, title = "error", f"run failed: {type(error).__name__}"
             summary = self.redactor.redact(str(error))
+        elif unknown:
+            severity = "error"
+            title = f"{unknown} record(s) with unknown outcome"
+            summary = (f"{sum(o.jobs_unknown for o in self.outcomes.values())} job(s) had no outcome by "
+                       f"max_wait_seconds; no STATE was emitted, run again to re-send them. {dead} record(s) "
+                       "were dead-lettered.")  # fmt: skip
         else:
             severity = "warning"
             title = f"{jobs} job(s) ended with failures" if jobs else f"{dead} record(s) dead-lettered"
@@ -301,8 +338,13 @@ class TargetRun:
         Alerter(settings, redact=self.redactor.redact, logger=self.logger).send(alert)
 
     def _emit_state(self) -> None:
+        """Write the last STATE *value* as one JSON line, as Singer targets do: Meltano stores that line as is.
+
+        A whole `{"type": "STATE", ...}` message here would be stored wrapped, and the next run would find no
+        bookmarks and re-read everything.
+        """
         if self.state is not None:
-            self.out.write(json.dumps({"type": "STATE", "value": self.state}) + "\n")
+            self.out.write(json.dumps(self.state) + "\n")
             self.out.flush()
 
 

@@ -26,9 +26,11 @@ class Item:
 
 
 class Reject(Protocol):
-    """Dead-letter one item with a reason and the API's answer about it."""
+    """Dead-letter one item: why (the API's own words when it gave some), its answer, and how we learned it."""
 
-    def __call__(self, entity: EntityDef, item: Item, reason: str, api_response: Any = None) -> None: ...
+    def __call__(
+        self, entity: EntityDef, item: Item, reason: str, api_response: Any = None, *, context: str = ""
+    ) -> None: ...
 
 
 @dataclass

@@ -62,5 +62,5 @@ class SyncSender:
     def _reject(self, item: Item, fields: dict[str, list[str]], api_response: Any) -> None:
         status = api_response.get("status")
         self.context.reject(
-            self.context.entity, item, f"the API refused it (HTTP {status}): {sentence(fields)}", api_response
+            self.context.entity, item, sentence(fields), api_response, context=f"the API refused it (HTTP {status})"
         )

@@ -15,13 +15,13 @@ import logging
 import os
 import secrets
 import socket
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
 
+from ponte.runs import report
 from ponte.targets.postgres.copy_writer import copy_rows
 from ponte.targets.postgres.reconnect import Reconnect, connect_first, is_connection_lost
 from ponte.targets.postgres.values import decode_json, encode_json_lenient
@@ -88,11 +88,15 @@ def _reconnecting(method: Method) -> Method:
 
 
 class RunLog:
-    """Writes this process's rows of the run log."""
+    """Writes this process's rows of the run log.
+
+    Under `ponte run` the rows carry the pipeline run's id (every plugin's records join on it) and each
+    stream's final row is also reported to the launcher, which keeps it in the pipeline-run record.
+    """
 
     def __init__(self, conninfo: str, schema: str, pipeline: str, reconnect: Reconnect | None = None) -> None:
         self.pipeline = pipeline
-        self.run_id = uuid.uuid4()
+        self.run_id = report.this_run_id()
         self.schema = schema
         self.runs = sql.Identifier(schema, "sync_runs")
         self.dead_letters = sql.Identifier(schema, "dead_letters")
@@ -178,14 +182,19 @@ class RunLog:
     @_reconnecting
     def finish(self, stream: str, status: str, error: str | None = None) -> None:
         """Close one stream's row with its final status."""
-        self._conn.execute(
+        row = self._conn.execute(
             sql.SQL(
                 "UPDATE {} SET status = %s, finished_at = now(), error = %s "
-                "WHERE run_id = %s AND stream = %s AND status = 'running'"
+                "WHERE run_id = %s AND stream = %s AND status = 'running' "
+                "RETURNING rows_inserted, rows_updated, rows_deleted, rows_rejected"
             ).format(self.runs),
             (status, error, self.run_id, stream),
-        )
+        ).fetchone()
         self._open.discard(stream)
+        if row is not None:
+            inserted, updated, deleted, rejected = row
+            report.report(report.STREAM_FINISHED, stream=stream, status=status, error=error, inserted=inserted,
+                          updated=updated, deleted=deleted, rejected=rejected)  # fmt: skip
 
     def finish_all(self, status: str, error: str | None = None) -> None:
         """Close every row this run still has open (on failure or interruption)."""

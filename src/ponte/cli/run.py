@@ -1,0 +1,46 @@
+"""`ponte run`: the way to start a pipeline — `meltano run` plus a record of what really happened."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ponte.runs.console import FORMATS
+from ponte.runs.launcher import RunRequest, launch
+from ponte.runs.outcome import TRIGGERS
+
+
+@click.command(
+    context_settings={"ignore_unknown_options": True},
+    short_help="Run a pipeline through meltano run and record its outcome.",
+)
+@click.option("--trigger", type=click.Choice(TRIGGERS), default="manual", show_default=True,
+              help="What started the run (kept in the record): schedule for cron/timers.")  # fmt: skip
+@click.option("--environment", "-e", help="Meltano environment (default: MELTANO_ENVIRONMENT, then meltano.yml's).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Meltano's log level.")
+@click.option("--log-format", type=click.Choice(FORMATS), default="console", show_default=True,
+              help="console (one readable line per event) or json (Meltano's JSON lines, for log shippers).")  # fmt: skip
+@click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=Path.cwd,
+              help="The Meltano project (default: the current folder).")  # fmt: skip
+@click.argument("meltano_args", nargs=-1, type=click.UNPROCESSED, metavar="JOB | PLUGINS... [MELTANO RUN OPTIONS]")
+def run(
+    trigger: str, environment: str | None, log_level: str | None, log_format: str, project: Path,
+    meltano_args: tuple[str, ...],
+) -> None:  # fmt: skip
+    """Run a job or plugins exactly as `meltano run` would, then record the run and tell how it ended.
+
+    \b
+      ponte run sienge-to-postgres                       # a job from meltano/*.meltano.yml
+      ponte run tap-sienge target-postgres --full-refresh
+      ponte run --trigger schedule -e prod sienge-to-postgres   # from cron / a systemd timer
+
+    One run id (also Meltano's --run-id) reaches every plugin as PONTE_RUN_ID, so the targets' sync_runs,
+    sync_jobs and dead_letters rows carry it. The record (status succeeded, failed, partial or stopped-quota,
+    each plugin's exit code, the failing plugin's first error line, rows per stream) goes to
+    <PONTE_DB_SCHEMA>.pipeline_runs in PONTE_DB_DSN, else to .ponte/pipeline_runs.jsonl. A failed run prints
+    that error as an ERROR line, sends the PONTE_ALERT_* alerts and exits non-zero.
+    """
+    request = RunRequest(list(meltano_args), project.resolve(), trigger, environment, log_level, log_format)
+    sys.exit(launch(request))

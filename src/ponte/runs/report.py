@@ -1,0 +1,88 @@
+"""What Ponte's plugins tell the `ponte run` that started them: facts a log line cannot carry reliably.
+
+`ponte run` makes one run id and hands it to every plugin of the pipeline through the environment (Meltano
+passes its own environment on): `PONTE_RUN_ID`, which the targets' run-log rows, dead letters and job log
+carry, and `PONTE_RUN_REPORT`, a JSON Lines file each plugin appends facts to — a tap stopped cleanly on a
+spent daily quota (it exits 0, so its exit code cannot say so), a target's final counts per stream, records
+dead-lettered. Outside `ponte run` (a bare `meltano run`, a plugin run by hand) both are unset: the run id is
+a fresh one and reporting does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+RUN_ID_ENV = "PONTE_RUN_ID"
+REPORT_ENV = "PONTE_RUN_REPORT"
+
+STOPPED_QUOTA = "stopped_quota"
+STREAM_FINISHED = "stream_finished"
+DEAD_LETTERS = "dead_letters"
+
+logger = logging.getLogger(__name__)
+
+
+def launcher_run_id(env: Mapping[str, str] | None = None) -> uuid.UUID | None:
+    """The run id `ponte run` gave this process, or None when it was not started by `ponte run`."""
+    value = (os.environ if env is None else env).get(RUN_ID_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        logger.warning("%s=%r is not a UUID; this process uses a run id of its own", RUN_ID_ENV, value)
+        return None
+
+
+def this_run_id() -> uuid.UUID:
+    """The pipeline run's id when launched by `ponte run` (so every plugin's records share it), else a new one."""
+    return launcher_run_id() or uuid.uuid4()
+
+
+def _plugin_name() -> str:
+    return Path(sys.argv[0]).name or "plugin"
+
+
+def report(event: str, plugin: str | None = None, **facts: Any) -> None:
+    """Append one fact for the launcher; without `PONTE_RUN_REPORT` nothing happens. Never raises.
+
+    One `write` of one line on an O_APPEND descriptor: lines of concurrent plugins never interleave.
+    """
+    path = os.environ.get(REPORT_ENV)
+    if not path:
+        return
+    line = {"event": event, "plugin": plugin or _plugin_name(), "pid": os.getpid(), **facts}
+    data = (json.dumps(line, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+    except OSError as exc:  # the run itself must not fail because its launcher's report file is gone
+        logger.warning("could not tell ponte run about %s (%s): %s", event, path, exc)
+
+
+def read_report(path: Path) -> list[dict[str, Any]]:
+    """Every fact the plugins appended, in order; unreadable lines are skipped with a warning."""
+    if not path.exists():
+        return []
+    facts = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            fact = json.loads(line)
+        except ValueError:
+            logger.warning("run report %s line %d is not JSON; ignored", path, number)
+            continue
+        if isinstance(fact, dict) and isinstance(fact.get("event"), str):
+            facts.append(fact)
+    return facts
