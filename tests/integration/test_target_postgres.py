@@ -22,6 +22,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from ponte.targets.postgres import names
+from ponte.targets.postgres.reconnect import commit_landed
+from ponte.testing.pg_proxy import Action, Decide, PgProxy
+
 DSN = os.environ.get("PONTE_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 BIN = Path(sys.executable).parent
 
@@ -239,6 +243,56 @@ def test_first_load_creates_typed_commented_snake_case_table(db: Database) -> No
     assert comments["situacao"] == "source field: Situação"
     table_comment = db.conn.execute("SELECT obj_description(%s::regclass, 'pg_class')", (f"{db.schema}.customers",))
     assert table_comment.fetchone()[0] == "Clientes do Sienge\nsource stream: Customers"
+
+
+def _column_comments(db: Database, table: str) -> dict[str, str]:
+    return dict(
+        db.conn.execute(
+            "SELECT a.attname, col_description(a.attrelid, a.attnum) FROM pg_attribute a "
+            "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            (f"{db.schema}.{table}",),
+        ).fetchall()
+    )
+
+
+def test_any_property_name_loads_and_keeps_its_column_on_the_next_run(db: Database) -> None:
+    odd = {'say "hi"': "quote", "back\\slash": "backslash", "tab\there": "tab", "new\nline": "newline",
+           "XMIN": "xmin", "Ctid": "ctid", "tableoid": "tableoid", "cmax": "cmax"}  # fmt: skip
+    properties = {"id": {"type": "integer"}, **{name: {"type": ["string", "null"]} for name in odd}}
+    for version in ("first", "second"):
+        data = {"id": 1, **{name: f"{value} {version}" for name, value in odd.items()}}
+        assert "Traceback" not in ok(db.run([schema("odd", properties), record("odd", data)])).stderr
+    columns = {name: comment for name, comment in _column_comments(db, "odd").items() if not name.startswith("_sdc_")}
+    expected = ["id", "say_hi", "back_slash", "tab_here", "new_line", "xmin_", "ctid_", "tableoid_", "cmax_"]
+    assert list(columns) == expected
+    assert [names.source_field_of(comment) for comment in columns.values()] == ["id", *odd]
+    assert columns["xmin_"] == "source field: XMIN" and columns["new_line"] == 'source field: "new\\nline"'
+    assert db.rows("odd", ", ".join(expected)) == [(1, *(f"{value} second" for value in odd.values()))]
+    assert [(r["rows_inserted"], r["rows_updated"]) for r in db.runs()] == [(1, 0), (0, 1)]
+
+
+def test_keys_that_merge_once_nul_is_removed_are_reported_once_per_stream(db: Database) -> None:
+    properties = {"id": {"type": "integer"}, "a\x00b": {"type": ["string", "null"], "description": "with\x00nul"},
+                  "ab": {"type": ["string", "null"]}, "obj": {"type": ["object", "null"]}}  # fmt: skip
+    messages = [
+        schema("nuls", properties),
+        record("nuls", {"id": 1, "a\x00b": "x", "ab": "y"}),
+        record("nuls", {"id": 2, "a\x00b": "z"}),
+        record("nuls", {"id": 3, "ab": "w", "obj": {"k\x00": 1, "k": 2}}),
+        record("nuls", {"id": 4, "a\x00b": "p", "ab": "q"}),
+        record("nuls", {"id": 5, "ab": "\x00clean\x00"}),
+        schema("other", {"id": {"type": "integer"}}),
+        record("other", {"id": 1}),
+    ]
+    run = ok(db.run(messages))
+    assert db.rows("nuls", "id, ab, obj") == [(1, "y", None), (2, "z", None), (3, "w", {"k": 2}), (4, "q", None),
+                                              (5, "clean", None)]  # fmt: skip
+    assert [name for name in db.column_types("nuls") if not name.startswith("_sdc_")] == ["id", "ab", "obj"]
+    warnings = [line for line in run.stderr.splitlines() if "differ only by NUL" in line]
+    assert len(warnings) == 1, run.stderr
+    assert "stream 'nuls': 3 record(s) had keys that differ only by NUL characters" in warnings[0]
+    assert '"a\\u0000b"' in warnings[0]
+    assert 'schema properties "a\\u0000b" are the same field once NUL characters are removed' in run.stderr
 
 
 # -- upserts -------------------------------------------------------------------------------------------
@@ -460,6 +514,61 @@ def test_bad_records_go_to_dead_letters_and_good_ones_load(db: Database) -> None
     assert [(r["rows_inserted"], r["rows_updated"], r["rows_rejected"]) for r in db.runs()] == [(3, 0, 4), (0, 1, 1)]
 
 
+def test_lone_surrogates_inside_objects_and_arrays_become_dead_letters(db: Database) -> None:
+    properties = {"id": {"type": "integer"}, "obj": {"type": ["object", "null"]}, "arr": {"type": ["array", "null"]},
+                  "note": {"type": ["string", "null"]}}  # fmt: skip
+    messages = [
+        schema("docs", properties),
+        record("docs", {"id": 1, "obj": {"ok": [1.5]}, "arr": ["fine"]}),
+        b'{"type": "RECORD", "stream": "docs", "record": {"id": 2, "obj": {"a": "x\\ud800y"}}}\n',
+        b'{"type": "RECORD", "stream": "docs", "record": {"id": 3, "arr": [{"b": "\\udc00"}]}}\n',
+        b'{"type": "RECORD", "stream": "docs", "record": {"id": 4, "note": {"c": "\\ud83d"}}}\n',
+        record("docs", {"id": 5, "obj": None}),
+        state({"docs": 5}),
+    ]
+    for extra in ({}, {"stream_maps": {"docs": {"__alias__": "docs_mapped"}}}):  # the loader alone, then the SDK's
+        run = ok(db.run(messages, **extra))
+        assert run.states == [{"docs": 5}] and "Traceback" not in run.stderr
+    for table in ("docs", "docs_mapped"):
+        assert db.rows(table, "id, obj, arr") == [(1, {"ok": [1.5]}, ["fine"]), (5, None, None)]
+    letters = db.dead_letters()
+    assert [(stream, r["id"]) for stream, _, r in letters] == [("docs", 2), ("docs", 3), ("docs", 4),
+                                                              ("docs_mapped", 2), ("docs_mapped", 3), ("docs_mapped", 4)]  # fmt: skip
+    assert letters[0][2]["obj"] == {"a": "x?y"}
+    assert [reason.split(":")[0] for _, reason, _ in letters[:3]] == ["field 'obj'", "field 'arr'", "field 'note'"]
+    assert all("lone UTF-16 surrogate" in reason for _, reason, _ in letters)
+
+
+def _nested(levels: int) -> str:
+    return '{"a": ' * levels + "1" + "}" * levels
+
+
+def test_records_nested_too_deep_to_decode_become_dead_letters(db: Database) -> None:
+    properties = {"id": {"type": "integer"}, "obj": {"type": ["object", "null"]}, "note": {"type": ["string", "null"]}}
+    deep = [
+        f'{{"type": "RECORD", "stream": "trees", "record": {{"id": 2, "obj": {_nested(1000)}}}}}\n',
+        f'{{"type": "RECORD", "stream": "trees", "record": {{"id": 3, "note": [{_nested(5000)}]}}}}\n',
+        f'{{"type": "RECORD", "stream": "trees", "record": {{"obj": {_nested(100_000)}, "id": 4, "x": "\\u0000"}}}}\n',
+    ]
+    messages = [schema("trees", properties), record("trees", {"id": 1, "obj": {"a": {"b": [1]}}}),
+                *(line.encode() for line in deep), record("trees", {"id": 5}), state({"trees": 5})]  # fmt: skip
+    for extra in ({}, {"stream_maps": {"trees": {"__alias__": "trees_mapped"}}}):  # the loader alone, then the SDK's
+        run = ok(db.run(messages, **extra))
+        assert run.states == [{"trees": 5}] and "RecursionError" not in run.stderr
+    for table in ("trees", "trees_mapped"):
+        assert db.rows(table, "id, obj") == [(1, {"a": {"b": [1]}}), (5, None)]
+    letters = db.dead_letters()
+    assert [(stream, r["id"]) for stream, _, r in letters] == [
+        ("trees", 2), ("trees", 3), ("trees", 4), ("trees_mapped", 2), ("trees_mapped", 3), ("trees_mapped", 4)
+    ]  # fmt: skip
+    assert all(reason.startswith("record is nested deeper than the loader can decode") for _, reason, _ in letters)
+    kept = letters[0][2]["obj"]  # level 3 of the message; levels below 16 are cut
+    for _ in range(13):
+        kept = kept["a"]
+    assert kept == {"a": "<nested too deep: cut here>"}
+    assert [(r["rows_inserted"], r["rows_rejected"]) for r in db.runs()] == [(2, 3), (2, 3)]
+
+
 def test_validate_records_sends_schema_violations_to_dead_letters(db: Database) -> None:
     properties = {"id": {"type": "integer"}, "status": {"type": "string", "enum": ["A", "B"]}}
     messages = [
@@ -591,6 +700,131 @@ def test_sigterm_rolls_back_the_open_batch_and_records_the_interruption(db: Data
     assert [(r["status"], r["error"]) for r in db.runs()] == [("interrupted", "LoadInterrupted: stopped by signal 15")]
 
 
+# -- lost connections ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def proxy() -> Iterator[PgProxy]:
+    """A proxy between the target and PostgreSQL that cuts connections on cue (the server itself is shared)."""
+    with PgProxy.to(DSN) as running:
+        yield running
+
+
+def _cut_after_copy(
+    copy_into: str, batch: int, action: Action, *, then: str = "COMMIT", down: PgProxy | None = None
+) -> Decide:
+    """Cut when the connection that sent the `batch`-th COPY into `copy_into` next sends `then` (a statement,
+    or "copy_data" for its first row data); with `down`, that proxy refuses every connection from then on."""
+    copies, armed = 0, None
+
+    def decide(conn: int, kind: str, text: str) -> Action | None:
+        nonlocal copies, armed
+        if kind == "query" and text.startswith(f"COPY {copy_into} "):
+            copies += 1
+            armed = conn if copies == batch else armed
+        elif conn == armed and (kind == then or text == then):
+            armed = None
+            if down is not None:
+                down.refuse_connections = True
+            return action
+        return None
+
+    return decide
+
+
+def _ledger(db: Database) -> tuple[int, int, int, int]:
+    query = "SELECT count(*), count(DISTINCT id), min(id), max(id) FROM {}"
+    return db.conn.execute(sql.SQL(query).format(sql.Identifier(db.schema, "ledger"))).fetchone()
+
+
+def _run_ledger(db: Database, dsn: str, total: int, start: int = 1, **extra: Any) -> Run:
+    config = db.config_file(dsn=dsn, batch_size_rows=5000, reconnect_backoff_seconds=0.01, **extra)
+    process = subprocess.run([*TARGET, "--config", config], input=b"".join(_stream(total, start)),
+                             capture_output=True, timeout=120, check=False)  # fmt: skip
+    out = process.stdout.decode()
+    return Run(process.returncode, out, process.stderr.decode(), [json.loads(line) for line in out.splitlines()])
+
+
+def test_lost_connection_mid_batch_replays_the_batch_on_a_new_one(db: Database, proxy: PgProxy) -> None:
+    ledger = f'"{db.schema}"."ledger"'
+    # A server restart in the middle of the 2nd batch: every connection drops, the run log's too.
+    proxy.decide = _cut_after_copy(ledger, 2, "cut_all", then="copy_data")
+    first = ok(_run_ledger(db, proxy.conninfo, 12_000))
+    # Again over the full table (merged through staging): the connection drops just before the 2nd COMMIT.
+    proxy.decide = _cut_after_copy('"ponte_staging"', 2, "cut")
+    second = ok(_run_ledger(db, proxy.conninfo, 12_000))
+    assert proxy.cuts == 2
+    for run in (first, second):
+        assert "connection to PostgreSQL lost" in run.stderr and "Traceback" not in run.stderr
+        assert run.states[-1] == {"offset": 12_000}
+    assert _ledger(db) == (12_000, 12_000, 1, 12_000)
+    assert [(r["status"], r["rows_inserted"], r["rows_updated"], r["batches"]) for r in db.runs()] == [
+        ("succeeded", 12_000, 0, 3), ("succeeded", 0, 12_000, 3)
+    ]  # fmt: skip
+
+
+def test_commit_whose_answer_was_lost_is_not_committed_twice(db: Database, proxy: PgProxy) -> None:
+    ledger = f'"{db.schema}"."ledger"'
+    # No key, so a batch committed twice would show as duplicated rows; the server commits the 2nd batch,
+    # then every connection drops before the target hears back.
+    proxy.decide = _cut_after_copy(ledger, 2, "cut_all_after_reply")
+    first = ok(_run_ledger(db, proxy.conninfo, 12_000, load_method="append-only"))
+    assert "that commit had landed" in first.stderr and "Traceback" not in first.stderr
+    assert _ledger(db) == (12_000, 12_000, 1, 12_000)
+    # With a key, merged through staging: a second merge would go unnoticed in the rows, not in the counts.
+    db.conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (id)").format(sql.Identifier(db.schema, "ledger")))
+    proxy.decide = _cut_after_copy('"ponte_staging"', 2, "cut_after_reply")
+    second = ok(_run_ledger(db, proxy.conninfo, 12_000))
+    assert "that commit had landed" in second.stderr and second.states[-1] == {"offset": 12_000}
+    assert _ledger(db) == (12_000, 12_000, 1, 12_000) and proxy.cuts == 2
+    assert [(r["rows_inserted"], r["rows_updated"], r["batches"]) for r in db.runs()] == [
+        (12_000, 0, 3),
+        (0, 12_000, 3),
+    ]
+
+
+def test_database_that_stays_down_ends_the_load_with_one_clear_line(db: Database, proxy: PgProxy) -> None:
+    proxy.decide = _cut_after_copy(f'"{db.schema}"."ledger"', 2, "cut_all", then="copy_data", down=proxy)
+    failed = _run_ledger(db, proxy.conninfo, 12_000, reconnect_attempts=2)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    errors = [line for line in failed.stderr.splitlines() if "| ERROR" in line]
+    assert len(errors) == 2, failed.stderr
+    assert "could not record the failure in the run log" in errors[0]
+    assert "stream 'ledger': lost the connection to PostgreSQL and could not get it back after 2 attempts" in errors[1]
+    assert failed.states == [{"offset": 4000}, {"offset": 5000}]  # STATE never claims more than was committed
+    assert _ledger(db) == (5000, 5000, 1, 5000)
+    ok(_run_ledger(db, DSN, 12_000, start=5001))  # resuming from that STATE, straight to the server
+    assert _ledger(db) == (12_000, 12_000, 1, 12_000)
+    assert [(r["status"], r["rows_inserted"]) for r in db.runs()] == [("interrupted", 5000), ("succeeded", 7000)]
+
+
+def test_a_database_it_cannot_reach_at_all_is_one_clear_line(db: Database, proxy: PgProxy) -> None:
+    proxy.refuse_connections = True
+    for extra in ({}, {"stream_maps": {"ledger": {"__alias__": "ledger"}}}):  # the loader alone, then the SDK's
+        run = _run_ledger(db, proxy.conninfo, 10, **extra)
+        assert run.returncode == 1 and "Traceback" not in run.stderr
+        [error] = [line for line in run.stderr.splitlines() if "| ERROR" in line]
+        assert "target-postgres: cannot connect to PostgreSQL (" in error and "check the connection settings" in error
+
+
+def test_a_commit_in_doubt_is_settled_by_its_transaction_status(db: Database) -> None:
+    with psycopg.connect(DSN) as checker:
+        for outcome in ("committed", "rolled back", "still open"):
+            session = psycopg.connect(DSN)  # the connection that sent COMMIT and lost the answer
+            session.execute("CREATE TEMP TABLE doubt (x int)")
+            xid = session.execute("SELECT txid_current()").fetchone()[0]
+            if outcome == "committed":
+                session.commit()
+            elif outcome == "rolled back":
+                session.rollback()
+            # "still open": a session the server has not yet noticed is cut off; it is ended, then asked about
+            assert commit_landed(checker, xid, session.info.backend_pid, "stream 'x'") is (outcome == "committed")
+            if outcome == "still open":
+                with pytest.raises(psycopg.OperationalError):
+                    session.execute("SELECT 1")
+            session.close()
+
+
 # -- read-only role for BI tools -----------------------------------------------------------------------
 
 
@@ -675,7 +909,8 @@ def test_about_lists_settings_and_capabilities() -> None:
     settings = about["settings"]["properties"]
     assert settings["password"].get("secret") is True and settings["load_method"]["default"] == "upsert"
     assert {"host", "port", "user", "database", "dsn", "default_target_schema", "batch_size_rows",
-            "batch_size_bytes", "hard_delete", "add_record_metadata", "pipeline_name", "validate_records"} <= set(settings)  # fmt: skip
+            "batch_size_bytes", "hard_delete", "add_record_metadata", "pipeline_name", "validate_records",
+            "reconnect_attempts", "reconnect_backoff_seconds"} <= set(settings)  # fmt: skip
 
 
 def test_stream_maps_run_through_singer_sdk(db: Database) -> None:

@@ -52,6 +52,28 @@ def test_comments_carry_the_source_field() -> None:
     assert names.source_stream_of(names.table_comment("customers", None)) == "customers"
 
 
+@pytest.mark.parametrize("source", ['a"b', "c\\d", "e\tf", "g\nh", "i\rj\u2028k", "nul\x00", '"quoted"', "plain"])
+def test_any_source_field_reads_back_from_its_comment(source: str) -> None:
+    comment = names.column_comment(source, "Descrição\nsource field: not this one")
+    assert names.source_field_of(comment) == source
+    assert "\x00" not in comment and comment.splitlines()[-1].startswith("source field: ")
+    assert names.source_stream_of(names.table_comment(source, None)) == source
+
+
+@pytest.mark.parametrize("source", ["xmin", "XMAX", "Cmin", "cmax", "ctid", "TABLEOID", "Tableoid"])
+def test_system_column_names_are_avoided(source: str) -> None:
+    plan = plan_table(
+        schema_name="s",
+        table_name="t",
+        stream="t",
+        schema={"properties": {"id": {"type": "integer"}, source: {"type": "string"}}},
+        key_properties=["id"],
+        existing=TableInfo(exists=False),
+    )
+    [column] = [c for c in plan.columns if c.source == source]
+    assert column.name == source.lower() + "_" and column.name.rstrip("_") in names.SYSTEM_COLUMNS
+
+
 @pytest.mark.parametrize(
     ("schema", "kind"),
     [

@@ -8,10 +8,12 @@ import pytest
 
 from ponte.errors import ConfigError
 from ponte.targets.postgres.column_types import Kind
+from ponte.targets.postgres.json_depth import truncate_depth
 from ponte.targets.postgres.settings import LoaderSettings, build_conninfo
 from ponte.targets.postgres.values import (
     ConversionError,
     decode_json,
+    encode_json_any,
     strict_convert,
     strip_nul,
     to_json_text,
@@ -29,6 +31,23 @@ def test_decoding_keeps_numbers_exact() -> None:
 def test_text_and_nul_handling() -> None:
     assert to_text(True) == "true" and to_text(Decimal("1.50")) == "1.50" and to_text({"a": 1}) == '{"a":1}'
     assert strip_nul({"a\x00": ["x\x00y", {"b": "\x00"}], "n": 1}) == {"a": ["xy", {"b": ""}], "n": 1}
+
+
+def test_truncate_depth_cuts_deep_values_and_leaves_strings_alone() -> None:
+    deep = b'{"s": "\\\\\\"{[", "t": [[[{"x": "]}"}]], 1], "u": ' + b"[" * 5000 + b"]" * 5000 + b', "v": "}"}'
+    assert decode_json(truncate_depth(deep, keep=2)) == {
+        "s": '\\"{[',
+        "t": ["<nested too deep: cut here>", 1],
+        "u": ["<nested too deep: cut here>"],
+        "v": "}",
+    }
+    assert truncate_depth(b'{"a": [1]}', keep=2) == b'{"a": [1]}'
+
+
+def test_records_with_lone_surrogates_can_be_spilled_and_read_back_exactly() -> None:
+    record = {"a": "x\ud800", "n": Decimal("12345678901234567.890"), "e": [Decimal("1E+2"), None, True]}
+    assert decode_json(encode_json_any(record)) == record
+    assert encode_json_any({"n": Decimal("1.50")}) == b'{"n":1.50}'  # the usual path: msgspec
 
 
 @pytest.mark.parametrize(
@@ -66,6 +85,8 @@ def test_strict_conversion(kind: Kind, value: object, expected: object) -> None:
         (Kind.DATE, "31/12/2024", "not an ISO 8601 date"),
         (Kind.TIMESTAMPTZ, "yesterday", "not an ISO 8601 date-time"),
         (Kind.TIMESTAMPTZ, 1700000000, "not a date-time"),
+        (Kind.JSONB, {"a": ["x\ud800"]}, "lone UTF-16 surrogate"),
+        (Kind.TEXT, {"a": "\udc00"}, "lone UTF-16 surrogate"),
     ],
 )
 def test_strict_conversion_rejects_with_a_reason(kind: Kind, value: object, message: str) -> None:
@@ -84,6 +105,8 @@ def test_settings_defaults_and_destinations(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.default_schema == "public" and settings.load_method == "upsert"
     assert settings.batch_size_rows == 50_000 and not settings.validate_records and settings.add_record_metadata
     assert settings.pipeline_name == "dev:tap-sienge-to-target-postgres"
+    assert (settings.reconnect_attempts, settings.reconnect_backoff_seconds) == (6, 1.0)
+    assert LoaderSettings.from_config({"reconnect_backoff_seconds": " 0.5 "}).reconnect_backoff_seconds == 0.5
     assert settings.destination("customers") == ("public", None)
     assert settings.destination("orders") == ("vendas", None)
     assert settings.destination("bills") == ("finance", "contas")

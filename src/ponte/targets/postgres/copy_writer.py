@@ -8,6 +8,7 @@ rejects can be replayed record by record, without asking the tap for the data ag
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import tempfile
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ import psycopg
 from psycopg import sql
 
 _COPY_LINE = re.compile(r"\bline (\d+)\b")
+_PSYCOPG_LOG = logging.getLogger("psycopg")
+_SILENT = logging.Filter("nothing passes this")  # a name no logger has: it drops every record
 
 
 class Spill:
@@ -52,6 +55,7 @@ class CopyStream:
 
     def __init__(self, conn: psycopg.Connection, table: sql.Identifier, columns: list[str]) -> None:
         statement = sql.SQL("COPY {} ({}) FROM STDIN").format(table, sql.SQL(", ").join(map(sql.Identifier, columns)))
+        self._conn = conn
         self._context = conn.cursor().copy(statement)
         copy = self._context.__enter__()
         self.write_row = copy.write_row
@@ -61,9 +65,19 @@ class CopyStream:
         self._context.__exit__(None, None, None)
 
     def abort(self, reason: BaseException) -> None:
-        """Tell the server to abandon the COPY (the transaction is rolled back by the caller)."""
-        with contextlib.suppress(Exception):  # the COPY is being abandoned: its own error is expected
-            self._context.__exit__(type(reason), reason, reason.__traceback__)
+        """Tell the server to abandon the COPY (the transaction is rolled back by the caller).
+
+        On a lost connection there is no server to tell: psycopg's warning that it could not is dropped.
+        """
+        lost = self._conn.broken
+        if lost:
+            _PSYCOPG_LOG.addFilter(_SILENT)
+        try:
+            with contextlib.suppress(Exception):  # the COPY is being abandoned: its own error is expected
+                self._context.__exit__(type(reason), reason, reason.__traceback__)
+        finally:
+            if lost:
+                _PSYCOPG_LOG.removeFilter(_SILENT)
 
 
 def copy_line_of(error: psycopg.Error) -> int | None:

@@ -91,6 +91,8 @@ def apply_plan(conn: psycopg.Connection, plan: TablePlan) -> None:
         try:
             conn.execute(statement)
         except psycopg.Error as exc:
+            if conn.broken:
+                raise  # the connection was lost, not the statement refused: the caller reconnects
             text = statement.as_string(conn)
             raise DataError(
                 f"target-postgres: cannot change table {plan.schema}.{plan.table}: {exc.diag.message_primary or exc} "

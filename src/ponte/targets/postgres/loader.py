@@ -14,6 +14,7 @@ and at the end of the input.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import sys
 import time
@@ -21,13 +22,16 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
-from ponte.errors import DataError
+import psycopg
+
+from ponte.errors import DataError, PonteError
 from ponte.targets.postgres import protocol
 from ponte.targets.postgres.reader import read_messages
+from ponte.targets.postgres.reconnect import DatabaseUnavailable, Reconnect, first_line
 from ponte.targets.postgres.run_log import RunLog
 from ponte.targets.postgres.settings import LoaderSettings
 from ponte.targets.postgres.sink import StreamSink
-from ponte.targets.postgres.values import encode_json
+from ponte.targets.postgres.values import encode_json_any
 
 Transform = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 Route = tuple["Transform | None", str, Mapping[str, Any], Sequence[str]]
@@ -64,7 +68,10 @@ class Loader:
     def run_log(self) -> RunLog:
         """The run log, opened with the first stream (so `--about` and `--help` never connect)."""
         if self._run_log is None:
-            self._run_log = RunLog(self.settings.conninfo, self.settings.log_schema, self.settings.pipeline_name)
+            reconnect = Reconnect(self.settings.reconnect_attempts, self.settings.reconnect_backoff_seconds)
+            self._run_log = RunLog(
+                self.settings.conninfo, self.settings.log_schema, self.settings.pipeline_name, reconnect
+            )
         return self._run_log
 
     @property
@@ -88,6 +95,7 @@ class Loader:
                 on_record=self.on_record,
                 on_full=self.flush_all,
                 callbacks=callbacks or self.callbacks,
+                on_unreadable=self.on_unreadable,
             )
         except BaseException as exc:
             self.fail(exc)
@@ -145,10 +153,22 @@ class Loader:
             if transformed is None:
                 continue
             envelope = {k: message[k] for k in ("version", "time_extracted") if k in message}
-            spilled = encode_json({**envelope, "record": transformed}) + b"\n"
+            spilled = encode_json_any({**envelope, "record": transformed}) + b"\n"
             full = sink.write(transformed, envelope, spilled) or full
         if full:
             self.flush_all()
+
+    def on_unreadable(self, message: dict[str, Any], reason: str) -> None:
+        """A RECORD that cannot be decoded (cut down to its first levels): a dead letter in each of its tables."""
+        stream = message["stream"]
+        sinks = self._sinks_of(stream)
+        if not sinks:
+            raise protocol.record_before_schema(stream)
+        for sink in sinks:
+            sink.set_aside(message["record"], reason)
+
+    def _sinks_of(self, stream: str) -> list[StreamSink]:
+        return [self.direct[stream]] if stream in self.direct else [sink for _, sink in self.mapped.get(stream, [])]
 
     def on_state(self, message: dict[str, Any]) -> None:
         """Remember the STATE; emit it now if nothing is pending, else at the next commit."""
@@ -166,7 +186,7 @@ class Loader:
         if not self.settings.process_activate_version:
             self.logger.warning("ACTIVATE_VERSION for '%s' ignored (process_activate_version_messages is off)", stream)
             return
-        sinks = [self.direct[stream]] if stream in self.direct else [s for _, s in self.mapped.get(stream, [])]
+        sinks = self._sinks_of(stream)
         if not sinks:
             self.logger.warning("ACTIVATE_VERSION for '%s' arrived before its SCHEMA; ignored", stream)
             return
@@ -214,7 +234,7 @@ class Loader:
     def _emit_state(self) -> None:
         if self._state is None or self._state == self._emitted_state:
             return
-        sys.stdout.write(encode_json(self._state).decode("utf-8") + "\n")
+        sys.stdout.write(encode_json_any(self._state).decode("utf-8") + "\n")
         sys.stdout.flush()
         self._emitted_state = copy.deepcopy(self._state)
 
@@ -245,9 +265,19 @@ class Loader:
         self.mapped.clear()
         if self._run_log is None:
             return
+        unreachable = isinstance(error, DatabaseUnavailable)
+        if unreachable:  # it just stayed away through a whole backoff: no second one
+            self._run_log.reconnect = dataclasses.replace(self._run_log.reconnect, attempts=0)
         try:
             self._run_log.finish_all(status, f"{type(error).__name__}: {error}"[:4000])
             self._run_log.close()
+        except (PonteError, psycopg.Error) as exc:
+            self.logger.error(
+                "could not record the failure in the run log %s.sync_runs (%s); the next run of this pipeline "
+                "will mark this one interrupted",
+                self.settings.log_schema,
+                "the database is unreachable" if unreachable else first_line(exc),
+            )
         except Exception:
             self.logger.exception("could not record the failure in the run log")
         self._run_log = None

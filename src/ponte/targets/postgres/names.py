@@ -2,12 +2,14 @@
 
 The original name of every column travels in its comment (`source field: clientName`), so the mapping from
 source fields to columns survives restarts and never changes once a column exists, even when a later schema
-brings a name that would collide.
+brings a name that would collide. A name that could not be read back from its line as is (a newline, a tab,
+a NUL, a leading quote) is written as a JSON string there: `source field: "line\\nbreak"`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -16,6 +18,9 @@ MAX_IDENTIFIER_BYTES = 63
 SOURCE_FIELD_PREFIX = "source field: "
 RETIRED_FIELD_PREFIX = "retired source field: "
 SOURCE_STREAM_PREFIX = "source stream: "
+# Every table has these hidden columns (PostgreSQL refuses a column of the same name in any case once
+# lowercased); a field called `xmin` becomes column `xmin_`.
+SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
 
 _ACRONYM_BOUNDARY = re.compile(r"([A-Z]+)([A-Z][a-z])")
 _WORD_BOUNDARY = re.compile(r"([a-z0-9])([A-Z])")
@@ -36,6 +41,12 @@ def snake_case(name: str) -> str:
     if name.startswith("_") or words[0].isdigit():
         words = "_" + words
     return words[:MAX_IDENTIFIER_BYTES]
+
+
+def column_name(source: str) -> str:
+    """The column a source field would like: its snake_case name, moved off PostgreSQL's system columns."""
+    name = snake_case(source)
+    return with_suffix(name, "_") if name in SYSTEM_COLUMNS else name
 
 
 def with_suffix(base: str, suffix: str) -> str:
@@ -60,22 +71,42 @@ class NameAllocator:
         return candidate
 
 
+def _written(name: str) -> str:
+    """A name as it goes on its comment line: as is, or as a JSON string when it would not read back."""
+    return name if name.isprintable() and not name.startswith('"') else json.dumps(name)
+
+
+def _read(text: str) -> str:
+    if text.startswith('"'):
+        try:
+            name = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(name, str):
+            return name
+    return text
+
+
+def _described(description: str | None, source_line: str) -> str:
+    text = (description or "").replace("\x00", "").strip()  # PostgreSQL cannot store NUL in a comment
+    return f"{text}\n{source_line}" if text else source_line
+
+
 def column_comment(source_field: str, description: str | None) -> str:
     """The description first (what BI tools show), then the line that records the source field."""
-    source_line = SOURCE_FIELD_PREFIX + source_field
-    return f"{description.strip()}\n{source_line}" if description and description.strip() else source_line
+    return _described(description, SOURCE_FIELD_PREFIX + _written(source_field))
 
 
 def table_comment(stream: str, description: str | None) -> str:
     """Same shape as column comments: description, then `source stream: <name>`."""
-    source_line = SOURCE_STREAM_PREFIX + stream
-    return f"{description.strip()}\n{source_line}" if description and description.strip() else source_line
+    return _described(description, SOURCE_STREAM_PREFIX + _written(stream))
 
 
 def _tagged_line(comment: str | None, prefix: str) -> str | None:
-    for line in (comment or "").splitlines():
+    """The value of the last `prefix` line (ours comes after the description, which could mimic it)."""
+    for line in reversed((comment or "").splitlines()):
         if line.startswith(prefix):
-            return line[len(prefix) :]
+            return _read(line[len(prefix) :])
     return None
 
 
@@ -91,6 +122,6 @@ def source_stream_of(comment: str | None) -> str | None:
 
 def retire_comment(comment: str | None, source_field: str, replacement: str, new_type: str) -> str:
     """Rewrite a column comment when its field moved to a new column after an incompatible type change."""
-    note = f"{RETIRED_FIELD_PREFIX}{source_field} (now {new_type}; new values go to column {replacement})"
+    note = f"{RETIRED_FIELD_PREFIX}{_written(source_field)} (now {new_type}; new values go to column {replacement})"
     kept = [line for line in (comment or "").splitlines() if not line.startswith(SOURCE_FIELD_PREFIX)]
     return "\n".join([*kept, note])

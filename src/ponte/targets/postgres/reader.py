@@ -18,6 +18,7 @@ from typing import IO, Any
 import msgspec
 
 from ponte.targets.postgres import protocol
+from ponte.targets.postgres.json_depth import TOO_DEEP, truncate_depth
 from ponte.targets.postgres.values import decode_json
 
 NUL_ESCAPE = b"\\u0000"
@@ -37,10 +38,11 @@ _decode_envelope = msgspec.json.Decoder(Envelope).decode
 
 
 def _decode_or_none(decode: Callable[[bytes], Any], line: bytes) -> Any:
-    """Decode with a stream's typed decoder; None when the line does not fit it (e.g. a non-object record)."""
+    """Decode with a stream's typed decoder; None when the line does not fit it (e.g. a non-object record,
+    or one nested too deep, which the dict decoder then reports)."""
     try:
         return decode(line)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
 
 
@@ -76,13 +78,28 @@ def read_messages(
     on_record: Callable[[dict[str, Any], bytes], None],
     on_full: Callable[[], None],
     callbacks: Mapping[str, Callable[[dict[str, Any]], None]],
+    on_unreadable: Callable[[dict[str, Any], str], None],
 ) -> Counter[str]:
     """Process every message of the input; returns how many of each type were read.
 
     `routes` maps a stream to the sink that loads it unchanged (read live: sinks added later are seen);
     RECORDs of other streams, and records holding NUL characters, go to `on_record` as dicts.
-    `on_full` is called when a sink's batch is full.
+    `on_full` is called when a sink's batch is full. A RECORD nested too deep to decode goes to
+    `on_unreadable`, cut down to its first levels, with the reason.
     """
+
+    def decode_slowly(line: bytes) -> dict[str, Any] | None:
+        """A line the fast decoders refused, as a dict; None when it was a record too deep to decode."""
+        try:
+            return decode_message(line)
+        except RecursionError:
+            message = decode_message(truncate_depth(line))
+        if message.get("type") != "RECORD":
+            raise protocol.invalid_line(f"A {message.get('type')} message is nested too deep to decode: {line[:300]!r}")
+        protocol.require(message, ["stream", "record"])
+        on_unreadable(message, TOO_DEEP)
+        return None
+
     decode = _decode_envelope  # switched to the current stream's own decoder once one is seen
     records = 0
     others: Counter[str] = Counter()
@@ -94,6 +111,8 @@ def read_messages(
             if not line.strip():
                 continue
             envelope = None
+        except RecursionError:
+            envelope = None  # the dict decoder below meets it again and sets the record aside
         if envelope is not None and envelope.type == "RECORD":
             if line[-1:] != b"\n":
                 line += b"\n"
@@ -107,10 +126,15 @@ def read_messages(
                         on_full()
                     records += 1
                     continue
-            on_record(decode_message(line), line)
+            message = decode_slowly(line)
+            if message is not None:
+                on_record(message, line)
             records += 1
             continue
-        message = decode_message(line)
+        message = decode_slowly(line)
+        if message is None:
+            records += 1
+            continue
         kind = message.get("type")
         if kind == "RECORD":  # only when the fast decoders refused the line
             on_record(message, line if line[-1:] == b"\n" else line + b"\n")

@@ -6,7 +6,9 @@ Three ways, from fastest to most careful:
   fields are the columns in order, so one `astuple` gives the row; jsonb and numeric columns are decoded
   as `msgspec.Raw`, i.e. their JSON text is passed through untouched (no Python objects built, numbers
   kept exactly as sent).
-- `from_dict`: the same row from an already-decoded dict (stream maps, records holding NUL characters).
+- `from_dict`: the same row from an already-decoded dict (stream maps, records holding NUL characters, and
+  streams with a field name msgspec cannot match as a struct field: one holding `"`, `\\` or a control
+  character, whose whole RECORD then decodes as a dict).
 - `strict`: every value checked and normalised in Python; raises `ConversionError` naming the field. Used to
   replay a batch PostgreSQL rejected.
 
@@ -15,6 +17,7 @@ Rows end with the metadata columns; the last two are always `_sdc_deleted_at` an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -32,6 +35,7 @@ _NULL_RAW = msgspec.Raw(b"null")
 # fails the batch's COPY and is handled by the strict replay.
 _RAW_KINDS = (Kind.JSONB, Kind.NUMERIC)
 _UNSET = msgspec.UNSET
+_NOT_A_STRUCT_NAME = re.compile(r'["\\\x00-\x1f]')  # msgspec refuses these in renamed field names
 
 
 def raw_json_text(raw: msgspec.Raw) -> str | None:
@@ -81,7 +85,11 @@ class RowBuilder:
                 self.struct_converters.append((i, converter))
         fields.append(("deleted_at", Any, None))
         rename["deleted_at"] = DELETED_AT
-        record_type = msgspec.defstruct(f"Record_{plan.table}", fields, rename=rename)
+        record_type: Any = dict[str, Any]
+        if any(_NOT_A_STRUCT_NAME.search(source) for source in self.sources):
+            self.from_envelope = self._from_decoded_envelope  # type: ignore[method-assign]
+        else:
+            record_type = msgspec.defstruct(f"Record_{plan.table}", fields, rename=rename)
         envelope_type = msgspec.defstruct(
             f"Message_{plan.table}",
             [
@@ -119,6 +127,11 @@ class RowBuilder:
         else:
             row.append(envelope.version)
         return row
+
+    def _from_decoded_envelope(self, envelope: Any) -> list[Any]:
+        """`from_envelope` for streams whose records decode as dicts."""
+        self.check_keys(envelope.record)
+        return self.from_dict(envelope.record, {"version": envelope.version, "time_extracted": envelope.time_extracted})
 
     def check_keys(self, record: Mapping[str, Any]) -> None:
         """Singer requires every key property on every record (null is allowed, absent is not)."""

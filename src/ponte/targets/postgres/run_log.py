@@ -1,24 +1,29 @@
 """The run log (`ponte.sync_runs`) and the dead-letter table (`ponte.dead_letters`).
 
-One row per run and stream, written on its own autocommit connection so it survives a rolled-back batch and
-shows progress while a load runs. Each run holds a session advisory lock; a later run that finds an old row
-still `running` whose lock is free knows that process died (SIGKILL, lost connection) and marks it
-`interrupted` — no heartbeat needed.
+One row per run and stream, started and finished on its own autocommit connection so it survives a rolled-back
+batch and shows progress while a load runs; each batch adds its counts (and its dead letters) in its own
+transaction, so they count exactly what was committed. Each run holds a session advisory lock; a later run
+that finds an old row still `running` whose lock is free knows that process died (SIGKILL, lost connection)
+and marks it `interrupted` — no heartbeat needed. A lost connection is opened again (and the lock taken
+again) before the statement is repeated; every statement on it can be repeated safely.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
 
 from ponte.runs import report
 from ponte.targets.postgres.copy_writer import copy_rows
+from ponte.targets.postgres.reconnect import Reconnect, connect_first, is_connection_lost
 from ponte.targets.postgres.values import decode_json, encode_json_lenient
 
 logger = logging.getLogger(__name__)
@@ -58,6 +63,28 @@ CREATE TABLE IF NOT EXISTS {dead} (
 COMMENT ON TABLE {dead} IS 'Records the loader could not store (which field, why); every other record of their batch was loaded.';
 """
 DEAD_LETTER_COLUMNS = ["run_id", "pipeline", "stream", "target_table", "reason", "record"]
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+def _reconnecting(method: Method) -> Method:
+    """Repeat a run-log method on a new connection when the old one was lost."""
+
+    @functools.wraps(method)
+    def repeated(self: RunLog, *args: Any, **kwargs: Any) -> Any:
+        failures = 0
+        while True:
+            try:
+                if self._conn.closed:
+                    self._reopen()
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                if not is_connection_lost(exc, None if self._conn.closed else self._conn):
+                    raise
+                self._conn.close()
+                failures += 1
+                self.reconnect.pause(failures, "run log", exc)
+
+    return repeated  # type: ignore[return-value]
 
 
 class RunLog:
@@ -67,14 +94,15 @@ class RunLog:
     stream's final row is also reported to the launcher, which keeps it in the pipeline-run record.
     """
 
-    def __init__(self, conninfo: str, schema: str, pipeline: str) -> None:
+    def __init__(self, conninfo: str, schema: str, pipeline: str, reconnect: Reconnect | None = None) -> None:
         self.pipeline = pipeline
         self.run_id = report.this_run_id()
         self.schema = schema
         self.runs = sql.Identifier(schema, "sync_runs")
         self.dead_letters = sql.Identifier(schema, "dead_letters")
         self._lock_key = secrets.randbits(62)
-        self._conn = psycopg.connect(conninfo, autocommit=True)
+        self._conninfo, self.reconnect = conninfo, reconnect or Reconnect()
+        self._conn = connect_first(conninfo, autocommit=True)
         with self._conn.transaction():
             self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('ponte.run_log'))")
             self._conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
@@ -82,6 +110,16 @@ class RunLog:
         self._conn.execute("SELECT pg_advisory_lock(%s)", (self._lock_key,))
         self._open: set[str] = set()
 
+    def _reopen(self) -> None:
+        conn = psycopg.connect(self._conninfo, autocommit=True)
+        try:
+            conn.execute("SELECT pg_advisory_lock(%s)", (self._lock_key,))
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    @_reconnecting
     def start(self, stream: str, target_table: str) -> None:
         """Record that this run started loading `stream`; settle rows left `running` by dead processes."""
         self._settle_abandoned(stream)
@@ -121,9 +159,18 @@ class RunLog:
                 )
                 logger.warning("run log: marked run %s of stream '%s' as interrupted", run_id, stream)
 
-    def add(self, stream: str, *, inserted: int = 0, updated: int = 0, deleted: int = 0, rejected: int = 0) -> None:
-        """Add the counts of one committed batch."""
-        self._conn.execute(
+    def add(
+        self,
+        stream: str,
+        *,
+        inserted: int = 0,
+        updated: int = 0,
+        deleted: int = 0,
+        rejected: int = 0,
+        conn: psycopg.Connection | None = None,
+    ) -> None:
+        """Add the counts of one batch, in `conn`'s transaction (the batch's own, so they commit with it)."""
+        (conn or self._conn).execute(
             sql.SQL(
                 "UPDATE {} SET rows_inserted = rows_inserted + %s, rows_updated = rows_updated + %s, "
                 "rows_deleted = rows_deleted + %s, rows_rejected = rows_rejected + %s, batches = batches + 1 "
@@ -132,6 +179,7 @@ class RunLog:
             (inserted, updated, deleted, rejected, self.run_id, stream),
         )
 
+    @_reconnecting
     def finish(self, stream: str, status: str, error: str | None = None) -> None:
         """Close one stream's row with its final status."""
         row = self._conn.execute(

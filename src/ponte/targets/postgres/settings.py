@@ -20,6 +20,8 @@ DEFAULT_BATCH_ROWS = 50_000
 DEFAULT_BATCH_BYTES = 32 * 1024 * 1024
 DEFAULT_FLUSH_INTERVAL = 60.0
 DEFAULT_MAX_CONNECTIONS = 8
+DEFAULT_RECONNECT_ATTEMPTS = 6
+DEFAULT_RECONNECT_BACKOFF = 1.0
 APPLICATION_NAME = "ponte target-postgres"
 
 
@@ -90,6 +92,8 @@ class LoaderSettings:
     pipeline_name: str = "target-postgres"
     log_schema: str = "ponte"
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    reconnect_attempts: int = DEFAULT_RECONNECT_ATTEMPTS
+    reconnect_backoff_seconds: float = DEFAULT_RECONNECT_BACKOFF
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> LoaderSettings:
@@ -126,6 +130,8 @@ class LoaderSettings:
             pipeline_name=str(pick("pipeline_name", "") or _default_pipeline()),
             log_schema=str(pick("log_schema", "ponte")),
             max_connections=max(1, int(pick("max_connections", DEFAULT_MAX_CONNECTIONS))),
+            reconnect_attempts=max(0, int(pick("reconnect_attempts", DEFAULT_RECONNECT_ATTEMPTS))),
+            reconnect_backoff_seconds=max(0.0, float(pick("reconnect_backoff_seconds", DEFAULT_RECONNECT_BACKOFF))),
         )
 
     def destination(self, stream: str) -> tuple[str, str | None]:

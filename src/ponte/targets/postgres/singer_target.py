@@ -25,10 +25,12 @@ from ponte.targets.postgres.settings import (
     DEFAULT_BATCH_ROWS,
     DEFAULT_FLUSH_INTERVAL,
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_RECONNECT_ATTEMPTS,
+    DEFAULT_RECONNECT_BACKOFF,
     LOAD_METHODS,
     LoaderSettings,
 )
-from ponte.targets.postgres.values import encode_json
+from ponte.targets.postgres.values import encode_json_any
 
 if t.TYPE_CHECKING:
     from types import FrameType
@@ -127,6 +129,19 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Connections kept open for streams (one per stream with an open batch, plus the run log); "
         "streams that are idle give theirs back beyond this.",
     ),
+    th.Property(
+        "reconnect_attempts",
+        th.IntegerType,
+        default=DEFAULT_RECONNECT_ATTEMPTS,
+        description="When the connection drops (server restart, failover, idle timeout), reconnect this many "
+        "times, replaying the batch that was not committed, before giving up (0: give up at once).",
+    ),
+    th.Property(
+        "reconnect_backoff_seconds",
+        th.CustomType({"type": ["number", "string"], "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*$"}),
+        default=DEFAULT_RECONNECT_BACKOFF,
+        description="Wait before the first reconnection; doubles with each attempt (with jitter, at most 30 s).",
+    ),
 ).to_dict()
 
 
@@ -205,7 +220,7 @@ class TargetPostgres(Target):
 
     def _process_record_message(self, message_dict: dict) -> None:
         """Used only if another reader is plugged in; ours hands RECORDs to the loader directly."""
-        self.loader.on_record(message_dict, encode_json(message_dict) + b"\n")
+        self.loader.on_record(message_dict, encode_json_any(message_dict) + b"\n")
 
     def _process_state_message(self, message_dict: dict) -> None:
         self.loader.on_state(message_dict)

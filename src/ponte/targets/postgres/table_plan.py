@@ -140,7 +140,7 @@ def plan_table(
         comment = names.column_comment(source, description)
         column_name = claimed.get(source)
         if column_name is None:
-            base = names.snake_case(source)
+            base = names.column_name(source)
             adoptable = base if base in existing.columns else source if source in existing.columns else None
             if (
                 adoptable
@@ -150,7 +150,7 @@ def plan_table(
                 column_name = adoptable
                 claimed[source] = adoptable
         if column_name is None:
-            column_name = allocator.allocate(names.snake_case(source))
+            column_name = allocator.allocate(names.column_name(source))
             new_columns.append((column_name, wanted))
             comments.append((column_name, comment))
             planned.append(PlannedColumn(column_name, wanted, wanted, source=source))

@@ -72,7 +72,11 @@ def _run_with_sdk() -> None:
     from ponte.targets.postgres.singer_target import TargetPostgres
 
     gc.freeze()  # the SDK's import-time objects never need collecting; keeps collections cheap on the hot path
-    TargetPostgres.cli()
+    try:
+        TargetPostgres.cli()
+    except PonteError as exc:  # an expected failure (e.g. the database stayed unreachable): one line, no traceback
+        logging.getLogger("target-postgres").error("%s", exc)
+        sys.exit(exc.exit_code)
 
 
 def _version() -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import uuid
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -57,6 +59,32 @@ def to_json_text(value: Any) -> str:
     return _encoder.encode(value).decode("utf-8")
 
 
+UNENCODABLE = (UnicodeEncodeError, msgspec.EncodeError, RecursionError)
+"""What encoding a decoded value can raise: a lone UTF-16 surrogate (valid JSON, not valid Unicode text), or
+nesting deeper than the encoder goes."""
+
+
+def encode_json_any(value: Any) -> bytes:
+    """`encode_json`, also for strings holding lone surrogates, which msgspec will not write.
+
+    They are written as `\\ud800` escapes (which `decode_json` reads back), so a record holding one can
+    still be spilled for replay and then be rejected on its own instead of stopping the load.
+    """
+    try:
+        return _encoder.encode(value)
+    except (UnicodeEncodeError, msgspec.EncodeError):
+        pass
+    token = uuid.uuid4().hex  # marks Decimals, which the standard library would otherwise quote or round
+
+    def exact(unknown: Any) -> Any:
+        if isinstance(unknown, Decimal):
+            return f"{token}{unknown}{token}"
+        return _decode(_encoder.encode(unknown))  # e.g. a datetime from a stream map: as msgspec writes it
+
+    text = json.dumps(value, default=exact, separators=(",", ":"))
+    return re.sub(f'"{token}([^"]*){token}"', r"\1", text).encode("ascii")
+
+
 def encode_json_lenient(value: Any) -> bytes:
     """JSON bytes even for strings PostgreSQL and UTF-8 refuse (lone surrogates become '?'): for dead letters."""
     try:
@@ -88,15 +116,22 @@ def to_text(value: Any) -> str:
     return str(value)
 
 
-def strip_nul(value: Any) -> Any:
-    """Remove NUL characters, which PostgreSQL cannot store in text or jsonb, from strings at any depth."""
+def strip_nul(value: Any, merged: list[str] | None = None) -> Any:
+    """Remove NUL characters, which PostgreSQL cannot store in text or jsonb, from strings at any depth.
+
+    Keys that become equal (`"a\\u0000b"` and `"ab"`) merge, the later one's value winning; when `merged` is
+    given, the keys that held a NUL in such a merge are appended to it, so the caller can say so.
+    """
     kind = type(value)
     if kind is str:
         return value.replace("\x00", "")
     if kind is dict:
-        return {strip_nul(k): strip_nul(v) for k, v in value.items()}
+        stripped = {strip_nul(k): strip_nul(v, merged) for k, v in value.items()}
+        if merged is not None and len(stripped) < len(value):
+            merged.extend(key for key in value if "\x00" in key)
+        return stripped
     if kind is list:
-        return [strip_nul(v) for v in value]
+        return [strip_nul(v, merged) for v in value]
     return value
 
 
@@ -203,6 +238,23 @@ def _time(value: Any) -> str:
         raise ConversionError(f"{value!r} is not an ISO 8601 time") from None
 
 
+def _encodable(convert: Callable[[Any], str]) -> Callable[[Any], str]:
+    """A converter that writes JSON text, failing with a ConversionError that says why it could not."""
+
+    def checked(value: Any) -> str:
+        try:
+            return convert(value)
+        except RecursionError:
+            raise ConversionError("is nested too deeply to be written as JSON") from None
+        except UNENCODABLE:
+            raise ConversionError(
+                "holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape), which is not valid "
+                "Unicode text and cannot be stored in PostgreSQL"
+            ) from None
+
+    return checked
+
+
 _STRICT: dict[Kind, Callable[[Any], Any]] = {
     Kind.BIGINT: _bigint,
     Kind.NUMERIC: _numeric,
@@ -210,8 +262,8 @@ _STRICT: dict[Kind, Callable[[Any], Any]] = {
     Kind.DATE: _date,
     Kind.TIMESTAMPTZ: _timestamptz,
     Kind.TIME: _time,
-    Kind.TEXT: to_text,
-    Kind.JSONB: to_json_text,
+    Kind.TEXT: _encodable(to_text),
+    Kind.JSONB: _encodable(to_json_text),
 }
 
 
