@@ -306,7 +306,9 @@ def test_a_job_whose_outcome_is_unknown_is_no_dead_letter_and_fails_the_run(rp: 
     rp.configure(time_scale=1000.0)
     again = run_target(config, source)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert info(rp)["products"] == 20 and state_lines(again) == [STATE["value"]]  # the re-sent batches upserted by erpId
+    assert info(rp)["products"] == 20 and state_lines(again) == [
+        STATE["value"]
+    ]  # the re-sent batches upserted by erpId
 
 
 def test_a_wrong_api_key_fails_before_any_input_is_read(rp: SandboxProcess, tmp_path: Path) -> None:
