@@ -1,8 +1,9 @@
 """The resilient HTTP client shared by every tap and target.
 
-One pooled `requests.Session`; every send first spends the daily quota and the rate budget, then retries
-transient failures (5xx, connection drops, timeouts, truncated JSON) with jittered exponential backoff and
-waits out 429s as long as the server asks. Auth failures end the run at once with a sentence naming the
+One pooled `requests.Session`; every send first spends the daily quota, gets its credentials (a token renewal
+may wait for its own budget), then takes a rate-budget slot and goes out at once. It retries transient
+failures (5xx, connection drops, timeouts, truncated JSON) with jittered exponential backoff and waits out
+429s as long as the server asks. Auth failures end the run at once with a sentence naming the
 stream and the setting to check. Every message passes through the redactor.
 """
 
@@ -96,10 +97,12 @@ class HttpClient:
         while True:
             if self.quota is not None:
                 self.quota.consume()
+            if self.auth is not None:
+                # before the rate slot: a token renewal may wait up to a minute for the token-call budget, and
+                # a slot taken before that wait would have expired when the request finally leaves
+                self.auth.apply(request)
             if self.limiter is not None:
                 self.stats["throttle_wait_seconds"] += self.limiter.acquire()
-            if self.auth is not None:
-                self.auth.apply(request)
             self.stats["requests"] += 1
             try:
                 response = self.session.send(request, timeout=self.settings.timeout_seconds)
