@@ -241,6 +241,20 @@ def test_revoked_refresh_token_ends_the_run_saying_to_authorize_again(bling: San
     assert "Traceback" not in run.stderr
 
 
+def test_short_lived_access_tokens_are_renewed_near_their_end_not_before_every_request(tmp_path: Path) -> None:
+    with SandboxProcess.start("bling", "--companies", "1", "--products", "4", *UNLIMITED) as sandbox:
+        sandbox.configure(access_token_ttl_seconds=30)
+        bling_tokens.seed_tokens(sandbox, tmp_path / "tokens.json", ["loja-matriz"], expires_in=0)
+        sandbox.reset_log()
+        config = config_for(sandbox, tmp_path, accounts=[{"name": "loja-matriz"}])
+        run = run_streams(config, {"empresa", "depositos"})
+        log = sandbox.request_log()
+    assert run.returncode == 0, run.stderr
+    assert len([e for e in log if "/oauth/" not in e["path"]]) >= 3
+    assert [e["path"] for e in log if "/oauth/" in e["path"]] == [f"{PREFIX}/oauth/token"]  # the one renewal
+    assert "before calling the token endpoint" not in run.stderr
+
+
 def test_no_secret_or_token_in_any_log_line_or_state_message(bling: SandboxProcess, tmp_path: Path) -> None:
     tokens = seed_tokens(bling, tmp_path / "tokens.json", expires_in=61)  # forces a rotation mid-run
     run = run_streams(
