@@ -295,9 +295,24 @@ def test_429_from_the_per_second_limit_is_waited_out_and_nothing_is_lost(tmp_pat
         run = run_streams(config, {"produtos"})
         assert run.returncode == 0, run.stderr
         assert [e for e in resource_requests(sandbox) if e["status"] == 429], "the test needs the server to say 429"
+        waits = [line for line in run.stderr.splitlines() if "status=429" in line]
+        assert waits and all("no Retry-After or RateLimit-Reset from the server" in line for line in waits), waits
         for company in ACCOUNTS:
             expected = {p["id"] for p in list_all(sandbox, company, "/produtos", criterio=5)}
             assert {r["id"] for r in run.records("produtos") if r["conta"] == company} == expected
+
+
+def test_bling_daily_quota_429_stops_the_run_cleanly_with_what_the_server_said(tmp_path: Path) -> None:
+    with SandboxProcess.start("bling", "--companies", "1", "--products", "8", *UNLIMITED) as sandbox:
+        sandbox.configure(daily_quota=3)  # Bling sends no X-RateLimit-* header, only the 429 body
+        bling_tokens.seed_tokens(sandbox, tmp_path / "tokens.json", ["loja-matriz"])
+        config = config_for(sandbox, tmp_path, accounts=[{"name": "loja-matriz"}])
+        run = run_streams(config, {"empresa", "depositos", "produtos"})
+    assert run.returncode == 0, run.stderr
+    stop = [line for line in run.stderr.splitlines() if "daily request quota is spent" in line]
+    assert len(stop) == 1, run.stderr
+    assert "(HTTP 429 whose body says error.period = day)" in stop[0]
+    assert "plan's" not in stop[0] and "per day" not in stop[0]  # the server named no limit
 
 
 def _strings(value: Any) -> Iterator[str]:
