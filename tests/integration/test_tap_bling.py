@@ -313,6 +313,7 @@ def test_bling_daily_quota_429_stops_the_run_cleanly_with_what_the_server_said(t
     assert len(stop) == 1, run.stderr
     assert "(HTTP 429 whose body says error.period = day)" in stop[0]
     assert "plan's" not in stop[0] and "per day" not in stop[0]  # the server named no limit
+    assert "| ERROR" not in run.stderr  # a clean stop (exit 0), not a crash
 
 
 def _strings(value: Any) -> Iterator[str]:

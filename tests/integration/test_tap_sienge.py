@@ -136,6 +136,8 @@ def test_401_ends_with_a_clear_message_and_no_traceback(
     assert "stream 'customers': 401 Unauthorized from /demo/public/api/v1/customers" in run.stderr
     assert "TAP_SIENGE_USERNAME" in run.stderr
     assert "Traceback" not in run.stderr
+    errors = [line for line in run.stderr.splitlines() if "| ERROR" in line]
+    assert len(errors) == 1 and "401 Unauthorized" in errors[0], errors  # not the SDK's "unhandled error" line
     assert not run.records("customers")
 
 
@@ -185,6 +187,7 @@ def test_spent_daily_quota_stops_cleanly_and_the_next_run_resumes(
     first = run_streams(config, streams)
     assert first.returncode == 0, first.stderr
     assert "daily" in first.stderr and "quota" in first.stderr
+    assert "| ERROR" not in first.stderr  # a clean stop (exit 0), not a crash
     assert len(sienge_sandbox.request_log()) == 3
     state = first.last_state
     assert state is not None

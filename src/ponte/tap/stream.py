@@ -20,6 +20,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
 
 from ponte.errors import ApiError, QuotaExhausted
+from ponte.tap.expected_errors import QuietExpectedErrors
 from ponte.tap.fanout import batched, list_field_values
 from ponte.tap.paginators import build_paginator
 from ponte.tap.records import dig, select_records
@@ -78,7 +79,7 @@ class StreamDef:
         return self.replication.get("first_run") == "unfiltered"
 
 
-class DeclarativeStream(UndeclaredFieldsMixin, RESTStream):
+class DeclarativeStream(QuietExpectedErrors, UndeclaredFieldsMixin, RESTStream):
     """A REST stream whose behaviour comes entirely from its StreamDef."""
 
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
