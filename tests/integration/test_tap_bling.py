@@ -104,6 +104,15 @@ def test_two_accounts_in_one_run_each_record_attributed_to_its_account(bling: Sa
     assert {e["company"] for e in log} == set(ACCOUNTS)
 
 
+def test_accounts_from_the_environment_with_config_env(bling: SandboxProcess, tmp_path: Path) -> None:
+    seed_tokens(bling, tmp_path / "tokens.json")
+    config = config_for(bling, tmp_path)
+    env = {"TAP_BLING_ACCOUNTS": json.dumps(config.pop("accounts"))}  # as the README's .env line sets them
+    run = run_streams(config, {"empresa"}, args=("--config", "ENV"), env=env)
+    assert run.returncode == 0, run.stderr
+    assert sorted(r["conta"] for r in run.records("empresa")) == sorted(ACCOUNTS)
+
+
 def test_saldos_for_every_product_in_every_deposit_with_ids_batched(tmp_path: Path) -> None:
     with SandboxProcess.start("bling", "--products", "130", *UNLIMITED) as bling:
         seed_tokens(bling, tmp_path / "tokens.json")

@@ -29,7 +29,7 @@ SETTING_TYPES: dict[str, dict[str, Any]] = {
     "boolean": {"type": ["boolean"]},
     "date": {"type": ["string"], "format": "date"},
     "date_time": {"type": ["string"], "format": "date-time"},
-    "array": {"type": ["array"]},
+    "array": {"type": ["array"], "items": {}},  # `items`: singer-sdk reads an array env var only with one
     "object": {"type": ["object"]},
 }
 
