@@ -43,6 +43,7 @@ def test_totvs_rm_becomes_the_seven_proextend_entities(totvs: SandboxProcess, tm
         "base_url": totvs.url,
         "username": "mestre",
         "password": "totvs",
+        "academic_ids": ["1|1|1", "1|1|2"],
         "backoff_base_seconds": 0.05,
     }
     tap = run_tap("tap-totvs", config)

@@ -18,7 +18,7 @@ PROJECT = Path(__file__).parents[2]
 ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 FLAVOURS = {
     "protheus": ("/rest", {"USERNAME": "admin", "PASSWORD": "totvs-sandbox"}),
-    "rm": ("", {"USERNAME": "mestre", "PASSWORD": "totvs"}),
+    "rm": ("", {"USERNAME": "mestre", "PASSWORD": "totvs", "ACADEMIC_IDS": '["1|1|1", "1|1|2"]'}),
 }
 
 

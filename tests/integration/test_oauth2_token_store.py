@@ -210,7 +210,7 @@ print("done", flush=True)
 def test_instances_and_processes_sharing_a_store_never_spend_a_dead_refresh_token(
     bling: FakeBling, tmp_path: Path
 ) -> None:
-    bling.expires_in = 60  # never valid a minute more: every apply refreshes
+    bling.expires_in = -1  # tokens arrive already expired: every apply refreshes
     store_path = tmp_path / "tokens.json"
     bling.seed(FileTokenStore(store_path), "bling-loja1")
     proc = subprocess.Popen(
@@ -312,7 +312,7 @@ def test_token_calls_never_exceed_the_budget_per_rolling_minute(
 
     slept: list[float] = []
     bling.clock = clock
-    bling.expires_in = 60
+    bling.expires_in = -1  # every apply refreshes
     store_path = tmp_path / "tokens.json"
     bling.seed(FileTokenStore(store_path), "bling-loja1")
     auths = [make_auth(bling, store_path, max_token_requests_per_minute=3, clock=clock, sleep=sleep) for _ in range(2)]
@@ -324,6 +324,23 @@ def test_token_calls_never_exceed_the_budget_per_rolling_minute(
     assert all(times[i + 3] - times[i] >= 60 for i in range(len(times) - 3))
     assert slept and sum(slept) >= 3 * 60
     assert "max_token_requests_per_minute" in caplog.text
+
+
+def test_a_token_is_renewed_once_a_tenth_of_its_lifetime_is_left(bling: FakeBling, tmp_path: Path) -> None:
+    now = [1_000_000.0]
+    bling.expires_in = 30  # short-lived tokens (RM's lifetime is configurable): a fixed minute would renew always
+    store_path = tmp_path / "tokens.json"
+    bling.seed(FileTokenStore(store_path), "bling-loja1")
+    auth = make_auth(bling, store_path, clock=lambda: now[0])
+    first = bearer(auth)
+    assert bling.refreshes == 1
+    now[0] += 26.9  # 3.1 s left
+    assert bearer(auth) == first
+    assert bearer(make_auth(bling, store_path, clock=lambda: now[0])) == first  # read from the store: same rule
+    assert bling.refreshes == 1
+    now[0] += 0.2  # 2.9 s left: less than a tenth of 30 s
+    assert bearer(auth) != first
+    assert bling.refreshes == 2
 
 
 def test_refused_refresh_token_names_the_reauth_command(bling: FakeBling, tmp_path: Path) -> None:

@@ -432,29 +432,29 @@ def test_rm_token_refresh_basic_and_expiry(sb: SandboxProcess, http: requests.Se
 
 def test_rm_walks_courses_grids_periods_disciplines(shared: SandboxProcess, http: requests.Session) -> None:
     access = rm_token(shared, http)["access_token"]
-    courses = rm_all(shared, http, access, "/Academics/1%7C1/Courses")
-    assert courses == rm_all(shared, http, access, "/Academics/1|1/Courses", size=3)
+    courses = rm_all(shared, http, access, "/Academics/1%7C1%7C1/Courses")
+    assert courses == rm_all(shared, http, access, "/Academics/1|1|1/Courses", size=3)
     assert set(courses[0]) == {"internalId", "companyCode", "courseCode", "name", "inepCode", "levelEducationCode", "modalityCode"}  # fmt: skip
     assert "Farmácia" in {c["name"] for c in courses}
-    first = rm(shared, http, access, "/Academics/1%7C1/Courses").json()
+    first = rm(shared, http, access, "/Academics/1%7C1%7C1/Courses").json()
     assert list(first) == ["hasNext", "total", "items"] and len(first["items"]) == min(10, first["total"])
-    technical = rm_all(shared, http, access, "/academics/1%7C2/courses")
+    technical = rm_all(shared, http, access, "/academics/1%7C1%7C2/courses")
     assert technical and not {c["courseCode"] for c in technical} & {c["courseCode"] for c in courses}
     totvs_error(rm(shared, http, access, "/Academics/9%7C9/Courses"), 404)
-    assert rm(shared, http, access, "/Academics/1%7C1/Courses/1%7C1%7CFAR").json()["name"] == "Farmácia"
+    assert rm(shared, http, access, "/Academics/1%7C1%7C1/Courses/1%7C1%7CFAR").json()["name"] == "Farmácia"
 
-    grids = rm_all(shared, http, access, "/Academics/1%7C1/CurriculumGrids")
+    grids = rm_all(shared, http, access, "/Academics/1%7C1%7C1/CurriculumGrids")
     disciplines = []
     for grid in grids:
         assert grid["periods"] and grid["courseCode"] in {c["courseCode"] for c in courses}
         for period in grid["periods"]:
             encoded = period["internalId"].replace("|", "%7C")
-            rows = rm_all(shared, http, access, f"/academics/1%7C1/periods/{encoded}/griddisciplines")
+            rows = rm_all(shared, http, access, f"/academics/1%7C1%7C1/periods/{encoded}/griddisciplines")
             assert rows and all(r["period"] == period["periodCode"] and r["workload"] > 0 for r in rows)
             disciplines += rows
     assert len({d["internalId"] for d in disciplines}) == len(disciplines)
     assert {"disciplineCode", "disciplineName", "workload", "period"} <= set(disciplines[0])
-    totvs_error(rm(shared, http, access, "/academics/1%7C2/periods/1%7CENF%7C2023%7C1/griddisciplines"), 404)
+    totvs_error(rm(shared, http, access, "/academics/1%7C1%7C2/periods/1%7CENF%7C2023%7C1/griddisciplines"), 404)
 
 
 def test_rm_professors_classes_students_and_context(shared: SandboxProcess, http: requests.Session) -> None:

@@ -104,6 +104,15 @@ def test_two_accounts_in_one_run_each_record_attributed_to_its_account(bling: Sa
     assert {e["company"] for e in log} == set(ACCOUNTS)
 
 
+def test_accounts_from_the_environment_with_config_env(bling: SandboxProcess, tmp_path: Path) -> None:
+    seed_tokens(bling, tmp_path / "tokens.json")
+    config = config_for(bling, tmp_path)
+    env = {"TAP_BLING_ACCOUNTS": json.dumps(config.pop("accounts"))}  # as the README's .env line sets them
+    run = run_streams(config, {"empresa"}, args=("--config", "ENV"), env=env)
+    assert run.returncode == 0, run.stderr
+    assert sorted(r["conta"] for r in run.records("empresa")) == sorted(ACCOUNTS)
+
+
 def test_saldos_for_every_product_in_every_deposit_with_ids_batched(tmp_path: Path) -> None:
     with SandboxProcess.start("bling", "--products", "130", *UNLIMITED) as bling:
         seed_tokens(bling, tmp_path / "tokens.json")
@@ -241,6 +250,20 @@ def test_revoked_refresh_token_ends_the_run_saying_to_authorize_again(bling: San
     assert "Traceback" not in run.stderr
 
 
+def test_short_lived_access_tokens_are_renewed_near_their_end_not_before_every_request(tmp_path: Path) -> None:
+    with SandboxProcess.start("bling", "--companies", "1", "--products", "4", *UNLIMITED) as sandbox:
+        sandbox.configure(access_token_ttl_seconds=30)
+        bling_tokens.seed_tokens(sandbox, tmp_path / "tokens.json", ["loja-matriz"], expires_in=0)
+        sandbox.reset_log()
+        config = config_for(sandbox, tmp_path, accounts=[{"name": "loja-matriz"}])
+        run = run_streams(config, {"empresa", "depositos"})
+        log = sandbox.request_log()
+    assert run.returncode == 0, run.stderr
+    assert len([e for e in log if "/oauth/" not in e["path"]]) >= 3
+    assert [e["path"] for e in log if "/oauth/" in e["path"]] == [f"{PREFIX}/oauth/token"]  # the one renewal
+    assert "before calling the token endpoint" not in run.stderr
+
+
 def test_no_secret_or_token_in_any_log_line_or_state_message(bling: SandboxProcess, tmp_path: Path) -> None:
     tokens = seed_tokens(bling, tmp_path / "tokens.json", expires_in=61)  # forces a rotation mid-run
     run = run_streams(
@@ -281,9 +304,25 @@ def test_429_from_the_per_second_limit_is_waited_out_and_nothing_is_lost(tmp_pat
         run = run_streams(config, {"produtos"})
         assert run.returncode == 0, run.stderr
         assert [e for e in resource_requests(sandbox) if e["status"] == 429], "the test needs the server to say 429"
+        waits = [line for line in run.stderr.splitlines() if "status=429" in line]
+        assert waits and all("no Retry-After or RateLimit-Reset from the server" in line for line in waits), waits
         for company in ACCOUNTS:
             expected = {p["id"] for p in list_all(sandbox, company, "/produtos", criterio=5)}
             assert {r["id"] for r in run.records("produtos") if r["conta"] == company} == expected
+
+
+def test_bling_daily_quota_429_stops_the_run_cleanly_with_what_the_server_said(tmp_path: Path) -> None:
+    with SandboxProcess.start("bling", "--companies", "1", "--products", "8", *UNLIMITED) as sandbox:
+        sandbox.configure(daily_quota=3)  # Bling sends no X-RateLimit-* header, only the 429 body
+        bling_tokens.seed_tokens(sandbox, tmp_path / "tokens.json", ["loja-matriz"])
+        config = config_for(sandbox, tmp_path, accounts=[{"name": "loja-matriz"}])
+        run = run_streams(config, {"empresa", "depositos", "produtos"})
+    assert run.returncode == 0, run.stderr
+    stop = [line for line in run.stderr.splitlines() if "daily request quota is spent" in line]
+    assert len(stop) == 1, run.stderr
+    assert "(HTTP 429 whose body says error.period = day)" in stop[0]
+    assert "plan's" not in stop[0] and "per day" not in stop[0]  # the server named no limit
+    assert "| ERROR" not in run.stderr  # a clean stop (exit 0), not a crash
 
 
 def _strings(value: Any) -> Iterator[str]:

@@ -92,6 +92,21 @@ def test_429_with_retry_after_is_waited_out(sienge_config: dict[str, Any]) -> No
         assert len(run.records("customers")) == 2000
         assert sandbox.stats()["rate_limited"] >= 1
         assert "status=429" in run.stderr
+        assert "(server's Retry-After)" in run.stderr
+
+
+def test_a_429_wait_from_ratelimit_reset_is_logged_as_such(sienge_config: dict[str, Any]) -> None:
+    with SandboxProcess.start(
+        "sienge", "--records", "1000", "--rate-limit", "2", "--rate-window", "1", "--no-retry-after"
+    ) as sandbox:
+        # no client-side budget: the server's 429s (RateLimit-Reset, no Retry-After) are the only brake
+        config = {**sienge_config, "base_url": sandbox.base_url, "requests_per_window": 0}
+        run = run_streams(config, {"customers"})
+        assert run.returncode == 0, run.stderr
+        assert len(run.records("customers")) == 1000
+        assert sandbox.stats()["rate_limited"] >= 1
+    waits = [line for line in run.stderr.splitlines() if "status=429" in line]
+    assert waits and all(line.endswith("(server's RateLimit-Reset)") for line in waits), waits
 
 
 def test_a_burst_of_5xx_is_retried(sienge_sandbox: SandboxProcess, sienge_config: dict[str, Any]) -> None:
@@ -121,6 +136,8 @@ def test_401_ends_with_a_clear_message_and_no_traceback(
     assert "stream 'customers': 401 Unauthorized from /demo/public/api/v1/customers" in run.stderr
     assert "TAP_SIENGE_USERNAME" in run.stderr
     assert "Traceback" not in run.stderr
+    errors = [line for line in run.stderr.splitlines() if "| ERROR" in line]
+    assert len(errors) == 1 and "401 Unauthorized" in errors[0], errors  # not the SDK's "unhandled error" line
     assert not run.records("customers")
 
 
@@ -170,6 +187,7 @@ def test_spent_daily_quota_stops_cleanly_and_the_next_run_resumes(
     first = run_streams(config, streams)
     assert first.returncode == 0, first.stderr
     assert "daily" in first.stderr and "quota" in first.stderr
+    assert "| ERROR" not in first.stderr  # a clean stop (exit 0), not a crash
     assert len(sienge_sandbox.request_log()) == 3
     state = first.last_state
     assert state is not None

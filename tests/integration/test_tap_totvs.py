@@ -12,6 +12,7 @@ from ponte.testing import BackgroundTap, SandboxProcess, discover, run_tap
 from ponte.testing.singer_process import SingerRun
 
 FAST = {"backoff_base_seconds": 0.05}
+ACADEMICS = ["1|1|1", "1|1|2"]  # the sandbox's RM: graduação and ensino técnico of coligada 1, filial 1
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def config(sandbox: SandboxProcess, flavour: str, **extra: Any) -> dict[str, Any
     base = {
         "protheus": {"base_url": f"{sandbox.url}/rest", "username": "admin", "password": "totvs-sandbox"},
         "plant": {"base_url": f"{sandbox.url}/plant/api", "client_id": "plant-client", "client_secret": "plant-secret"},
-        "rm": {"base_url": sandbox.url, "username": "mestre", "password": "totvs"},
+        "rm": {"base_url": sandbox.url, "username": "mestre", "password": "totvs", "academic_ids": ACADEMICS},
     }[flavour]
     return {"flavour": flavour, **FAST, **base, **extra}
 
@@ -103,6 +104,33 @@ def test_rm_pages_until_has_next_is_false(totvs: SandboxProcess) -> None:
     assert len(ids) == len(set(ids)) == total > 100
     assert [_q(e, "page") for e in pages] == [str(n) for n in range(1, len(pages) + 1)]
     assert len(pages) == -(-total // 100)  # ceil: the last page said hasNext=false and paging stopped there
+
+
+def test_rm_reads_courses_grids_and_periods_of_every_listed_academic(totvs: SandboxProcess) -> None:
+    totvs.reset_log()
+    result = run(totvs, "rm", {"cursos", "periodos", "disciplinas_grade", "alunos"})
+    assert result.returncode == 0, result.stderr
+    courses = result.records("cursos")
+    assert {c["academic_id"] for c in courses} == set(ACADEMICS)
+    # students come from every academic: each one's course is among the courses read
+    assert {s["courseCode"] for s in result.records("alunos")} <= {c["courseCode"] for c in courses}
+    periods = {p["internalId"]: p["academic_id"] for p in result.records("periodos")}
+    disciplines = result.records("disciplinas_grade")
+    assert disciplines and all(d["academic_id"] == periods[d["periodInternalId"]] for d in disciplines)
+    asked = {e["path"].split("/")[5] for e in data_requests(totvs, "/Courses")}
+    assert asked == {"1|1|1", "1|1|2"} or asked == {"1%7C1%7C1", "1%7C1%7C2"}, asked
+
+    # from the environment, as a .env line sets it
+    rest = {k: v for k, v in config(totvs, "rm").items() if k != "academic_ids"}
+    env = {"TAP_TOTVS_ACADEMIC_IDS": '["1|1|2"]'}
+    technical = run_tap("tap-totvs", rest, streams={"cursos"}, args=("--config", "ENV"), env=env)
+    assert technical.returncode == 0, technical.stderr
+    assert {c["academic_id"] for c in technical.records("cursos")} == {"1|1|2"}
+
+    unset = run(totvs, "rm", {"cursos"}, extra={"academic_ids": []})
+    assert unset.returncode == 2
+    assert "stream 'cursos' is read once per value of setting 'academic_ids' (TAP_TOTVS_ACADEMIC_IDS)" in unset.stderr
+    assert "Traceback" not in unset.stderr and "| ERROR" in unset.stderr
 
 
 def test_protheus_incremental_run_reads_only_changed_rows(totvs: SandboxProcess) -> None:

@@ -401,3 +401,60 @@ def test_malformed_openapi_file_is_a_spec_error_naming_it(tmp_path: Path) -> Non
         SpecError, match=r"t\.yml:8:\d+ streams\.0\.schema\.openapi: cannot read api\.yaml: invalid YAML"
     ):
         load_declaration(declaration, "tap")
+
+
+WITH_FOR_EACH = ("  - name: window\n", "  - name: regions\n    kind: array\n  - name: window\n")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "    path: /items\n",
+            "    path: /regions/{{ each.region }}/items\n    for_each: {setting: regionz, field: region}\n",
+            "streams.0.for_each.setting: no setting named 'regionz' (did you mean 'regions'?)",
+        ),
+        (
+            "    path: /items\n",
+            "    path: /regions/{{ each.region }}/items\n    for_each: {setting: window, field: region}\n",
+            "streams.0.for_each.setting: setting 'window' is kind integer; for_each needs kind array",
+        ),
+        (
+            "    path: /items\n",
+            "    path: /items\n    for_each: {setting: regions, field: region}\n",
+            "streams.0.for_each: this stream never uses its for_each value: put {{ each.region }} in its path",
+        ),
+        (
+            "    path: /items\n",
+            "    path: /regions/{{ each.region }}/items\n",
+            "streams.0.path: {{ each.region }} only works in the path and params of a stream that declares for_each",
+        ),
+        (
+            "    path: /items\n",
+            "    path: /regions/{{ each.regio }}/items\n    for_each: {setting: regions, field: region}\n",
+            "streams.0.path: {{ each.regio }} is not this stream's for_each field; write {{ each.region }}",
+        ),
+        (
+            "    parent_keys: {itemId: id}\n",
+            "    parent_keys: {itemId: id}\n    for_each: {setting: regions, field: region}\n",
+            "streams.1.for_each: for_each only works on a root stream; a child stream reads the value from its "
+            "parent's record as {{ parent.region }}",
+        ),
+    ],
+)
+def test_for_each_mistakes_are_explained(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    error = str(fail(tmp_path, mutate(old, new).replace(*WITH_FOR_EACH)))
+    assert expected in error, error
+
+
+def test_a_child_of_a_for_each_stream_reads_the_value_from_its_parent(tmp_path: Path) -> None:
+    text = (
+        mutate(
+            "    path: /items\n",
+            "    path: /regions/{{ each.region }}/items\n    for_each: {setting: regions, field: region}\n",
+        )
+        .replace("path: /items/{{ parent.id }}/parts", "path: /regions/{{ parent.region }}/items/{{ parent.id }}/parts")
+        .replace(*WITH_FOR_EACH)
+    )
+    declaration = load_tap_spec(write_tap(tmp_path, text))
+    assert declaration.data["streams"][0]["for_each"] == {"setting": "regions", "field": "region"}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ponte.errors import SpecError
+from ponte.errors import AuthError, QuotaExhausted, SpecError
 from ponte.tap.factory import build_tap_class, config_jsonschema, stream_defs
 
 SETTINGS = [
@@ -94,3 +96,27 @@ def test_generated_tap_links_children_and_discovers_without_credentials(tmp_path
     assert streams["orders"].child_parent_fields == {"id"}
     catalog = {s["tap_stream_id"]: s for s in tap.catalog_dict["streams"]}
     assert catalog["order_items"]["key_properties"] == ["orderId", "line"]
+
+
+@pytest.mark.parametrize(
+    ("error", "level"),
+    [
+        (AuthError("stream 'orders': 401 Unauthorized from /orders"), logging.DEBUG),
+        (QuotaExhausted("daily request quota spent"), logging.DEBUG),
+        (KeyError("a bug"), logging.ERROR),
+    ],
+)
+def test_the_sdk_unhandled_error_line_is_an_error_only_for_real_bugs(
+    error: Exception, level: int, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tap = build_tap_class(spec(), tmp_path, "demo.yml")(config={"token": "t"}, parse_env_config=False)
+    stream = tap.streams["orders"]
+
+    def fail(context: object) -> Iterator[dict]:
+        raise error
+
+    monkeypatch.setattr(stream, "get_records", fail)
+    with caplog.at_level(logging.DEBUG), pytest.raises(type(error)):
+        stream.sync()
+    lines = [r for r in caplog.records if r.getMessage().startswith("An unhandled error occurred while syncing")]
+    assert [r.levelno for r in lines] == [level]

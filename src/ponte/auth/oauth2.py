@@ -1,4 +1,4 @@
-"""OAuth2 token endpoint grants, access token cached until a minute before it expires.
+"""OAuth2 token endpoint grants, access token cached until shortly before it expires.
 
 Without a token store: client credentials, password or a configured refresh token, kept in memory.
 
@@ -25,8 +25,9 @@ import requests
 from ponte.auth.token_store import TokenRecord, TokenStore, reserve_in_log
 from ponte.errors import AuthError
 
-# refresh a minute before the access token expires
-EXPIRY_MARGIN_SECONDS = 60.0
+# renew an access token once a tenth of its lifetime is left, but never more than a minute ahead
+RENEWAL_SHARE = 0.1
+MAX_RENEWAL_MARGIN_SECONDS = 60.0
 DEFAULT_TOKEN_REQUESTS_PER_MINUTE = 5
 
 # token-endpoint call log of auths without a store, per token URL (one process)
@@ -109,6 +110,7 @@ class OAuth2Auth:
         self.logger = logger or logging.getLogger("ponte.auth")
         self._token: str | None = None
         self._expires_at = 0.0
+        self._margin = MAX_RENEWAL_MARGIN_SECONDS
         self._stale: set[str] = set()
         self._seen: list[str] = []
         self._lock = threading.Lock()
@@ -124,9 +126,9 @@ class OAuth2Auth:
         return found
 
     def apply(self, request: requests.PreparedRequest) -> None:
-        """Attach a valid access token, renewing it first if it lives less than a minute more."""
+        """Attach a valid access token, renewing it first if it is about to expire (see `renewal_margin`)."""
         with self._lock:
-            if self._token is None or self._expires_at - self.clock() <= EXPIRY_MARGIN_SECONDS:
+            if self._token is None or self._expires_at - self.clock() <= self._margin:
                 self._renew()
             token = self._token
             self._local.applied = token
@@ -216,7 +218,8 @@ class OAuth2Auth:
                     f"run `{self.reauth_hint}`"
                 )
             self._learn(record)
-            if record.access_token not in self._stale and record.valid_for(EXPIRY_MARGIN_SECONDS, self.clock()):
+            margin = renewal_margin(record.lifetime)
+            if record.access_token not in self._stale and record.valid_for(margin, self.clock()):
                 self._use(record)  # fresh enough, maybe rotated by another process meanwhile
                 return
             if not record.refresh_token:
@@ -244,6 +247,7 @@ class OAuth2Auth:
     def _use(self, record: TokenRecord) -> None:
         self._token = record.access_token
         self._expires_at = record.expires_at
+        self._margin = renewal_margin(record.lifetime)
 
     def _learn(self, record: TokenRecord) -> None:
         for value in record.secrets():
@@ -399,6 +403,19 @@ class OAuth2Auth:
             f"{self.label}: the token endpoint refused the {grant} grant ({detail}); check the client id/secret "
             "and user credentials"
         )
+
+
+def renewal_margin(lifetime: float | None) -> float:
+    """Seconds before expiry at which a token of this lifetime is renewed.
+
+    A tenth of the lifetime, at most a minute: a fixed minute would renew a token that lives a minute or less
+    (RM can be configured so) before every request, spending the token-call budget; a 6-hour token still gets
+    a minute, enough for a rate-limit wait and a slow request. Unknown lifetime (a record without its issue
+    time): a minute.
+    """
+    if lifetime is None:
+        return MAX_RENEWAL_MARGIN_SECONDS
+    return min(MAX_RENEWAL_MARGIN_SECONDS, max(0.0, lifetime * RENEWAL_SHARE))
 
 
 def _oauth_error(response: requests.Response) -> tuple[str, str]:

@@ -53,6 +53,11 @@ class TokenRecord:
     scope: str | None = None
     updated_at: float = field(default_factory=time.time)
 
+    @property
+    def lifetime(self) -> float | None:
+        """Seconds the access token was issued for; None when the record does not say when that was."""
+        return self.expires_at - self.updated_at if self.updated_at else None
+
     def valid_for(self, seconds: float, now: float | None = None) -> bool:
         """True if the access token still lives more than `seconds`."""
         return bool(self.access_token) and self.expires_at - (time.time() if now is None else now) > seconds

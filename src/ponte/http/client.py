@@ -1,8 +1,9 @@
 """The resilient HTTP client shared by every tap and target.
 
-One pooled `requests.Session`; every send first spends the daily quota and the rate budget, then retries
-transient failures (5xx, connection drops, timeouts, truncated JSON) with jittered exponential backoff and
-waits out 429s as long as the server asks. Auth failures end the run at once with a sentence naming the
+One pooled `requests.Session`; every send first spends the daily quota, gets its credentials (a token renewal
+may wait for its own budget), then takes a rate-budget slot and goes out at once. It retries transient
+failures (5xx, connection drops, timeouts, truncated JSON) with jittered exponential backoff and waits out
+429s as long as the server asks. Auth failures end the run at once with a sentence naming the
 stream and the setting to check. Every message passes through the redactor.
 """
 
@@ -22,7 +23,7 @@ from requests.adapters import HTTPAdapter
 from ponte.errors import ApiError, AuthError, QuotaExhausted
 from ponte.http.rate_budget import DailyQuota, RateLimiter
 from ponte.http.redaction import Redactor
-from ponte.http.retry_policy import RetryPolicy, retry_after_seconds
+from ponte.http.retry_policy import RetryPolicy, retry_after_seconds, server_wait
 
 TRANSIENT_ERRORS = (
     requests.exceptions.ConnectionError,
@@ -96,10 +97,12 @@ class HttpClient:
         while True:
             if self.quota is not None:
                 self.quota.consume()
+            if self.auth is not None:
+                # before the rate slot: a token renewal may wait up to a minute for the token-call budget, and
+                # a slot taken before that wait would have expired when the request finally leaves
+                self.auth.apply(request)
             if self.limiter is not None:
                 self.stats["throttle_wait_seconds"] += self.limiter.acquire()
-            if self.auth is not None:
-                self.auth.apply(request)
             self.stats["requests"] += 1
             try:
                 response = self.session.send(request, timeout=self.settings.timeout_seconds)
@@ -170,24 +173,36 @@ class HttpClient:
     ) -> None:
         policy = self.settings.retry
         if response.headers.get("X-RateLimit-Remaining-Day", "").strip() == "0" or self._says_daily_quota(response):
-            limit = response.headers.get("X-RateLimit-Limit-Day", "the plan's")
-            raise QuotaExhausted(
-                f"{label}: the server's daily request quota is spent ({limit} per day, HTTP 429); the run "
-                "stopped cleanly and the next run resumes where this one stopped."
-            )
+            raise QuotaExhausted(self._daily_quota_text(response, label))
         if waits > policy.max_rate_limit_waits:
             raise ApiError(self._error_text(response, label, request) + " (still rate limited after many waits)")
-        wait = retry_after_seconds(response.headers)
-        if wait is None:
+        asked = server_wait(response.headers)
+        if asked is None:
             wait = policy.rate_limit_fallback_seconds
+            source = "no Retry-After or RateLimit-Reset from the server: http.rate_limit_wait_seconds"
+        else:
+            wait, source = asked[0], f"server's {asked[1]}"
         wait = max(wait, 0.05)
-        self.logger.warning(
-            f"rate limited {label} path={self._path(request)} status=429 wait={wait:.2f}s (server's Retry-After)"
-        )
+        self.logger.warning(f"rate limited {label} path={self._path(request)} status=429 wait={wait:.2f}s ({source})")
         if self.limiter is not None:
             self.limiter.pause_until(time.monotonic() + wait)
         else:
             self.sleep(wait)
+
+    def _daily_quota_text(self, response: requests.Response, label: str) -> str:
+        """What stopped the run: which signal said the daily quota is spent, and the limit only if the server said it."""
+        headers = response.headers
+        if headers.get("X-RateLimit-Remaining-Day", "").strip() == "0":
+            signal = "with X-RateLimit-Remaining-Day: 0"
+        else:
+            path, expected = self.settings.daily_quota_when or ("", "")
+            signal = f"whose body says {path} = {expected}"
+        limit = headers.get("X-RateLimit-Limit-Day", "").strip()
+        of_limit = f", limit {limit} requests per day" if limit else ""
+        return (
+            f"{label}: the server's daily request quota is spent (HTTP 429 {signal}{of_limit}); the run stopped "
+            "cleanly and the next run resumes where this one stopped."
+        )
 
     def _says_daily_quota(self, response: requests.Response) -> bool:
         """The declared marker of a spent daily quota in a 429 body (e.g. Bling's `"period": "day"`)."""

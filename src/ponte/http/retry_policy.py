@@ -25,21 +25,31 @@ class RetryPolicy:
         return (rng or random).uniform(cap / 2, cap)
 
 
-def retry_after_seconds(headers: Mapping[str, str], now: dt.datetime | None = None) -> float | None:
-    """Seconds the server asked us to wait: `Retry-After` (seconds or HTTP date), else `RateLimit-Reset`."""
+def server_wait(headers: Mapping[str, str], now: dt.datetime | None = None) -> tuple[float, str] | None:
+    """Seconds the server asked us to wait and the header that said so.
+
+    `Retry-After` (seconds or HTTP date) first, else `RateLimit-Reset` (seconds); None when neither is usable,
+    so a log line can say where a wait came from.
+    """
     value = headers.get("Retry-After")
     if value:
         value = value.strip()
         if value.replace(".", "", 1).isdigit():
-            return float(value)
+            return float(value), "Retry-After"
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
             when = None
         if when is not None:
             now = now or dt.datetime.now(dt.UTC)
-            return max(0.0, (when - now).total_seconds())
+            return max(0.0, (when - now).total_seconds()), "Retry-After"
     reset = headers.get("RateLimit-Reset")
     if reset and reset.strip().replace(".", "", 1).isdigit():
-        return float(reset)
+        return float(reset), "RateLimit-Reset"
     return None
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: dt.datetime | None = None) -> float | None:
+    """Seconds the server asked us to wait (see `server_wait`), without saying which header."""
+    found = server_wait(headers, now)
+    return found[0] if found else None

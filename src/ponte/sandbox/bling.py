@@ -106,12 +106,12 @@ class BlingApp(SandboxApp):
         return account.gate.admit(today, to_midnight)
 
     def refuse(self, request: Request, admission: Admission) -> Response:
-        """The documented 429 bodies [C], per second or per day."""
+        """The documented 429 bodies [C], per second or per day; rate headers only with the `rate_headers` guess."""
         if admission.reason == "daily_quota":
             body = rate_limited(self.switches["daily_quota"], "day")
         else:
             body = rate_limited(self.switches["rate_limit"], "second")
-        return Response(429, body, dict(admission.headers))
+        return Response(429, body, dict(admission.headers) if self.switches["rate_headers"] else {})
 
     def faults_apply(self, request: Request) -> bool:
         """Injected faults hit API requests; OAuth requests only with `faults_on_oauth`."""

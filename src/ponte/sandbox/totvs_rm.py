@@ -7,6 +7,7 @@
   `{"hasNext","total","items"}`, composite internal ids URL-encoded (`1%7C1` or a literal `1|1`), paths
   case-insensitive, optional context query `CodColigada`, `CodFilial`, `CodSistema` (S = Educacional; other
   coligadas/filiais see no rows). Default pageSize 10 (TTALK's default) [G].
+  Academic ids are CODCOLIGADA|CODFILIAL|CODTIPOCURSO [C] TTALK (`1|1|1`, `1|1|2`); TTALK documents no list of them.
   `/Academics/{id}/Courses[/{courseId}]`, `/Academics/{id}/CurriculumGrids` (with their `periods`),
   `/Academics/{id}/Periods`, `/academics/{id}/periods/{periodId}/griddisciplines`, `/ProfessorContexts`,
   `/Professors/{id}/disciplineclasses`, `/Professors/{id}/disciplineclasses/{classId}/students`,

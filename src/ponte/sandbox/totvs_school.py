@@ -1,8 +1,9 @@
 """The school behind the RM Educacional flavour: Faculdade Vale do Cariri (coligada 1, filial 1).
 
-Two academics (`1|1` graduação, `1|2` ensino técnico) with courses, one or two curriculum grids per course
-(the current one and, for some, an older one being phased out), the grid's periods and their disciplines;
-40 professors; the discipline classes (turma/disciplina) of the last two terms, 2026-1 (finished) and 2026-2
+Two academics, `1|1|1` graduação and `1|1|2` ensino técnico (CODCOLIGADA|CODFILIAL|CODTIPOCURSO, the
+AcademicInternalID as TTALK documents it [C]), with courses, one or two curriculum grids per course (the
+current one and, for some, an older one being phased out), the grid's periods and their disciplines; 40
+professors; the discipline classes (turma/disciplina) of the last two terms, 2026-1 (finished) and 2026-2
 (current), each taught by one professor; students who entered in different terms, so each class has the
 students of its course who were in that period in that term (diaryNumber = alphabetical order in the class).
 
@@ -34,7 +35,7 @@ class Term:
 
 
 TERMS = (Term("2026-1", 12, True, 1), Term("2026-2", 13, False, 0))
-ACADEMICS = {"1|1": ("1", "Graduação"), "1|2": ("2", "Ensino Técnico")}
+ACADEMICS = {"1|1|1": ("1", "Graduação"), "1|1|2": ("2", "Ensino Técnico")}
 
 COMMON = (
     "Metodologia Científica", "Leitura e Produção de Textos", "Estatística Aplicada", "Ética e Cidadania",
@@ -77,14 +78,14 @@ CORE = {
 }  # fmt: skip
 # code, name, academic, periods, INEP course code, modality (P presencial / D a distância), grids (years)
 COURSES = (
-    ("ENF", "Enfermagem", "1|1", 8, "1203456", "P", (2023, 2018)),
-    ("FAR", "Farmácia", "1|1", 8, "1203457", "P", (2022,)),
-    ("BIO", "Biomedicina", "1|1", 8, "1290311", "P", (2021,)),
-    ("ADM", "Administração", "1|1", 8, "1187220", "D", (2024, 2019)),
-    ("EPR", "Engenharia de Produção", "1|1", 8, "1301548", "P", (2020,)),
-    ("TEN", "Técnico em Enfermagem", "1|2", 4, None, "P", (2022,)),
-    ("TFA", "Técnico em Farmácia", "1|2", 3, None, "P", (2023,)),
-    ("TQI", "Técnico em Química", "1|2", 3, None, "P", (2021,)),
+    ("ENF", "Enfermagem", "1|1|1", 8, "1203456", "P", (2023, 2018)),
+    ("FAR", "Farmácia", "1|1|1", 8, "1203457", "P", (2022,)),
+    ("BIO", "Biomedicina", "1|1|1", 8, "1290311", "P", (2021,)),
+    ("ADM", "Administração", "1|1|1", 8, "1187220", "D", (2024, 2019)),
+    ("EPR", "Engenharia de Produção", "1|1|1", 8, "1301548", "P", (2020,)),
+    ("TEN", "Técnico em Enfermagem", "1|1|2", 4, None, "P", (2022,)),
+    ("TFA", "Técnico em Farmácia", "1|1|2", 3, None, "P", (2023,)),
+    ("TQI", "Técnico em Química", "1|1|2", 3, None, "P", (2021,)),
 )
 ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
 
@@ -130,7 +131,7 @@ def build(seed: int, students: int = 600, professors: int = 40) -> School:
                 "_academic": academic,
             }
         )
-        per_period = 4 if academic == "1|1" else 3
+        per_period = 4 if level == "1" else 3
         for g, year in enumerate(years):
             grid_id = f"{COMPANY}|{code}|{year}"
             names = _names(code, periods * per_period)

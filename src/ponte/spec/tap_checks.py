@@ -47,6 +47,7 @@ def check_tap(data: Mapping[str, Any], loaded: LoadedYaml, base_dir: Path) -> It
         problems = list(_check_parent(streams, index, loaded))
         parents_ok = parents_ok and not problems
         yield from problems
+        yield from _check_for_each(data, stream, path, loaded)
         yield from _check_paginator(data, stream, path, loaded)
     yield from check_fields(data, loaded, base_dir, check_parents=parents_ok)
 
@@ -177,6 +178,45 @@ def _check_parent(streams: list[dict[str, Any]], index: int, loaded: LoadedYaml)
             where,
             f"this child of '{parent}' never uses the parent record: put {{{{ parent.<field> }}}} in its path "
             "or params, or declare parent_keys",
+        )
+
+
+def _check_for_each(
+    data: Mapping[str, Any], stream: Mapping[str, Any], path: KeyPath, loaded: LoadedYaml
+) -> Iterator[SpecError]:
+    """`for_each` names a list setting, sits on a root stream, and its value is used in the path or params."""
+    from ponte.tap.templates import references  # lazily: ponte.tap builds on ponte.spec
+
+    each = stream.get("for_each")
+    if not each:
+        return
+    settings = {s["name"]: s for s in data.get("settings") or []}
+    setting = settings.get(each["setting"])
+    if setting is None:
+        names = list(settings)
+        yield spec_error(
+            loaded,
+            (*path, "for_each", "setting"),
+            f"no setting named '{each['setting']}'{did_you_mean(each['setting'], names)}",
+        )
+    elif setting["kind"] != "array":
+        yield spec_error(
+            loaded,
+            (*path, "for_each", "setting"),
+            f"setting '{each['setting']}' is kind {setting['kind']}; for_each needs kind array",
+        )
+    if stream.get("parent"):
+        yield spec_error(
+            loaded,
+            (*path, "for_each"),
+            "for_each only works on a root stream; a child stream reads the value from its parent's record as "
+            f"{{{{ parent.{each['field']} }}}}",
+        )
+    elif each["field"] not in references([stream["path"], stream.get("params") or {}], "each"):
+        yield spec_error(
+            loaded,
+            (*path, "for_each"),
+            f"this stream never uses its for_each value: put {{{{ each.{each['field']} }}}} in its path or params",
         )
 
 

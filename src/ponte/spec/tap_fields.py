@@ -36,10 +36,11 @@ def check_fields(
         if schema is None:
             continue
         props = schema["properties"]
-        added_props = {k: {} for k in [*(stream.get("parent_keys") or {}), *(stream.get("copy_fields") or {})]}
-        properties.setdefault(stream["name"], {**added_props, **props})
+        each_field = [stream["for_each"]["field"]] if stream.get("for_each") else []
+        added_names = [*(stream.get("parent_keys") or {}), *(stream.get("copy_fields") or {}), *each_field]
+        properties.setdefault(stream["name"], {**{k: {} for k in added_names}, **props})
         source = _source_name(stream["schema"])
-        added = {*(stream.get("parent_keys") or {}), *(stream.get("copy_fields") or {})}
+        added = set(added_names)
         account_field = (data.get("accounts") or {}).get("field")
         if account_field:
             added.add(account_field)

@@ -1,4 +1,4 @@
-"""Check `{{ config.x }}` / `{{ parent.x }}` templates in a tap declaration before anything runs.
+"""Check `{{ config.x }}` / `{{ parent.x }}` / `{{ each.x }}` templates in a tap declaration before anything runs.
 
 A misspelt setting renders as an empty string and a template in a place the engine never renders stays
 literal text: both fail far from their cause (a 404 on a strange URL). Here they fail at the line they are on.
@@ -34,6 +34,10 @@ def check_templates(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[Spe
         allowed = _allowed_kinds(path, child)
         if allowed and data.get("accounts") and path[0] != "accounts":
             allowed = allowed | {"account"}
+        if len(path) >= 3 and path[0] == "streams" and path[2] in ("path", "params"):
+            each = (data["streams"][path[1]] or {}).get("for_each")
+            if each:
+                allowed = allowed | {"each"}
         yield from check_string(data, loaded, path, text, settings, allowed)
 
 
@@ -73,6 +77,15 @@ def check_string(
             yield spec_error(loaded, path, _parent_misplaced(data, path, candidate))
         elif kind == "account" and kind not in allowed:
             yield spec_error(loaded, path, f"{candidate} needs an `accounts:` block naming the accounts setting")
+        elif kind == "each" and kind not in allowed:
+            yield spec_error(
+                loaded, path, f"{candidate} only works in the path and params of a stream that declares for_each"
+            )
+        elif kind == "each" and name != data["streams"][path[1]]["for_each"].get("field"):
+            field = data["streams"][path[1]]["for_each"].get("field")
+            yield spec_error(
+                loaded, path, f"{candidate} is not this stream's for_each field; write {{{{ each.{field} }}}}"
+            )
         elif kind not in allowed:
             yield spec_error(loaded, path, f"{candidate} is not rendered in {dotted(path)}; use {_kinds(allowed)}")
         elif kind == "config" and name not in settings:

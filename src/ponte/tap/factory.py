@@ -29,7 +29,7 @@ SETTING_TYPES: dict[str, dict[str, Any]] = {
     "boolean": {"type": ["boolean"]},
     "date": {"type": ["string"], "format": "date"},
     "date_time": {"type": ["string"], "format": "date-time"},
-    "array": {"type": ["array"]},
+    "array": {"type": ["array"], "items": {}},  # `items`: singer-sdk reads an array env var only with one
     "object": {"type": ["object"]},
 }
 
@@ -99,6 +99,12 @@ def stream_defs(spec: dict[str, Any], base_dir: Path, file: str) -> list[StreamD
         account_field = (spec.get("accounts") or {}).get("field")
         if account_field:
             properties[account_field] = {"type": ["string"], "description": "Account the record was read from."}
+        each = raw.get("for_each")
+        if each:
+            properties[each["field"]] = {
+                "type": ["string"],
+                "description": f"The value of setting {each['setting']} this record was read for.",
+            }
         for key in raw.get("primary_key") or []:
             if key not in properties:
                 raise SpecError(
@@ -129,6 +135,7 @@ def stream_defs(spec: dict[str, Any], base_dir: Path, file: str) -> list[StreamD
                 detail=raw.get("detail"),
                 copy_fields=dict(raw.get("copy_fields") or {}),
                 deleted_when=raw.get("deleted_when"),
+                for_each=dict(each) if each else None,
             )
         )
     return defs

@@ -20,7 +20,9 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
 
 from ponte.errors import ApiError, QuotaExhausted
+from ponte.tap.expected_errors import QuietExpectedErrors
 from ponte.tap.fanout import batched, list_field_values
+from ponte.tap.for_each import for_each_values
 from ponte.tap.paginators import build_paginator
 from ponte.tap.records import dig, select_records
 from ponte.tap.runtime import TapRuntime
@@ -57,6 +59,7 @@ class StreamDef:
     detail: dict[str, Any] | None = None
     copy_fields: dict[str, str] = field(default_factory=dict)
     deleted_when: dict[str, Any] | None = None
+    for_each: dict[str, Any] | None = None
 
     @property
     def incremental(self) -> bool:
@@ -78,7 +81,7 @@ class StreamDef:
         return self.replication.get("first_run") == "unfiltered"
 
 
-class DeclarativeStream(UndeclaredFieldsMixin, RESTStream):
+class DeclarativeStream(QuietExpectedErrors, UndeclaredFieldsMixin, RESTStream):
     """A REST stream whose behaviour comes entirely from its StreamDef."""
 
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -152,11 +155,17 @@ class DeclarativeStream(UndeclaredFieldsMixin, RESTStream):
 
     @property
     def partitions(self) -> list[dict] | None:
-        """With accounts, a root stream is read once per account, each with its own bookmark."""
+        """A root stream is read once per account and once per `for_each` value, each with its own bookmark."""
         field_name = self.runtime.account_field
-        if self.sdef.parent or not field_name:
+        each = self.sdef.for_each
+        if self.sdef.parent or not (field_name or each):
             return super().partitions
-        return [{field_name: account["name"]} for account in self.runtime.accounts]
+        contexts: list[dict] = [{field_name: a["name"]} for a in self.runtime.accounts] if field_name else [{}]
+        if each:
+            setting = next(s for s in self.runtime.spec.get("settings") or [] if s["name"] == each["setting"])
+            values = for_each_values(setting, self.runtime.config, self.runtime.name, self.name)
+            contexts = [{**context, each["field"]: value} for context in contexts for value in values]
+        return contexts
 
     def _account(self, context: Mapping[str, Any] | None) -> str | None:
         field_name = self.runtime.account_field
@@ -170,6 +179,9 @@ class DeclarativeStream(UndeclaredFieldsMixin, RESTStream):
     def _scope(self, context: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
         scope = self.runtime.scope(self._account(context))
         scope["parent"] = dict(context or {})
+        if self.sdef.for_each:
+            field_name = self.sdef.for_each["field"]
+            scope["each"] = {field_name: (context or {}).get(field_name)}
         return scope
 
     def get_url(self, context: Mapping[str, Any] | None) -> str:
@@ -361,9 +373,9 @@ class DeclarativeStream(UndeclaredFieldsMixin, RESTStream):
             row.setdefault(child_field, (context or {}).get(parent_field))
         for target, source in self.sdef.copy_fields.items():
             row[target] = dig(row, source)
-        field_name = self.runtime.account_field
-        if field_name:
-            row[field_name] = (context or {}).get(field_name)
+        for field_name in (self.runtime.account_field, (self.sdef.for_each or {}).get("field")):
+            if field_name:
+                row[field_name] = (context or {}).get(field_name)
         if self._strip:
             for name, value in row.items():
                 if isinstance(value, str):

@@ -23,16 +23,19 @@ def seed_tokens(
 ) -> dict[str, dict[str, Any]]:
     """Authorize each company and save its tokens under `bling-<company>`, as `ponte auth bling` would.
 
-    `expires_in` overrides the lifetime the store believes (to make the tap renew a token mid-run).
+    `expires_in` is how many seconds the stored access token has left (it was issued `lifetime - expires_in`
+    seconds ago): `0` makes the tap renew it at once, `61` about a second into the run.
     """
     store = FileTokenStore(store_path)
     tokens = {}
     for company in companies:
         body = grant(sandbox, company)
-        lifetime = float(body["expires_in"] if expires_in is None else expires_in)
-        store.save(
-            f"bling-{company}",
-            TokenRecord(body["access_token"], body["refresh_token"], time.time() + lifetime, body.get("scope")),
+        lifetime = float(body["expires_in"])
+        now = time.time()
+        left = lifetime if expires_in is None else float(expires_in)
+        record = TokenRecord(
+            body["access_token"], body["refresh_token"], now + left, body.get("scope"), updated_at=now + left - lifetime
         )
+        store.save(f"bling-{company}", record)
         tokens[company] = body
     return tokens
