@@ -9,7 +9,6 @@ sandbox for what changed and upserts it, so it is quick and changes nothing.
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import click
@@ -18,8 +17,9 @@ import requests
 
 from ponte.local_postgres import PostgresEndpoint, ensure_database, find_postgres
 from ponte.local_postgres import stop_embedded as _stop_embedded
+from ponte.meltano_install import ensure_installed
 from ponte.runs.launcher import RunRequest, launch
-from ponte.testing import SandboxProcess, console_script
+from ponte.testing import SandboxProcess
 
 SANDBOX_PORT = 8765
 SANDBOX_HEALTH = f"http://127.0.0.1:{SANDBOX_PORT}/_sandbox/health"
@@ -48,7 +48,7 @@ def start_sandbox(log_file: Path) -> SandboxProcess | None:
 
 
 def run_meltano(project: Path, dsn: str, database_kind: str) -> None:
-    """`meltano install` (idempotent) then `ponte run tap-sienge target-postgres` in the demo environment.
+    """`meltano install` (only when something changed) then `ponte run tap-sienge target-postgres` in the demo environment.
 
     The state ID carries the database kind: the bookmarks of a run into the local server must not make a
     later run into the embedded database skip the rows it never received. The run record goes to the demo
@@ -57,9 +57,8 @@ def run_meltano(project: Path, dsn: str, database_kind: str) -> None:
     env = {**os.environ, "MELTANO_ENVIRONMENT": "demo", "TARGET_POSTGRES_DSN": dsn, "PONTE_DB_DSN": dsn,
            "PONTE_DB_SCHEMA": "ponte", "PONTE_ALERT_SMTP_HOST": "", "PONTE_ALERT_SMTP_TO": "",
            "PONTE_ALERT_WEBHOOK_URL": ""}  # fmt: skip
-    meltano = console_script("meltano")
-    _say("installing the Meltano plugins (first time only takes a while)")
-    subprocess.run([meltano, "install"], cwd=project, env=env, check=True, stdout=subprocess.DEVNULL)
+    if ensure_installed(project, env):
+        _say("installed the Meltano plugins (meltano.yml or the dependencies changed since the last install)")
     _say("ponte run tap-sienge target-postgres")
     request = RunRequest(["--state-id-suffix", database_kind, "tap-sienge", "target-postgres"], project)
     code = launch(request, env)

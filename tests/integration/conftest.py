@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ponte.testing import console_script
+from ponte.meltano_install import ensure_installed
 from ponte.testing.meltano_run import INSTALL_LOCK
 
 PROJECT = Path(__file__).parents[2]
@@ -21,7 +20,7 @@ ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgr
 
 @pytest.fixture(scope="module")
 def meltano_installed() -> None:
-    """`meltano install` (idempotent: quick when the plugin venvs exist), one pytest worker at a time.
+    """`meltano install` when meltano.yml, the dependencies or a plugin venv changed; one pytest worker at a time.
 
     Several test modules need it and xdist runs them in parallel; two installs building the same plugin venv
     at once would trip over each other.
@@ -30,7 +29,7 @@ def meltano_installed() -> None:
     lock_path.parent.mkdir(exist_ok=True)
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        subprocess.run([console_script("meltano"), "install"], cwd=PROJECT, check=True, capture_output=True)
+        ensure_installed(PROJECT)
 
 
 @pytest.fixture

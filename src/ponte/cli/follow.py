@@ -17,14 +17,10 @@ from typing import Any
 import click
 import psycopg
 
+from ponte.console_scripts import console_script
 from ponte.errors import ConfigError
 
 LOG_FORMAT = "%(asctime)s | %(levelname)-8s | %(name)-30s | %(message)s"
-
-
-def _executable(name: str) -> str:
-    candidate = Path(sys.executable).parent / name
-    return str(candidate) if candidate.exists() else name
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
@@ -39,7 +35,7 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
 
 def _meltano_config(plugin: str, project: Path, environment: str | None) -> dict[str, Any]:
     """The plugin's effective config as Meltano resolves it (meltano.yml, environment, .env, TAP_*/TARGET_*)."""
-    meltano = _executable("meltano")
+    meltano = console_script("meltano")
     if meltano == "meltano" and not shutil.which("meltano") and (project / ".venv/bin/meltano").exists():
         meltano = str(project / ".venv/bin/meltano")  # run by `meltano invoke` from a plugin's own venv
     command = [meltano]
@@ -149,8 +145,8 @@ def follow(
         pipeline=f"{source}-to-postgres",
         tap_config=tap or {},
         target_config=target,
-        tap_executable=_executable(f"tap-{source}"),
-        target_executable=_executable("target-postgres"),
+        tap_executable=console_script(f"tap-{source}"),
+        target_executable=console_script("target-postgres"),
         flush_seconds=flush_seconds,
         poll_seconds=poll_seconds,
         cwd=project,

@@ -30,6 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from ponte.console_scripts import console_script
 from ponte.errors import ConfigError
 from ponte.http.redaction import Redactor
 from ponte.notify import Alerter
@@ -40,7 +41,6 @@ from ponte.runs.meltano_log import MELTANO, MeltanoLog
 from ponte.runs.outcome import COUNTS, Outcome, decide
 from ponte.runs.settings import LaunchSettings, project_env
 from ponte.runs.store import PipelineRun, RunStore
-from ponte.testing.singer_process import console_script
 
 # `meltano run` options that take a value (everything else starting with `-` is a flag).
 VALUE_OPTIONS = frozenset({"--run-id", "--timeout", "--state-id-suffix", "--state-strategy", "--database-uri"})

@@ -5,18 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-def console_script(name: str) -> str:
-    """The console script installed next to the running interpreter (the project's virtualenv)."""
-    candidate = Path(sys.executable).parent / name
-    return str(candidate) if candidate.exists() else name
+from ponte.console_scripts import console_script
 
 
 def select_only(catalog: dict[str, Any], streams: set[str] | list[str]) -> dict[str, Any]:
