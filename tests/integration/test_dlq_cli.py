@@ -16,6 +16,7 @@ import pytest
 from psycopg import sql
 
 from ponte.deadletters import DeadLetter, PostgresDeadLetterStore
+from ponte.testing.cli import ponte_cli
 
 DSN = os.environ.get("PONTE_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 BIN = Path(sys.executable).parent
@@ -27,7 +28,6 @@ def _command(name: str, module: str) -> list[str]:
 
 
 TARGET = _command("target-postgres", "ponte.targets.postgres.target")
-PONTE = _command("ponte", "ponte.cli.main")
 PROPERTIES = {"id": {"type": "integer"}, "qty": {"type": ["integer", "null"]}, "name": {"type": ["string", "null"]}}
 
 
@@ -61,9 +61,7 @@ def messages(*items: dict[str, Any]) -> bytes:
 
 
 def ponte(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
-    process = subprocess.run([*PONTE, "dlq", *args], input=input, capture_output=True, timeout=120)
-    return subprocess.CompletedProcess(process.args, process.returncode, process.stdout.decode(),
-                                       process.stderr.decode(errors="replace"))  # fmt: skip
+    return ponte_cli("dlq", *args, input=input)
 
 
 def rows(schema: str, table: str) -> list[tuple]:
@@ -122,7 +120,9 @@ def test_list_show_edit_replay_mark(schema_name: str, tmp_path: Path) -> None:
         assert conn.execute(query.format(sql.Identifier(schema_name, "dead_letters")), (int(letter_id),)).fetchone()[0]
 
 
-def test_api_target_letters_share_the_table_and_errors_exit_2(schema_name: str, tmp_path: Path) -> None:
+def test_api_target_letters_share_the_table_and_errors_exit_2(
+    schema_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with PostgresDeadLetterStore(DSN, schema_name, redact=lambda t: t.replace("tok123", "***")) as store:
         [first, second] = store.add([
             DeadLetter(target="bling", stream="pedidos", entity="Pedido", record={"numero": 7},
@@ -140,8 +140,9 @@ def test_api_target_letters_share_the_table_and_errors_exit_2(schema_name: str, 
 
     missing = ponte("show", "999999", *store_args)
     assert missing.returncode == 2 and "no dead letter with id 999999" in missing.stderr
-    unconfigured = subprocess.run([*PONTE, "dlq", "list"], capture_output=True, text=True,
-                                  env={k: v for k, v in os.environ.items() if not k.startswith("PONTE_DLQ")})  # fmt: skip
+    for name in [k for k in os.environ if k.startswith("PONTE_DLQ")]:
+        monkeypatch.delenv(name)
+    unconfigured = ponte("list")
     assert unconfigured.returncode == 2 and "no dead-letter store configured" in unconfigured.stderr
     wrong_target = ponte("replay", str(first), *store_args, "--target", "postgres")
     assert wrong_target.returncode == 2 and "belongs to target 'bling'" in wrong_target.stderr

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from ponte.testing.cli import ponte_cli
 
 TAP = textwrap.dedent(
     """\
@@ -31,17 +32,14 @@ TAP = textwrap.dedent(
 )
 
 
-def ponte() -> str:
-    """The `ponte` console script installed next to the running interpreter."""
-    script = Path(sys.executable).with_name("ponte")
-    found = str(script) if script.is_file() else shutil.which("ponte")
-    if not found:
-        pytest.skip("the ponte console script is not installed")
-    return found
-
-
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([ponte(), "validate", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    """`ponte validate <args>` from `cwd` (in-process: the same main() as the console script)."""
+    before = Path.cwd()
+    os.chdir(cwd)
+    try:
+        return ponte_cli("validate", *args)
+    finally:
+        os.chdir(before)
 
 
 @pytest.fixture

@@ -33,10 +33,10 @@ cli.add_command(dlq)
 cli.add_command(run)
 
 
-def main() -> None:
-    """Run the CLI, turning expected failures into a one-line message and their exit code."""
+def main(args: list[str] | None = None) -> None:
+    """Run the CLI (on `args`, else the command line), turning expected failures into one line and their exit code."""
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(args=args, standalone_mode=False)  # a `ctx.exit(n)` comes back as n
     except click.exceptions.Abort:
         sys.exit(130)
     except click.ClickException as exc:
@@ -45,3 +45,5 @@ def main() -> None:
     except PonteError as exc:
         click.echo(f"ponte: {exc}", err=True)
         sys.exit(exc.exit_code)
+    if isinstance(code, int) and code:
+        sys.exit(code)
