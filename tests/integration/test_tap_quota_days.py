@@ -16,12 +16,17 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from ponte.testing import SandboxProcess, bling_tokens, run_tap
+from ponte.testing import SandboxProcess, bling_tokens, discover, run_tap, select_only
 from ponte.testing.quota_clock import pass_midnight
 from ponte.testing.singer_process import SingerRun
 
 SIENGE = {"subdomain": "demo", "username": "demo-api", "password": "demo-secret", "backoff_base_seconds": 0.05}
 BLING_ACCOUNTS = ("loja-matriz", "loja-filial")
+
+
+def catalog(executable: str, config: dict[str, Any], streams: set[str]) -> dict[str, Any]:
+    """The catalog with only `streams` selected, discovered once for all the days of a test."""
+    return select_only(discover(executable, config), streams)
 
 
 def sienge_now() -> str:
@@ -39,12 +44,13 @@ def test_customers_larger_than_a_days_quota_complete_over_three_days_each_exactl
     with SandboxProcess.start("sienge", *args) as sandbox:
         sandbox.configure(now=sienge_now())
         config = {**SIENGE, "base_url": sandbox.base_url, "state_dir": str(tmp_path / "state"), "daily_quota": 15}
+        selected = catalog("tap-sienge", config, {"customers"})
         runs: list[SingerRun] = []
         asked: list[list[int]] = []
         state = None
         for day in range(3):
             sandbox.reset_log()
-            run = run_tap("tap-sienge", config, streams={"customers"}, state=state)
+            run = run_tap("tap-sienge", config, catalog=selected, state=state)
             assert run.returncode == 0, run.stderr
             runs.append(run)
             asked.append(customer_offsets(sandbox))
@@ -53,7 +59,7 @@ def test_customers_larger_than_a_days_quota_complete_over_three_days_each_exactl
             if day == 0:  # seven customers registered overnight: newest first, they push every row down
                 sandbox.admin("sienge/customers/insert", {"count": 7})
         sandbox.reset_log()
-        after = run_tap("tap-sienge", config, streams={"customers"}, state=state)
+        after = run_tap("tap-sienge", config, catalog=selected, state=state)
         assert after.returncode == 0, after.stderr
 
     emitted = Counter(r["id"] for run in runs for r in run.records("customers"))
@@ -94,9 +100,10 @@ def test_a_full_table_stream_spread_over_two_days_keeps_one_version_and_activate
     args = ("--max-limit", "50", "--limit-over-max", "clamp")
     with SandboxProcess.start("sienge", *args) as sandbox:
         config = {**SIENGE, "base_url": sandbox.base_url, "state_dir": str(tmp_path / "state"), "daily_quota": 4}
-        first = run_tap("tap-sienge", config, streams={"creditors"})
+        selected = catalog("tap-sienge", config, {"creditors"})
+        first = run_tap("tap-sienge", config, catalog=selected)
         pass_midnight(tmp_path / "state")
-        second = run_tap("tap-sienge", config, streams={"creditors"}, state=first.last_state)
+        second = run_tap("tap-sienge", config, catalog=selected, state=first.last_state)
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     versions = {m["version"] for run in (first, second) for m in run.of_type("RECORD")}
     assert len(versions) == 1, "records of both days belong to one table version"
@@ -114,10 +121,11 @@ def test_a_parent_record_whose_children_were_cut_short_goes_out_with_them_the_ne
     streams = {"cost_databases", "cost_database_resources"}
     with SandboxProcess.start("sienge", *args) as sandbox:
         config = {**SIENGE, "base_url": sandbox.base_url, "state_dir": str(tmp_path / "state"), "daily_quota": 10}
+        selected = catalog("tap-sienge", config, streams)
         runs: list[SingerRun] = []
         state = None
         for _ in range(2):
-            run = run_tap("tap-sienge", config, streams=streams, state=state)
+            run = run_tap("tap-sienge", config, catalog=selected, state=state)
             assert run.returncode == 0, run.stderr
             runs.append(run)
             state = run.last_state
@@ -192,15 +200,16 @@ def test_one_accounts_spent_quota_stops_only_that_account_which_completes_the_ne
             config = bling_config(sandbox, tmp_path, daily_quota=60)
             morning = run_tap("tap-bling", {**config, "accounts": [{"name": "loja-matriz"}]}, streams={"produtos"})
             assert morning.returncode == 0, morning.stderr
+        selected = catalog("tap-bling", config, streams)
         sandbox.reset_log()
-        first = run_tap("tap-bling", config, streams=streams)
+        first = run_tap("tap-bling", config, catalog=selected)
         assert first.returncode == 0, first.stderr
 
         # midnight: the server's and the tap's daily counters start again
         sandbox.session.post(f"{sandbox.url}/_sandbox/reset-limits", timeout=10).raise_for_status()
         pass_midnight(tmp_path / "state")
         sandbox.reset_log()
-        second = run_tap("tap-bling", config, streams=streams, state=first.last_state)
+        second = run_tap("tap-bling", config, catalog=selected, state=first.last_state)
         assert second.returncode == 0, second.stderr
         second_requests = {name: account_requests(sandbox, name) for name in BLING_ACCOUNTS}
 
@@ -230,10 +239,11 @@ def test_with_accounts_the_next_day_skips_the_streams_the_stopped_run_had_finish
     with SandboxProcess.start("bling", "--products", "40", "--contacts", "20", "--set", "rate_limit=1000") as sandbox:
         bling_tokens.seed_tokens(sandbox, tmp_path / "tokens.json", ["loja-matriz"])
         config = bling_config(sandbox, tmp_path, accounts=[{"name": "loja-matriz"}], daily_quota=20)
-        first = run_tap("tap-bling", config, streams=streams)
+        selected = catalog("tap-bling", config, streams)
+        first = run_tap("tap-bling", config, catalog=selected)
         pass_midnight(tmp_path / "state")
         sandbox.reset_log()
-        second = run_tap("tap-bling", config, streams=streams, state=first.last_state)
+        second = run_tap("tap-bling", config, catalog=selected, state=first.last_state)
         asked = account_requests(sandbox, "loja-matriz")
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert len(first.records("contatos")) == 20 and first.records("empresa")
