@@ -25,6 +25,9 @@ the first page is then aligned on `last`, the key of the last emitted row:
   rows may have been skipped or repeated;
 * a list with no stable order (Sienge does not document one for its other lists) has no guarantee across
   days, as within one run; numbered pages (Bling) are aligned the same way inside the stored page.
+
+Id batches (`ids_from`) are positions in the id list as it is listed again on resume: ids added or removed
+meanwhile before the stored batch shift which ids it holds (rows are still aligned inside it).
 """
 
 from __future__ import annotations
