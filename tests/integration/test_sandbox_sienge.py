@@ -146,6 +146,9 @@ def test_limit_over_200_is_a_400_unless_clamped(sienge: RunningSandbox, http: re
     sienge.configure(limit_over_max="clamp")
     clamped = get(http, sienge, "/customers", limit=500).json()
     assert clamped["resultSetMetadata"]["limit"] == 200 and len(clamped["results"]) == 200
+    sienge.configure(max_limit=50)  # test knob: smaller pages without more data
+    small = get(http, sienge, "/customers", limit=200, offset=30).json()
+    assert small["resultSetMetadata"] == {"count": 1200, "offset": 30, "limit": 50} and len(small["results"]) == 50
 
 
 def test_payment_categories_is_a_bare_array_with_string_ids(sienge: RunningSandbox, http: requests.Session) -> None:

@@ -191,7 +191,7 @@ def test_spent_daily_quota_stops_cleanly_and_the_next_run_resumes(
     assert len(sienge_sandbox.request_log()) == 3
     state = first.last_state
     assert state is not None
-    interrupted = [name for name, s in state["bookmarks"].items() if "ponte_interrupted_run" in s]
+    interrupted = [name for name, s in state["bookmarks"].items() if s.get("ponte_interrupted_run")]
     assert interrupted, state
     done_before = {name for name, s in state["bookmarks"].items() if "ponte_completed_at" in s}
 
@@ -201,7 +201,9 @@ def test_spent_daily_quota_stops_cleanly_and_the_next_run_resumes(
     asked = {entry["path"].rsplit("/", 1)[-1] for entry in sienge_sandbox.request_log()}
     for name in done_before:
         assert name.replace("_", "-") not in asked, f"{name} finished before the quota ran out but was read again"
-    assert "ponte_interrupted_run" not in json.dumps(second.last_state)
+    # nothing is left pending (markers are nulled, not deleted: Meltano's merge of partial states keeps keys)
+    assert not [name for name, s in second.last_state["bookmarks"].items() if s.get("ponte_interrupted_run")]
+    assert not [name for name, s in second.last_state["bookmarks"].items() if s.get("ponte_resume")]
 
 
 def test_full_table_streams_end_with_activate_version(

@@ -220,11 +220,13 @@ class HttpClient:
     def _observe_budget_headers(self, response: requests.Response) -> None:
         headers = response.headers
         remaining = headers.get("RateLimit-Remaining")
-        if remaining is not None and remaining.strip() == "0" and response.status_code != 429:
+        day_remaining = headers.get("X-RateLimit-Remaining-Day")
+        day_spent = day_remaining is not None and day_remaining.strip() == "0"
+        # RateLimit-* describe the budget closest to running out; a spent day is not waited for (it ends the run)
+        if remaining is not None and remaining.strip() == "0" and response.status_code != 429 and not day_spent:
             reset = retry_after_seconds({"RateLimit-Reset": headers.get("RateLimit-Reset", "")})
             if reset and self.limiter is not None:
                 self.limiter.observe_server_exhausted(reset)
-        day_remaining = headers.get("X-RateLimit-Remaining-Day")
         if self.quota is not None and day_remaining and day_remaining.strip().isdigit():
             self.quota.observe_server_remaining(int(day_remaining))
 

@@ -43,7 +43,8 @@ def _check_scenario(value: Any) -> str | None:
 
 
 SIENGE_SWITCHES: tuple[Switch, ...] = (
-    Switch("limit_over_max", "error", "limit above 200: 'error' (400) or 'clamp' to 200.", guess=True, choices=("error", "clamp")),
+    Switch("limit_over_max", "error", "limit above the maximum page: 'error' (400) or 'clamp' to it.", guess=True, choices=("error", "clamp")),
+    Switch("max_limit", MAX_LIMIT, "Largest page served (Sienge documents 200). Test knob: a smaller one (with limit_over_max=clamp) makes a client page more without more data.", check=lambda v: None if v >= 1 else "must be at least 1"),
     Switch("modified_after_inclusive", True, "modifiedAfter/createdAfter include records of the given day.", guess=True),
     Switch("auth_style", "plain", "401 body: 'plain' always {\"message\":\"Unauthorized\"}; 'kong' says 'Invalid authentication credentials' for wrong ones.", guess=True, choices=("plain", "kong")),
     Switch("customer_date_format", "date", "Customers' createdAt/modifiedAt as 'date' (yyyy-MM-dd) or 'datetime' (ISO with offset).", guess=True, choices=("date", "datetime")),
@@ -158,11 +159,12 @@ class SiengeApp(SandboxApp):
     ) -> dict[str, Any]:
         """The standard envelope for one page of `rows` (`count` is the total, not the page size)."""
         limit, offset = _int(request, "limit", default_limit), _int(request, "offset", 0)
-        if limit < 1 or (limit > MAX_LIMIT and self.switches["limit_over_max"] == "error"):
-            raise BadRequest(f"O parâmetro limit deve estar entre 1 e {MAX_LIMIT} (recebido: {limit}).")
+        largest = self.switches["max_limit"]
+        if limit < 1 or (limit > largest and self.switches["limit_over_max"] == "error"):
+            raise BadRequest(f"O parâmetro limit deve estar entre 1 e {largest} (recebido: {limit}).")
         if offset < 0:
             raise BadRequest(f"O parâmetro offset não pode ser negativo (recebido: {offset}).")
-        limit = min(limit, MAX_LIMIT)
+        limit = min(limit, largest)
         chunk = rows[offset : offset + limit]
         results = [build(x) for x in chunk] if build else list(chunk)
         return {"resultSetMetadata": {"count": len(rows), "offset": offset, "limit": limit}, "results": results}

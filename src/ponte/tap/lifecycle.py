@@ -3,8 +3,13 @@
 * Expected failures (bad credentials, spent quota, bad declaration) end with one clear line and an exit code,
   not a traceback.
 * A spent daily quota stops the run cleanly: the state written so far is emitted, the interrupted stream is
-  marked, and the next run skips the streams this run already finished, so the quota goes to what is left.
-  The exit code is 0, so the stop is also reported to `ponte run` (ponte.runs.report) for the run record.
+  marked (and keeps its position, see ponte.tap.resume), and the next run skips the streams this run already
+  finished, so the quota goes to what is left. With `accounts:` each account has its own quota: a spent one
+  stops only that account's streams, the others are read to the end, and the next run resumes that account.
+  Runs that together finish one interrupted sync form a *pass*, named by the start of its first run; every
+  marker of an unfinished pass carries that name, so a pass that needs three days skips on day three what days
+  one and two finished. The exit code is 0, so the stop is also reported to `ponte run` (ponte.runs.report)
+  for the run record.
 * `--test` makes one cheap request (the declaration's `connection_check`) and says whether it worked.
 * Every configured secret is masked in log output.
 """
@@ -12,9 +17,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -25,8 +32,8 @@ from singer_sdk.singerlib.encoding.simple import Message, SingerMessageType
 
 from ponte.errors import PonteError, QuotaExhausted
 from ponte.runs.report import STOPPED_QUOTA, report
+from ponte.tap.completion import COMPLETED_KEY, INTERRUPTED_KEY
 from ponte.tap.runtime import TapRuntime
-from ponte.tap.stream import COMPLETED_KEY, INTERRUPTED_KEY
 from ponte.tap.templates import render
 
 
@@ -65,8 +72,10 @@ class LifecycleMixin:
         self.started_at = dt.datetime.now(dt.UTC)
         self.run_version = int(self.started_at.timestamp() * 1000)
         self._runtime: TapRuntime | None = None
+        self._unfinished_passes: dict[str | None, str] = {}
+        self._finished_in_pass: set[tuple[str, str | None]] = set()
         super().__init__(*args, **kwargs)
-        self._skip_streams_finished_before_interruption()
+        self._plan_resume()
 
     # -- runtime -----------------------------------------------------------------------------------------
     def make_runtime(self) -> TapRuntime:  # pragma: no cover - provided by the generated class
@@ -82,23 +91,48 @@ class LifecycleMixin:
         return self._runtime
 
     # -- resume after a spent quota ----------------------------------------------------------------------
-    def _skip_streams_finished_before_interruption(self) -> None:
+    def pass_name(self, account: str | None) -> str:
+        """The pass this run belongs to for an account: the unfinished one it continues, else this run's start."""
+        return self._unfinished_passes.get(account) or self.started_at.isoformat()
+
+    def finished_in_pass(self, stream: str, context: Mapping[str, Any] | None) -> bool:
+        """Whether an earlier run of the account's unfinished pass already read this partition to the end."""
+        return (stream, _context_key(context)) in self._finished_in_pass
+
+    def _plan_resume(self) -> None:
+        """Find each account's unfinished pass in the input state and which partitions its runs finished."""
         bookmarks = (self.state or {}).get("bookmarks", {})  # type: ignore[attr-defined]
-        interrupted = [s.get(INTERRUPTED_KEY) for s in bookmarks.values() if s.get(INTERRUPTED_KEY)]
-        if not interrupted:
-            return
-        run = max(interrupted)
-        skipped = []
-        for name, stream in self.streams.items():  # type: ignore[attr-defined]
-            state = bookmarks.get(name, {})
-            if stream.parent_stream_type is None and state.get(COMPLETED_KEY, "") >= run and stream.selected:
-                stream.selected = False
-                skipped.append(name)
-        if skipped:
+        field = (self.declaration.get("accounts") or {}).get("field")
+        roots = {
+            name: bookmarks.get(name) or {}
+            for name, stream in self.streams.items()  # type: ignore[attr-defined]
+            if stream.parent_stream_type is None and stream.selected
+        }
+        entries = {name: _entries(stream_state, field) for name, stream_state in roots.items()}
+        passes: dict[str | None, str] = {}
+        for found in entries.values():
+            for account, _, entry in found:
+                marker = entry.get(INTERRUPTED_KEY)
+                if marker:
+                    passes[account] = max(passes.get(account, ""), str(marker))
+        if field and None in passes:  # written by versions that marked the whole stream, not the account
+            for account in {a for found in entries.values() for a, _, _ in found if a is not None}:
+                passes[account] = max(passes.get(account, ""), passes[None])
+        self._unfinished_passes = passes
+        done: dict[str | None, set[str]] = {}
+        for name, found in entries.items():
+            for account, key, entry in found:
+                started = passes.get(account)
+                if started and str(entry.get(COMPLETED_KEY) or "") >= started:
+                    self._finished_in_pass.add((name, key))
+                    done.setdefault(account, set()).add(name)
+        for account, started in sorted(passes.items(), key=lambda item: str(item[0])):
+            whose = f" of account '{account}'" if account else ""
             self.logger.info(  # type: ignore[attr-defined]
-                "resuming the run of %s stopped by the daily quota: skipping streams it finished: %s",
-                run,
-                ", ".join(skipped),
+                "resuming the run%s of %s stopped by the daily quota: skipping streams it finished: %s",
+                whose,
+                started,
+                ", ".join(sorted(done.get(account, ()))) or "(none)",
             )
 
     # -- command line --------------------------------------------------------------------------------------
@@ -121,6 +155,17 @@ class LifecycleMixin:
         try:
             tap = tap_from_cli(cls, config, state, catalog)
             tap.sync_all()
+            if tap._runtime is not None and tap._runtime.spent:
+                spent = tap._runtime.spent
+                done = [a["name"] for a in tap._runtime.accounts if a["name"] not in spent]
+                for account, exc in spent.items():
+                    cls.logger.warning(  # type: ignore[attr-defined]
+                        "account '%s' stopped for today and resumes on the next run (accounts read to the end: %s): %s",
+                        account,
+                        ", ".join(done) or "none",
+                        exc,
+                    )
+                    report(STOPPED_QUOTA, plugin=cls.name, message=f"account '{account}': {exc}")  # type: ignore[attr-defined]
         except QuotaExhausted as exc:
             if tap is not None:
                 tap._state_writer.write_state(tap.state)
@@ -175,3 +220,18 @@ class LifecycleMixin:
                 f"from {runtime.base_url}"
             )
         return "\n".join(lines)
+
+
+def _entries(stream_state: dict[str, Any], field: str | None) -> list[tuple[str | None, str, dict[str, Any]]]:
+    """(account, partition key, state) of a root stream's bookmark: the stream itself and each partition."""
+    found: list[tuple[str | None, str, dict[str, Any]]] = [(None, _context_key(None), stream_state)]
+    for partition in stream_state.get("partitions") or []:
+        context = partition.get("context") or {}
+        account = context.get(field) if field else None
+        found.append((None if account is None else str(account), _context_key(context), partition))
+    return found
+
+
+def _context_key(context: Mapping[str, Any] | None) -> str:
+    """A partition's context as comparable text (as it comes back from a state file)."""
+    return json.dumps(dict(context or {}), sort_keys=True, default=str)

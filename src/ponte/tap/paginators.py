@@ -4,6 +4,10 @@ Every paginator stops on an empty page. The offset paginator also stops when the
 list is exhausted, and, for lists that put new rows first (`inserts_at: head`, e.g. Sienge customers newest
 first), skips the rows that a mid-run insert pushed from the previous page into the current one, so nothing
 is emitted twice. Rows inserted mid-run are read by the next incremental run (its window starts today).
+
+Each paginator can start at a stored token (`start`) and says where to start to resume after `done` rows of
+the page at a token (`resume_start`, see ponte.tap.resume): offset lists start `overlap` rows early so the first
+page can be aligned on the last row emitted before.
 """
 
 from __future__ import annotations
@@ -24,20 +28,33 @@ def _body(response: requests.Response) -> Any:
 class OffsetPaginator(BaseAPIPaginator[int]):
     """`limit` + `offset` query parameters, optional total count in the envelope."""
 
-    def __init__(self, spec: Mapping[str, Any], selector: str | None) -> None:
-        super().__init__(0)
+    contiguous = True  # the next page starts right after the rows this one returned, whatever their number
+
+    def __init__(self, spec: Mapping[str, Any], selector: str | None, start: Any = None) -> None:
+        super().__init__(int(start or 0))
         self.limit_param = spec.get("limit_param", "limit")
         self.offset_param = spec.get("offset_param", "offset")
         self.page_size = int(spec.get("page_size", 100))
         self.total_path = spec.get("total_path")
         self.inserts_at_head = spec.get("inserts_at") == "head"
         self.selector = selector
+        self.overlap = max(1, min(20, self.page_size // 10))
         self._last_total: int | None = None
         self._pending_skip = 0
+
+    def resume_start(self, token: Any, done: int) -> tuple[int, int]:
+        """(offset to ask, rows of that page emitted before): `overlap` rows before the next unread one."""
+        next_row = int(token or 0) + done
+        start = max(0, next_row - self.overlap)
+        return start, next_row - start
 
     def params(self) -> dict[str, Any]:
         """Query parameters for the current page."""
         return {self.limit_param: self.page_size, self.offset_param: self.current_value}
+
+    def continue_if_empty(self, response: requests.Response) -> bool:
+        """A page whose rows were all emitted before (skipped) is not the end of the list."""
+        return bool(select_records(_body(response), self.selector))
 
     def records_to_skip(self, response: requests.Response, page_len: int) -> int:
         """How many leading rows of this page were already emitted because rows were inserted at the head."""
@@ -70,9 +87,9 @@ class OffsetPaginator(BaseAPIPaginator[int]):
 class PagePaginator(BaseAPIPaginator[int]):
     """Page number + page size, optionally with a `hasNext` flag or a total-pages field (TOTVS, Bling)."""
 
-    def __init__(self, spec: Mapping[str, Any], selector: str | None) -> None:
+    def __init__(self, spec: Mapping[str, Any], selector: str | None, start: Any = None) -> None:
         self.start_page = int(spec.get("start_page", 1))
-        super().__init__(self.start_page)
+        super().__init__(self.start_page if start is None else int(start))
         self.page_param = spec.get("page_param", "page")
         self.size_param = spec.get("size_param", "pageSize")
         self.page_size = int(spec.get("page_size", 100))
@@ -80,9 +97,20 @@ class PagePaginator(BaseAPIPaginator[int]):
         self.total_pages_path = spec.get("total_pages_path")
         self.selector = selector
 
+    def resume_start(self, token: Any, done: int) -> tuple[int, int]:
+        """(page to ask, rows of it emitted before); a page read to its end resumes on the next one."""
+        page = self.start_page if token is None else int(token)
+        if done >= self.page_size:
+            return page + done // self.page_size, done % self.page_size
+        return page, done
+
     def params(self) -> dict[str, Any]:
         """Query parameters for the current page."""
         return {self.page_param: self.current_value, self.size_param: self.page_size}
+
+    def continue_if_empty(self, response: requests.Response) -> bool:
+        """A page whose rows were all emitted before (skipped) is not the end of the list."""
+        return bool(select_records(_body(response), self.selector))
 
     def records_to_skip(self, response: requests.Response, page_len: int) -> int:
         """Page-numbered lists are not compensated."""
@@ -105,8 +133,12 @@ class PagePaginator(BaseAPIPaginator[int]):
 class SinglePage(SinglePagePaginator):
     """One request, no paging parameters (e.g. Sienge payment-categories)."""
 
-    def __init__(self, spec: Mapping[str, Any], selector: str | None) -> None:
+    def __init__(self, spec: Mapping[str, Any], selector: str | None, start: Any = None) -> None:
         super().__init__()
+
+    def resume_start(self, token: Any, done: int) -> tuple[None, int]:
+        """The one page again, minus the rows emitted before."""
+        return None, done
 
     def params(self) -> dict[str, Any]:
         """No paging parameters."""
@@ -120,6 +152,6 @@ class SinglePage(SinglePagePaginator):
 PAGINATORS: dict[str, type] = {"offset": OffsetPaginator, "page": PagePaginator, "none": SinglePage}
 
 
-def build_paginator(spec: Mapping[str, Any], selector: str | None) -> Any:
-    """Instantiate the declared paginator."""
-    return PAGINATORS[spec.get("type", "none")](spec, selector)
+def build_paginator(spec: Mapping[str, Any], selector: str | None, start: Any = None) -> Any:
+    """Instantiate the declared paginator, at its first page or at the token `start`."""
+    return PAGINATORS[spec.get("type", "none")](spec, selector, start)

@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ponte.auth.client_factory import build_client
+from ponte.errors import QuotaExhausted
 from ponte.http import HttpClient
 from ponte.http.redaction import Redactor
 from ponte.tap.accounts import resolve_accounts, secret_fields
@@ -54,6 +55,8 @@ class TapRuntime:
     clients: dict[str, HttpClient] = field(default_factory=dict)
     # ids listed by `ids_from`, once per account and run, shared by every stream and parent record needing them
     listed_ids: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict)
+    # accounts (None: the only one) whose daily quota ran out in this run: their streams stop, others go on
+    spent: dict[str | None, QuotaExhausted] = field(default_factory=dict)
 
     @property
     def account_field(self) -> str | None:
@@ -66,6 +69,10 @@ class TapRuntime:
         if account is None or not self.clients:
             return self.client
         return self.clients[account]
+
+    def note_spent(self, account: str | None, exc: QuotaExhausted) -> None:
+        """Remember that an account's daily quota ran out (the first reason given is kept)."""
+        self.spent.setdefault(account, exc)
 
     def scope(self, account: str | None = None) -> dict[str, Any]:
         """Template scope: the config, plus the account's fields when given."""

@@ -4,7 +4,9 @@ The SDK gives the Singer plumbing (catalog, selection, SCHEMA/RECORD/STATE, chil
 it from the declaration and routes every request through Ponte's HTTP client (budgets, retries, clear
 errors) instead of the SDK's own backoff. Bookmarks: `max_value` lets the SDK track the largest cursor
 value; `window_end` (for APIs whose filter is by day, or whose records carry no modification time) stores
-the end of the window asked for, so the next run asks only for what changed since.
+the end of the window asked for, so the next run asks only for what changed since. While a stream reads, its
+state also holds its position (ponte.tap.resume), so a run stopped by the daily quota goes on from there;
+how a partition ends (completed, or stopped by a spent quota) is in ponte.tap.completion.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
 
 from ponte.errors import ApiError, QuotaExhausted
+from ponte.tap.completion import CompletionMixin
 from ponte.tap.expected_errors import QuietExpectedErrors
 from ponte.tap.fanout import batched, list_field_values
 from ponte.tap.for_each import for_each_values
 from ponte.tap.paginators import build_paginator
 from ponte.tap.records import dig, select_records
+from ponte.tap.resume import Progress, key_fields
 from ponte.tap.runtime import TapRuntime
 from ponte.tap.templates import references, render
 from ponte.tap.undeclared_fields import UndeclaredFieldsMixin
@@ -32,8 +36,6 @@ from ponte.tap.windows import Window, split_windows
 
 INCREMENTAL = "INCREMENTAL"
 FULL_TABLE = "FULL_TABLE"
-COMPLETED_KEY = "ponte_completed_at"
-INTERRUPTED_KEY = "ponte_interrupted_run"
 WINDOW_KEY = "__ponte_window__"
 IDS_KEY = "__ponte_ids__"
 
@@ -81,7 +83,7 @@ class StreamDef:
         return self.replication.get("first_run") == "unfiltered"
 
 
-class DeclarativeStream(QuietExpectedErrors, UndeclaredFieldsMixin, RESTStream):
+class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMixin, RESTStream):
     """A REST stream whose behaviour comes entirely from its StreamDef."""
 
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -101,6 +103,14 @@ class DeclarativeStream(QuietExpectedErrors, UndeclaredFieldsMixin, RESTStream):
         self._strip = bool(tap.declaration.get("strip_strings"))
         if not self.sdef.incremental and self.activate_version:
             self._stream_version = tap.run_version
+        self._progress: Progress | None = None
+        self._bookmark_end: dt.datetime | None = None
+        self._key_fields = key_fields(
+            self.sdef.primary_key,
+            account_field=(tap.declaration.get("accounts") or {}).get("field"),
+            parent_keys=self.sdef.parent_keys,
+            copy_fields=self.sdef.copy_fields,
+        )
 
     @property
     def runtime(self) -> TapRuntime:
@@ -146,8 +156,11 @@ class DeclarativeStream(QuietExpectedErrors, UndeclaredFieldsMixin, RESTStream):
 
     @property
     def state_partitioning_keys(self) -> list[str] | None:  # type: ignore[override]
-        """Child streams keep one state for the whole stream, not one per parent record."""
-        return [] if self.sdef.parent else None
+        """Child streams keep one state for the whole stream (one per account), not one per parent record."""
+        if not self.sdef.parent:
+            return None
+        field_name = (self._tap.declaration.get("accounts") or {}).get("field")
+        return [field_name] if field_name else []
 
     @state_partitioning_keys.setter
     def state_partitioning_keys(self, value: list[str] | None) -> None:
@@ -172,6 +185,11 @@ class DeclarativeStream(QuietExpectedErrors, UndeclaredFieldsMixin, RESTStream):
         return (context or {}).get(field_name) if field_name else None
 
     def _increment_stream_state(self, latest_record: dict, *, context: Any = None) -> None:
+        """Called once a record is written: it now counts in the resume position (and the SDK's cursor)."""
+        if self._held_back(latest_record):
+            return
+        if self._progress is not None:
+            self._progress.emitted()
         if self.replication_key:
             super()._increment_stream_state(latest_record, context=context)
 
@@ -196,9 +214,13 @@ class DeclarativeStream(QuietExpectedErrors, UndeclaredFieldsMixin, RESTStream):
         return headers
 
     def get_new_paginator(self) -> Any:
-        """A fresh paginator per context (each parent record pages on its own)."""
-        self._paginator = build_paginator(self.sdef.paginator, self.sdef.record_selector)
-        return self._paginator
+        """A fresh paginator per context (each parent record pages on its own), at the resume position if any."""
+        paginator = build_paginator(self.sdef.paginator, self.sdef.record_selector)
+        start = self._progress.paginator_start(paginator) if self._progress else None
+        if start is not None:
+            paginator = build_paginator(self.sdef.paginator, self.sdef.record_selector, start)
+        self._paginator = paginator
+        return paginator
 
     def get_url_params(self, context: Mapping[str, Any] | None, next_page_token: Any) -> dict[str, Any]:
         """Declared params, the paginator's params and the incremental window."""
@@ -232,12 +254,19 @@ class DeclarativeStream(QuietExpectedErrors, UndeclaredFieldsMixin, RESTStream):
         return getattr(response, "ponte_json", None)
 
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
-        """Records of the page, minus rows already emitted (see OffsetPaginator.records_to_skip)."""
+        """Records of the page, minus rows already emitted (OffsetPaginator.records_to_skip; a resumed page)."""
         records = select_records(getattr(response, "ponte_json", None), self.sdef.record_selector)
         skip = self._paginator.records_to_skip(response, len(records)) if self._paginator else 0
         if skip:
             self.logger.info("stream=%s skipped=%d reason=rows inserted at the head while paging", self.name, skip)
+        if self._progress is not None:
+            token = self._paginator.current_value if self._paginator else None
+            skip = self._progress.page_started(token, records, self._row_key, skip)
         return records[skip:]
+
+    def _row_key(self, record: Mapping[str, Any]) -> list[Any] | None:
+        """What identifies a listed row across runs (the resume position's `last`)."""
+        return [dig(record, name) for name in self._key_fields] if self._key_fields else None
 
     # -- incremental window -------------------------------------------------------------------------------
     def _bookmark_name(self) -> str:
@@ -277,6 +306,13 @@ class DeclarativeStream(QuietExpectedErrors, UndeclaredFieldsMixin, RESTStream):
             return [Window(start, end)]
         return split_windows(start, end, self.sdef.replication.get("max_window_days"))
 
+    def windows_after(self, window: Window) -> list[Window]:
+        """The windows after a resumed one, up to this run's start (an open-ended filter has none)."""
+        end = self.runtime.today()
+        if not self.sdef.replication.get("request_end_param") or window.end >= end:
+            return []
+        return split_windows(window.end, end, self.sdef.replication.get("max_window_days"))
+
     def window_params(self, window: Window) -> dict[str, str]:
         """The request filter parameters for one window."""
         rep = self.sdef.replication
@@ -294,31 +330,71 @@ class DeclarativeStream(QuietExpectedErrors, UndeclaredFieldsMixin, RESTStream):
     def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
         """Records of this stream, window by window and id batch by id batch, each merged with its detail.
 
-        Completion (bookmark, ACTIVATE_VERSION) is marked only after the last record; a window_end bookmark
-        also advances after each finished window, so a long first run interrupted midway resumes there.
+        The position is tracked in the state as records are written; a spent daily quota stops the listing
+        there (see ponte.tap.completion). Completion (bookmark, ACTIVATE_VERSION) is marked only after the last
+        record; a window_end bookmark also advances after each finished window.
         """
+        account = self._account(context)
+        if self._starts_stopped(context):
+            return
+        progress = Progress(
+            self.get_context_state(context),
+            began=self.runtime.started_iso,
+            context=context if self.sdef.parent else None,
+            timezone=self.runtime.timezone,
+            logger=self.logger,
+            label=self._label(context),
+        )
+        self._progress, self._bookmark_end = progress, None
         try:
-            for window in self.windows(context):
-                for request_context in self._request_contexts(context, window):
-                    for record in super().get_records(request_context):
-                        yield self._with_detail(record, context)
-                if window is not None and self.sdef.bookmark_mode == "window_end" and not self.sdef.parent:
-                    self._set_window_bookmark(context, window.end)
-        except QuotaExhausted:
-            self._mark_interrupted(context)
-            raise
+            for record, key in self._listing(context, progress):
+                merged = self._with_detail(record, context)
+                progress.about_to_emit(key)
+                yield merged
+                if account in self.runtime.spent:  # a child stream of this record ran out
+                    break
+                if not self.selected:  # read only for its children: processed now, never written
+                    progress.emitted()
+        except QuotaExhausted as exc:
+            self._note_spent(context, exc)
+        finally:
+            self._progress = None
+        if account in self.runtime.spent:
+            self._stop_for_quota(context)
+            return
+        progress.finish()
         if not self.sdef.parent:
-            self._mark_completed(context)
+            self._mark_completed(context, self._bookmark_end or self.runtime.today())
 
-    def _request_contexts(self, context: Mapping[str, Any] | None, window: Window | None) -> Iterable[dict[str, Any]]:
+    def _listing(self, context: Mapping[str, Any] | None, progress: Progress) -> Iterable[tuple[dict[str, Any], Any]]:
+        """(list record, its key) over every window and id batch, from the resume position if any."""
+        for window in progress.windows(lambda: self.windows(context), self.windows_after):
+            progress.window_started(window)
+            for request_context in self._request_contexts(context, window, progress):
+                for record in super().get_records(request_context):
+                    yield record, self._row_key(record)
+            self._bookmark_end = (
+                window.end if window is not None else _parse_moment(progress.began, self.runtime.timezone)
+            )
+            if window is not None and self.sdef.bookmark_mode == "window_end" and not self.sdef.parent:
+                self._set_window_bookmark(context, window.end)
+
+    def _request_contexts(
+        self, context: Mapping[str, Any] | None, window: Window | None, progress: Progress
+    ) -> Iterable[dict[str, Any]]:
         base = dict(context or {})
         if window is not None:
             base[WINDOW_KEY] = window
         if not self.sdef.ids_from:
+            progress.batch_started(window, 0)
             yield base
             return
         ids = self._listed_ids(context)
-        for batch in batched(ids, int(self.sdef.ids_from.get("batch_size") or 100)):
+        first = progress.first_batch(window)
+        for index, batch in enumerate(batched(ids, int(self.sdef.ids_from.get("batch_size") or 100))):
+            if index < first:
+                continue
+            progress.batch_started(window, index)
             yield {**base, IDS_KEY: batch}
 
     def _listed_ids(self, context: Mapping[str, Any] | None) -> list[Any]:
@@ -412,32 +488,6 @@ class DeclarativeStream(QuietExpectedErrors, UndeclaredFieldsMixin, RESTStream):
         state["replication_key"] = self._bookmark_name()
         state["replication_key_value"] = self._bookmark_value(end)
         state.pop(PROGRESS_MARKERS, None)
-
-    def _mark_completed(self, context: Mapping[str, Any] | None) -> None:
-        state = self.get_context_state(context)
-        if self.sdef.incremental and self.sdef.bookmark_mode == "window_end":
-            self._set_window_bookmark(context, self.runtime.today())
-        state[COMPLETED_KEY] = self.runtime.started_iso
-        state.pop(INTERRUPTED_KEY, None)
-        partitions = self.partitions
-        if partitions and dict(context or {}) != partitions[-1]:
-            return  # ACTIVATE_VERSION retires rows of every account: only after the last one
-        for stream in [self, *self._descendants()]:
-            if stream.selected and not stream.sdef.incremental and stream.activate_version:
-                stream._write_activate_version_message(self._tap.run_version)
-
-    def _mark_interrupted(self, context: Mapping[str, Any] | None) -> None:
-        root: DeclarativeStream = self
-        while root.parent_stream_type is not None:
-            root = self._tap.streams[root.sdef.parent]  # type: ignore[assignment]
-        root.get_context_state(None)[INTERRUPTED_KEY] = self.runtime.started_iso
-
-    def _descendants(self) -> list[DeclarativeStream]:
-        found: list[DeclarativeStream] = []
-        for child in self.child_streams or []:
-            found.append(child)  # type: ignore[arg-type]
-            found.extend(child._descendants())  # type: ignore[attr-defined]
-        return found
 
 
 def _iso_date(value: str, formats: list[str]) -> str:
