@@ -29,3 +29,11 @@ def test_the_wheel_ships_every_declaration_with_its_schemas_and_openapi_files(po
         for name in files:
             assert wheel.read(f"ponte/bundled/{name}") == (ROOT / name).read_bytes(), name
 
+
+def test_the_wheel_carries_the_license(ponte_wheel: Path) -> None:
+    with zipfile.ZipFile(ponte_wheel) as wheel:
+        licenses = [n for n in wheel.namelist() if n.endswith("LICENSE") and ".dist-info/" in n]
+        assert licenses
+        assert wheel.read(licenses[0]) == (ROOT / "LICENSE").read_bytes()
+        metadata = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+        assert "License-Expression: Apache-2.0" in wheel.read(metadata).decode()
