@@ -34,7 +34,7 @@ from ponte.keyence.declaration import LineFormat, find_declaration, load_line_fo
 from ponte.keyence.parsing import LineParser, Rejected
 from ponte.keyence.reader import FolderReader, RawLine
 from ponte.keyence.schemas import KEY, lines_schema, rejects_schema
-from ponte.tap.factory import settings_jsonschema
+from ponte.spec.settings_schema import settings_jsonschema
 from ponte.tap.lifecycle import BufferedMsgSpecWriter, tap_from_cli
 
 LINES_PER_BATCH = 5_000
