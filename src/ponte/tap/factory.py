@@ -19,7 +19,7 @@ from ponte.spec.stream_defaults import effective_paginator, effective_record_sel
 from ponte.tap.lifecycle import LifecycleMixin
 from ponte.tap.runtime import TapRuntime, build_runtime
 from ponte.tap.schemas import resolve_schema
-from ponte.tap.stream import DeclarativeStream, StreamDef
+from ponte.tap.stream import WINDOW_END_FIELD, DeclarativeStream, StreamDef
 
 EMIT_ACTIVATE_VERSION = {
     "type": ["boolean"],
@@ -81,6 +81,8 @@ def stream_defs(spec: dict[str, Any], base_dir: Path, file: str) -> list[StreamD
             if isinstance(prop.get("type"), list) and "null" in prop["type"]:
                 prop["type"] = [t for t in prop["type"] if t != "null"]
         replication = dict(raw.get("replication") or {"method": "full_table"})
+        if replication.get("method") == "incremental" and not replication.get("cursor_field"):
+            properties[WINDOW_END_FIELD] = _window_end_property(replication)
         defs.append(
             StreamDef(
                 name=raw["name"],
@@ -104,6 +106,17 @@ def stream_defs(spec: dict[str, Any], base_dir: Path, file: str) -> list[StreamD
             )
         )
     return defs
+
+
+def _window_end_property(replication: dict[str, Any]) -> dict[str, Any]:
+    """The schema of the window end stamped on records that carry no change time (their replication key)."""
+    day_filter = "%H" not in replication.get("request_format", "%Y-%m-%dT%H:%M:%S")
+    return {
+        "type": ["string", "null"],
+        "format": "date" if day_filter else "date-time",
+        "description": "End of the change window this record was read in (the stream's replication key: the API "
+        "filters on a change time the records do not carry).",
+    }
 
 
 def _ids_from(spec: dict[str, Any], raw: dict[str, Any] | None) -> dict[str, Any] | None:
