@@ -26,6 +26,7 @@ from ponte.auth.client_factory import build_client
 from ponte.errors import ApiError, ConfigError, PonteError
 from ponte.http import HttpClient
 from ponte.http.redaction import Redactor
+from ponte.log_level import misnamed_level_warning, plugin_log_level
 from ponte.setting_text import read_setting
 from ponte.spec.declaration_paths import declaration_path
 from ponte.spec.validation import load_declaration
@@ -75,9 +76,11 @@ def run_target(name: str, argv: list[str] | None = None) -> int:
     parser.add_argument("--test", action="store_true", help="check URL and credentials with one request")
     parser.add_argument("--input", help="read Singer messages from this file instead of stdin")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("PONTE_LOG_LEVEL", "INFO"), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s")  # fmt: skip
+    level = plugin_log_level(f"target-{name}", os.environ.get("PONTE_LOG_LEVEL", "INFO"))
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     logger = logging.getLogger(f"target-{name}")
+    if warning := misnamed_level_warning(f"target-{name}"):
+        logger.warning("%s", warning)
     try:
         declaration = load_declaration(declaration_path(name, "targets"), "target")
         settings = all_settings(list(declaration.data.get("settings") or []))
