@@ -123,3 +123,10 @@ def test_an_api_target_describes_itself_in_markdown(abouts: dict[str, list[dict[
     assert "## Capabilities" in lines and "## Settings" in lines
     for setting in accepted(abouts[name]):
         assert any(line.startswith(f"| {setting} |") for line in lines), setting
+
+
+@pytest.mark.parametrize("name", sorted(n for n in OWN if n.startswith("tap-")))
+def test_a_tap_describes_the_source_its_declaration_names(abouts: dict[str, list[dict[str, Any]]], name: str) -> None:
+    """`--about` (and the docs tables made from it) say what the tap reads, not how it was built."""
+    for about in abouts[name]:
+        assert about["description"] and "generated from a Ponte declaration" not in about["description"]

@@ -185,5 +185,6 @@ def build_tap_class(spec: dict[str, Any], base_dir: Path, file: str) -> type[Tap
         def make_runtime(self) -> TapRuntime:
             return build_runtime(spec, base_dir, dict(self.config), self.logger, started_at=self.started_at)
 
+    DeclarativeTap.__doc__ = spec.get("description") or DeclarativeTap.__doc__  # what `--about` says it reads
     DeclarativeTap.__name__ = DeclarativeTap.__qualname__ = _class_name(tap_name, "").removesuffix("Stream") + "Tap"
     return DeclarativeTap
