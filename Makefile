@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint validate bench clean
+.PHONY: install demo test lint validate plugins bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ lint: $(STAMP)
 
 validate: $(STAMP)
 	$(BIN)/ponte validate
+
+## Rewrite plugins/*.yml (the Meltano plugin definitions) from meltano.yml after changing a plugin there.
+plugins: $(STAMP)
+	$(BIN)/python -m ponte.plugin_definitions
 
 bench: $(STAMP)
 	$(BIN)/python bench/tap_sienge.py

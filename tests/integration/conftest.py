@@ -13,6 +13,7 @@ import pytest
 
 from ponte.meltano_install import ensure_installed
 from ponte.testing.meltano_run import INSTALL_LOCK
+from ponte.testing.wheel import built_wheel
 
 PROJECT = Path(__file__).parents[2]
 ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
@@ -40,3 +41,10 @@ def pg_schema() -> Iterator[str]:
     with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
         conn.execute(f'DROP SCHEMA IF EXISTS "{name}_log" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def ponte_wheel(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """The wheel built (through the sdist) from this checkout; one build shared by every xdist worker."""
+    base = tmp_path_factory.getbasetemp()
+    return built_wheel((base.parent if worker_id != "master" else base) / "ponte-wheel")

@@ -45,3 +45,19 @@ def test_the_tap_syncs_with_a_number_given_as_text() -> None:
         run = run_tap("tap-sienge", config, streams={"indexers"})
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.records("indexers")
+
+
+@pytest.mark.xfail(strict=True, reason="Meltano 4.4.1 bug: when this passes, numbers can be `kind: decimal` again")
+def test_meltano_passes_a_kind_decimal_setting_set_by_an_environment_variable(tmp_path: Path) -> None:
+    """The minimal reproduction of the bug the `kind: string` workaround dodges: Meltano casts the variable's
+    text to Decimal (SettingDefinition.cast_value) and its JSON encoder (SettingValueJSONEncoder) knows only
+    dates, so `config print`, `invoke` and `run` fail with "Object of type Decimal is not JSON serializable"."""
+    (tmp_path / "meltano.yml").write_text(
+        "project_id: 00000000-0000-4000-8000-000000000000\nsend_anonymous_usage_stats: false\n"
+        "plugins:\n  extractors:\n    - name: tap-x\n      namespace: tap_x\n      executable: cat\n"
+        "      settings:\n        - {name: rate, kind: decimal}\n",
+        encoding="utf-8",
+    )
+    run = meltano_cli(tmp_path, ["config", "print", "tap-x"], {**os.environ, "TAP_X_RATE": "1.5"})
+    assert run.returncode == 0, run.stderr[-1000:]
+    assert json.loads(run.stdout) == {"rate": 1.5}

@@ -123,3 +123,32 @@ def test_conninfo() -> None:
     assert "host=h" in converted and "ignored" not in converted
     with pytest.raises(ConfigError, match="dsn"):
         build_conninfo({"dsn": "not a dsn at all =="})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:p@h:5432/d",
+        "postgres://u:p@h:5432/d",
+        "postgresql+psycopg://u:p@h:5432/d",
+        "postgresql+psycopg2://u:p@h:5432/d",
+        "postgresql+asyncpg://u:p@h:5432/d",
+        "POSTGRESQL+PG8000://u:p@h:5432/d",
+    ],
+)
+def test_sqlalchemy_url_as_meltanolabs_users_write_it(url: str) -> None:
+    """Whatever driver suffix the URL names, the loader connects to its host and database, not the defaults."""
+    conninfo = build_conninfo({"sqlalchemy_url": url, "host": "127.0.0.1", "database": "ponte"})
+    assert "host=h" in conninfo and "dbname=d" in conninfo and "ponte" not in conninfo.replace("ponte target", "")
+
+
+def test_a_url_of_another_database_or_two_disagreeing_urls_are_refused() -> None:
+    with pytest.raises(ConfigError, match="'sqlalchemy_url' is a mysql URL; it must point at PostgreSQL") as refused:
+        build_conninfo({"sqlalchemy_url": "mysql+pymysql://u:secret@h/d"})
+    assert "secret" not in str(refused.value)
+    with pytest.raises(ConfigError, match="'dsn' and 'sqlalchemy_url' are both set and differ"):
+        build_conninfo({"dsn": "postgresql://u@h/a", "sqlalchemy_url": "postgresql+psycopg://u@h/b"})
+    same = build_conninfo({"dsn": "postgresql://u@h/a", "sqlalchemy_url": "postgresql+psycopg2://u@h/a"})
+    assert "dbname=a" in same
+    with pytest.raises(ConfigError, match="setting 'sqlalchemy_url' is not a valid"):
+        build_conninfo({"sqlalchemy_url": "postgresql://u@h:5432/d?sslmode"})

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from ponte.errors import PonteError
+from ponte.log_level import misnamed_level_warning
 from ponte.spec import load_tap_spec
 from ponte.spec.declaration_paths import declaration_path
 from ponte.tap.factory import build_tap_class
@@ -19,6 +20,8 @@ from ponte.tap.factory import build_tap_class
 def run_tap(source: str) -> None:
     """Load and validate the declaration, then hand over to singer-sdk's command line."""
     path = declaration_path(source)
+    if warning := misnamed_level_warning(f"tap-{source.split('-')[0]}"):
+        print(warning, file=sys.stderr)
     try:
         declaration = load_tap_spec(path)
         tap_class = build_tap_class(declaration.data, declaration.base_dir, declaration.file)

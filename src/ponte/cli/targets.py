@@ -1,7 +1,7 @@
 """Console scripts `target-proextend`, `target-retailportal`: ingest-API targets built from `targets/<name>.yml`.
 
 Singer conventions: `--config FILE` (repeatable; `ENV` reads `TARGET_<NAME>_<SETTING>` variables), `--about`
-(with `--format json`), `--test` (one request proving URL and credentials), `--input FILE` instead of stdin.
+(`--format json` or `markdown`), `--test` (one request proving URL and credentials), `--input FILE` instead of stdin.
 That same request is made before the first input line is read, so a wrong key fails at once, not after the
 tap has run for minutes.
 Exit codes: 0 done (refused records are in the dead-letter store), 2 bad declaration or settings, 3 credentials
@@ -26,10 +26,12 @@ from ponte.auth.client_factory import build_client
 from ponte.errors import ApiError, ConfigError, PonteError
 from ponte.http import HttpClient
 from ponte.http.redaction import Redactor
+from ponte.log_level import misnamed_level_warning, plugin_log_level
 from ponte.setting_text import read_setting
 from ponte.spec.declaration_paths import declaration_path
-from ponte.spec.validation import Declaration, load_declaration
+from ponte.spec.validation import load_declaration
 from ponte.tap.runtime import effective_config, secret_values
+from ponte.targets.api.about import FORMATS, about_info, render_about
 from ponte.targets.api.common_settings import all_settings
 from ponte.targets.api.definition import build_target_def
 from ponte.targets.api.runner import TargetRun
@@ -63,22 +65,6 @@ def coerce(config: Mapping[str, Any], settings: list[dict[str, Any]], name: str)
         raise ConfigError(f"target-{name}: {exc}") from None
 
 
-def about(declaration: Declaration, settings: list[dict[str, Any]]) -> dict[str, Any]:
-    """What `--about --format json` prints: name, description and every setting."""
-    data = declaration.data
-    return {
-        "name": f"target-{data['name']}",
-        "description": data.get("description"),
-        "capabilities": ["about", "stream-maps-compatible", "test"],
-        "entities": [
-            {"name": e["name"], "streams": e.get("streams") or [e["name"]], "path": e["path"]} for e in data["entities"]
-        ],
-        "settings": [
-            {k: s[k] for k in ("name", "kind", "description", "secret", "default") if k in s} for s in settings
-        ],
-    }
-
-
 def run_target(name: str, argv: list[str] | None = None) -> int:
     """Parse the command line, build the target from its declaration, run it; returns the exit code."""
     parser = argparse.ArgumentParser(
@@ -86,18 +72,20 @@ def run_target(name: str, argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config", action="append", default=[], help="config JSON file (repeatable) or ENV")
     parser.add_argument("--about", action="store_true")
-    parser.add_argument("--format", choices=("json", "markdown"), default="json")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="output of --about")
     parser.add_argument("--test", action="store_true", help="check URL and credentials with one request")
     parser.add_argument("--input", help="read Singer messages from this file instead of stdin")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("PONTE_LOG_LEVEL", "INFO"), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s")  # fmt: skip
+    level = plugin_log_level(f"target-{name}", os.environ.get("PONTE_LOG_LEVEL", "INFO"))
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     logger = logging.getLogger(f"target-{name}")
+    if warning := misnamed_level_warning(f"target-{name}"):
+        logger.warning("%s", warning)
     try:
         declaration = load_declaration(declaration_path(name, "targets"), "target")
         settings = all_settings(list(declaration.data.get("settings") or []))
         if args.about:
-            print(json.dumps(about(declaration, settings), indent=2, ensure_ascii=False))
+            print(render_about(about_info(declaration, settings), args.format), end="")
             return 0
         config = effective_config(settings, read_config(args.config, name, settings))
         missing = [s["name"] for s in settings if s.get("required") and config.get(s["name"]) in (None, "")]

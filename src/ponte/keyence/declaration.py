@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ponte.errors import SpecError
+from ponte.spec.declaration_paths import declaration_path
 from ponte.spec.locate import spec_error
 from ponte.spec.schema_errors import short
 from ponte.spec.tap_checks import check_settings
@@ -102,19 +102,8 @@ class LineFormat:
 
 
 def find_declaration(source: str) -> Path:
-    """`taps/<source>.yml`: in `$PONTE_TAPS_DIR`, `./taps` (Meltano runs plugins from the project root), then the
-    checkout this package was installed from; the first candidate if none exists (so the error names it).
-
-    The same lookup as the REST taps' console scripts (`ponte.cli.taps`), without importing singer-sdk.
-    """
-    candidates = []
-    if os.environ.get("PONTE_TAPS_DIR"):
-        candidates.append(Path(os.environ["PONTE_TAPS_DIR"]))
-    candidates += [Path.cwd() / "taps", Path(__file__).resolve().parents[3] / "taps"]
-    for folder in candidates:
-        if (folder / f"{source}.yml").is_file():
-            return folder / f"{source}.yml"
-    return candidates[0] / f"{source}.yml"
+    """`taps/<source>.yml`, looked up like every declaration (`ponte.spec.declaration_paths`)."""
+    return declaration_path(source, "taps")
 
 
 def load_line_format(path: str | Path, *, glob: str | None = None, display_name: str | None = None) -> LineFormat:

@@ -34,7 +34,8 @@ from ponte.keyence.declaration import LineFormat, find_declaration, load_line_fo
 from ponte.keyence.parsing import LineParser, Rejected
 from ponte.keyence.reader import FolderReader, RawLine
 from ponte.keyence.schemas import KEY, lines_schema, rejects_schema
-from ponte.tap.factory import settings_jsonschema
+from ponte.log_level import misnamed_level_warning, plugin_log_level
+from ponte.spec.settings_schema import settings_jsonschema
 from ponte.tap.lifecycle import BufferedMsgSpecWriter, tap_from_cli
 
 LINES_PER_BATCH = 5_000
@@ -281,7 +282,9 @@ def run(source: str) -> None:
     except PonteError as exc:
         print(f"tap-{source}: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    logging.getLogger("ponte.keyence").setLevel(logging.INFO)
+    if warning := misnamed_level_warning(f"tap-{source}"):
+        print(warning, file=sys.stderr)
+    logging.getLogger("ponte.keyence").setLevel(plugin_log_level(f"tap-{source}"))
     build_tap_class(fmt).cli()
 
 

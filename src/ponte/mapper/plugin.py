@@ -37,20 +37,24 @@ from ponte.mapper.expressions import ExpressionError
 from ponte.mapper.fields import FieldError, FieldRule
 from ponte.mapper.group_store import GroupStore
 from ponte.runs.report import launcher_run_id
+from ponte.spec.declaration_paths import declaration_file
 
 NAME = "ponte-mapper"
 
 
 def mapping_path(configured: str) -> Path:
-    """The mapping file: as given, else under $MELTANO_PROJECT_ROOT, else under this checkout's root."""
+    """The mapping file: as given, else under $MELTANO_PROJECT_ROOT, else among the declarations of the
+    `transforms` kind (`$PONTE_TRANSFORMS_DIR`, the checkout's, the package's), a leading `transforms/` dropped.
+    """
     path = Path(configured)
     if path.is_absolute() or path.exists():
         return path
-    roots = [os.environ.get("MELTANO_PROJECT_ROOT"), str(Path(__file__).resolve().parents[3])]
-    for root in filter(None, roots):
-        if (Path(root) / path).exists():
-            return Path(root) / path
-    return path
+    root = os.environ.get("MELTANO_PROJECT_ROOT")
+    if root and (Path(root) / path).exists():
+        return Path(root) / path
+    inside = Path(*path.parts[1:]) if path.parts[:1] == ("transforms",) and len(path.parts) > 1 else path
+    found = declaration_file(inside, "transforms")
+    return found if found.is_file() else path
 
 
 class PonteMapper(InlineMapper):

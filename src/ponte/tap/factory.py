@@ -14,24 +14,12 @@ from typing import Any
 from singer_sdk import Tap
 
 from ponte.errors import SpecError
+from ponte.spec.settings_schema import settings_jsonschema
 from ponte.spec.stream_defaults import effective_paginator, effective_record_selector
 from ponte.tap.lifecycle import LifecycleMixin
 from ponte.tap.runtime import TapRuntime, build_runtime
 from ponte.tap.schemas import resolve_schema
-from ponte.tap.stream import DeclarativeStream, StreamDef
-
-SETTING_TYPES: dict[str, dict[str, Any]] = {
-    "string": {"type": ["string"]},
-    "integer": {"type": ["integer"]},
-    # Numbers may arrive as text: Meltano 4.4 cannot pass a `kind: decimal` setting set by an environment variable
-    # (it fails with "Decimal is not JSON serializable"), so meltano.yml declares them `kind: string`.
-    "number": {"type": ["number", "string"], "pattern": r"^\s*-?[0-9]+(\.[0-9]+)?\s*$"},
-    "boolean": {"type": ["boolean"]},
-    "date": {"type": ["string"], "format": "date"},
-    "date_time": {"type": ["string"], "format": "date-time"},
-    "array": {"type": ["array"], "items": {}},  # `items`: singer-sdk reads an array env var only with one
-    "object": {"type": ["object"]},
-}
+from ponte.tap.stream import WINDOW_END_FIELD, DeclarativeStream, StreamDef
 
 EMIT_ACTIVATE_VERSION = {
     "type": ["boolean"],
@@ -49,29 +37,6 @@ def config_jsonschema(settings: list[dict[str, Any]]) -> dict[str, Any]:
     schema = settings_jsonschema(settings)
     schema["properties"]["emit_activate_version_messages"] = EMIT_ACTIVATE_VERSION
     return schema
-
-
-def settings_jsonschema(settings: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> dict[str, Any]:
-    """JSON Schema of a declaration's `settings:` (any declaration format): types, defaults, secrets."""
-    properties: dict[str, Any] = {}
-    required: list[str] = []
-    for setting in settings:
-        prop = copy.deepcopy(SETTING_TYPES[setting.get("kind", "string")])
-        if not setting.get("required"):
-            prop["type"] = [*prop["type"], "null"]
-        for key in ("description", "enum"):
-            if key in setting:
-                prop[key] = setting[key]
-        default = setting.get("default")
-        if default is not None and not (isinstance(default, str) and "{{" in default):
-            prop["default"] = default
-        if setting.get("secret"):
-            prop["secret"] = True
-            prop["writeOnly"] = True
-        properties[setting["name"]] = prop
-        if setting.get("required"):
-            required.append(setting["name"])
-    return {"type": "object", "properties": properties, "required": required}
 
 
 def stream_defs(spec: dict[str, Any], base_dir: Path, file: str) -> list[StreamDef]:
@@ -116,6 +81,8 @@ def stream_defs(spec: dict[str, Any], base_dir: Path, file: str) -> list[StreamD
             if isinstance(prop.get("type"), list) and "null" in prop["type"]:
                 prop["type"] = [t for t in prop["type"] if t != "null"]
         replication = dict(raw.get("replication") or {"method": "full_table"})
+        if replication.get("method") == "incremental" and not replication.get("cursor_field"):
+            properties[WINDOW_END_FIELD] = _window_end_property(replication)
         defs.append(
             StreamDef(
                 name=raw["name"],
@@ -139,6 +106,17 @@ def stream_defs(spec: dict[str, Any], base_dir: Path, file: str) -> list[StreamD
             )
         )
     return defs
+
+
+def _window_end_property(replication: dict[str, Any]) -> dict[str, Any]:
+    """The schema of the window end stamped on records that carry no change time (their replication key)."""
+    day_filter = "%H" not in replication.get("request_format", "%Y-%m-%dT%H:%M:%S")
+    return {
+        "type": ["string", "null"],
+        "format": "date" if day_filter else "date-time",
+        "description": "End of the change window this record was read in (the stream's replication key: the API "
+        "filters on a change time the records do not carry).",
+    }
 
 
 def _ids_from(spec: dict[str, Any], raw: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -207,5 +185,6 @@ def build_tap_class(spec: dict[str, Any], base_dir: Path, file: str) -> type[Tap
         def make_runtime(self) -> TapRuntime:
             return build_runtime(spec, base_dir, dict(self.config), self.logger, started_at=self.started_at)
 
+    DeclarativeTap.__doc__ = spec.get("description") or DeclarativeTap.__doc__  # what `--about` says it reads
     DeclarativeTap.__name__ = DeclarativeTap.__qualname__ = _class_name(tap_name, "").removesuffix("Stream") + "Tap"
     return DeclarativeTap

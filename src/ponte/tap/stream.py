@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import requests
+import singer_sdk.singerlib as singer
 from singer_sdk.helpers._state import PROGRESS_MARKERS
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
@@ -37,6 +38,10 @@ from ponte.tap.windows import Window, split_windows
 INCREMENTAL = "INCREMENTAL"
 FULL_TABLE = "FULL_TABLE"
 WINDOW_KEY = "__ponte_window__"
+# The replication key of a `window_end` stream whose records carry no change time: the end of the window each
+# record was read in (the bookmark is the largest such value), stamped on the record by the tap. `_sdc_` marks
+# it as Singer metadata (the ingest-API targets drop such fields from their payloads).
+WINDOW_END_FIELD = "_sdc_window_end"
 IDS_KEY = "__ponte_ids__"
 
 
@@ -72,6 +77,19 @@ class StreamDef:
     def bookmark_mode(self) -> str:
         """`max_value` (largest cursor seen) or `window_end` (end of the window asked for)."""
         return self.replication.get("bookmark", "max_value")
+
+    @property
+    def catalog_replication_key(self) -> str | None:
+        """The record field the catalog names as replication key: the cursor field when the records carry one,
+        else the window end stamped on each record (WINDOW_END_FIELD); None for full-table streams."""
+        if not self.incremental:
+            return None
+        return self.replication.get("cursor_field") or WINDOW_END_FIELD
+
+    @property
+    def stamps_window_end(self) -> bool:
+        """True when the tap adds WINDOW_END_FIELD to each record."""
+        return self.catalog_replication_key == WINDOW_END_FIELD
 
     def parent_fields(self) -> set[str]:
         """Fields of the parent record this stream needs (path/params templates and parent_keys)."""
@@ -143,6 +161,26 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
     @replication_key.setter
     def replication_key(self, value: str | None) -> None:
         """Catalog overrides of the replication key are ignored: the declaration decides."""
+
+    @property
+    def metadata(self) -> singer.MetadataMapping:
+        """The SDK's metadata, with the replication key of window_end streams too (the SDK only knows cursors)."""
+        metadata = super().metadata
+        key = self.sdef.catalog_replication_key
+        if key and not self._tap_input_catalog:
+            metadata.root.valid_replication_keys = [key]
+            metadata.root.replication_key = key
+            field_metadata = metadata.get(("properties", key))
+            if field_metadata is not None:
+                field_metadata.inclusion = singer.Metadata.InclusionType.AUTOMATIC
+        return metadata
+
+    @property
+    def _singer_catalog_entry(self) -> singer.CatalogEntry:
+        """The SDK's catalog entry, naming the replication key of every incremental stream."""
+        entry = super()._singer_catalog_entry
+        entry.replication_key = self.sdef.catalog_replication_key
+        return entry
 
     @property
     def replication_method(self) -> str:
@@ -452,6 +490,9 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         for field_name in (self.runtime.account_field, (self.sdef.for_each or {}).get("field")):
             if field_name:
                 row[field_name] = (context or {}).get(field_name)
+        if self.sdef.stamps_window_end:
+            window = (context or {}).get(WINDOW_KEY)
+            row[WINDOW_END_FIELD] = self._bookmark_value(window.end if window is not None else self.runtime.today())
         if self._strip:
             for name, value in row.items():
                 if isinstance(value, str):

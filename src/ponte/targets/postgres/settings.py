@@ -7,6 +7,7 @@ The JSON Schema users see (`target-postgres --about`) is declared in `target.py`
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ DEFAULT_MAX_CONNECTIONS = 8
 DEFAULT_RECONNECT_ATTEMPTS = 6
 DEFAULT_RECONNECT_BACKOFF = 1.0
 APPLICATION_NAME = "ponte target-postgres"
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 def _default_schema() -> str:
@@ -45,17 +47,14 @@ def build_conninfo(config: Mapping[str, Any], application_name: str = APPLICATIO
 
     Missing parts are left to libpq, so PGHOST, PGUSER, PGPASSWORD, ~/.pgpass and PGSSLMODE still apply.
     """
-    dsn = config.get("dsn") or config.get("sqlalchemy_url")
-    if dsn:
-        dsn = str(dsn)
-        for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://", "postgres+psycopg://"):
-            if dsn.startswith(prefix):
-                dsn = "postgresql://" + dsn[len(prefix) :]
+    given = connection_url(config)
+    if given:
+        setting, dsn = given
         try:
             parts = conninfo_to_dict(dsn)
         except Exception as exc:
             raise ConfigError(
-                "target-postgres: setting 'dsn' is not a valid PostgreSQL connection string "
+                f"target-postgres: setting '{setting}' is not a valid PostgreSQL connection string "
                 "(expected postgresql://user:password@host:5432/database or 'host=… dbname=…')"
             ) from exc
     else:
@@ -72,6 +71,37 @@ def build_conninfo(config: Mapping[str, Any], application_name: str = APPLICATIO
                 parts[keyword] = str(config[setting])
     parts.setdefault("application_name", application_name)
     return make_conninfo(**parts)
+
+
+def connection_url(config: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(setting, libpq URI or key=value string) from `dsn` or `sqlalchemy_url`, or None when neither is set.
+
+    `sqlalchemy_url` is the name MeltanoLabs target-postgres users know; a SQLAlchemy driver suffix
+    (postgresql+psycopg2://, +psycopg, +asyncpg, …) is dropped. A URL of another database, or two settings
+    that disagree, are refused: the data would otherwise land somewhere the user did not ask for.
+    """
+    given: dict[str, str] = {}
+    for setting in ("dsn", "sqlalchemy_url"):
+        value = config.get(setting)
+        if value in (None, ""):
+            continue
+        text = str(value).strip()
+        scheme = _SCHEME.match(text)
+        if scheme:
+            base = scheme.group("scheme").lower().partition("+")[0]
+            if base not in ("postgresql", "postgres"):
+                raise ConfigError(
+                    f"target-postgres: setting '{setting}' is a {base} URL; it must point at PostgreSQL "
+                    "(postgresql://user:password@host:5432/database)"
+                )
+            text = "postgresql://" + text[scheme.end() :]
+        given[setting] = text
+    if len(set(given.values())) > 1:
+        raise ConfigError(
+            "target-postgres: settings 'dsn' and 'sqlalchemy_url' are both set and differ; set only one "
+            "(sqlalchemy_url is the MeltanoLabs name of dsn)"
+        )
+    return next(iter(given.items()), None)
 
 
 @dataclass(frozen=True)

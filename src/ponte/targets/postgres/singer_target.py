@@ -51,7 +51,10 @@ CONFIG_SCHEMA = th.PropertiesList(
         "when set, host/port/user/password/database are ignored.",
     ),
     th.Property(
-        "sqlalchemy_url", th.StringType, secret=True, description="Alias of `dsn` (postgresql+psycopg:// accepted)."
+        "sqlalchemy_url",
+        th.StringType,
+        secret=True,
+        description="`dsn` as MeltanoLabs target-postgres names it: postgresql[+driver]://user:password@host:5432/db.",
     ),
     th.Property(
         "ssl_mode",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import os
 import signal
 import sys
 from importlib import metadata
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ponte.errors import PonteError
+from ponte.log_level import misnamed_level_warning, plugin_log_level
 
 SDK_ONLY_SETTINGS = ("stream_maps", "stream_map_config", "faker_config", "flattening_enabled", "validate_records")
 LOG_FORMAT = "%(asctime)s | %(levelname)-8s | %(name)-30s | %(message)s"
@@ -91,8 +91,10 @@ def run_plain_load(configs: list[str], input_file: str | None) -> int:
     from ponte.targets.postgres.loader import Loader, LoadInterrupted
     from ponte.targets.postgres.settings import LoaderSettings
 
-    logging.basicConfig(level=os.environ.get("TARGET_POSTGRES_LOG_LEVEL", "INFO").upper(), format=LOG_FORMAT)
+    logging.basicConfig(level=plugin_log_level("target-postgres"), format=LOG_FORMAT)
     logger = logging.getLogger("target-postgres")
+    if warning := misnamed_level_warning("target-postgres"):
+        logger.warning("%s", warning)
     logger.info("target-postgres v%s (ponte loader; singer-sdk not loaded for a plain load)", _version())
     try:
         settings = LoaderSettings.from_config(read_config(configs))
