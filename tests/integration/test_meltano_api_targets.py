@@ -86,6 +86,7 @@ def test_bling_products_land_in_retailportal_and_the_second_run_is_incremental(
             **os.environ,
             "MELTANO_ENVIRONMENT": "dev",
             "MELTANO_RUN_STATE_ID_SUFFIX": tmp_path.name,
+            "TAP_BLING_ACCOUNTS": json.dumps([{"name": name} for name in ACCOUNTS]),  # dev declares one
             "TAP_BLING_BASE_URL": bling.base_url,
             "TAP_BLING_AUTHORIZE_URL": f"{bling.base_url}/oauth/authorize",
             "TAP_BLING_TOKEN_STORE_PATH": str(tmp_path / "tokens.json"),
