@@ -135,7 +135,9 @@ def follow(
         created = ensure(settings.loader, fmt)
         pipeline_runner.store.ensure()
     except psycopg.OperationalError as exc:
-        raise ConfigError(f"ponte follow: cannot connect to PostgreSQL: {str(exc).strip()}") from None
+        from ponte.targets.postgres.reconnect import connect_failure
+
+        raise ConfigError(connect_failure(exc, settings.loader.conninfo, "ponte follow")) from None
     finally:
         pipeline_runner.store.close()
     click.echo(
