@@ -1,14 +1,16 @@
 """`ponte demo`: the Sienge sandbox → `ponte run tap-sienge target-postgres` → what landed, in one command.
 
-Runs in the `demo` Meltano environment. The database is the local PostgreSQL server when one answers on
-127.0.0.1:5432 (or `PONTE_PG_DSN`), else an embedded one (pgserver wheel, data in `.ponte/pgdata`). The
-sandbox serves on 127.0.0.1:8765, the address the `demo` environment points at. A second run only asks the
-sandbox for what changed and upserts it, so it is quick and changes nothing.
+Runs in the `demo` Meltano environment. The server is the local PostgreSQL when one answers on 127.0.0.1:5432
+(or the one `PONTE_PG_DSN` names, which must answer), else an embedded one (pgserver wheel, data in
+`.ponte/pgdata`); the demo says which and why. The database is `PONTE_DEMO_DB` (default `ponte_demo`),
+created if missing. The sandbox serves on 127.0.0.1:8765, the address the `demo` environment points at. A
+second run only asks the sandbox for what changed and upserts it, so it is quick and changes nothing.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import click
@@ -23,7 +25,7 @@ from ponte.testing import SandboxProcess
 
 SANDBOX_PORT = 8765
 SANDBOX_HEALTH = f"http://127.0.0.1:{SANDBOX_PORT}/_sandbox/health"
-DEMO_DATABASE = "ponte_demo"
+DEMO_DATABASE = "ponte_demo"  # PONTE_DEMO_DB overrides it
 TARGET_SCHEMA = "sienge"
 
 
@@ -47,12 +49,20 @@ def start_sandbox(log_file: Path) -> SandboxProcess | None:
     return sandbox
 
 
-def run_meltano(project: Path, dsn: str, database_kind: str) -> None:
+def state_suffix(kind: str, database: str) -> str:
+    """The demo's state ID suffix: one per server kind and database, so no run inherits another's bookmarks."""
+    if database == DEMO_DATABASE:
+        return kind
+    return f"{kind}-{re.sub(r'[^A-Za-z0-9_-]', '_', database)}"
+
+
+def run_meltano(project: Path, dsn: str, state_id_suffix: str) -> None:
     """`meltano install` (only when something changed) then `ponte run tap-sienge target-postgres` in the demo environment.
 
-    The state ID carries the database kind: the bookmarks of a run into the local server must not make a
-    later run into the embedded database skip the rows it never received. The run record goes to the demo
-    database (`ponte.pipeline_runs`, next to `ponte.sync_runs`); alerts a `.env` may configure stay off.
+    The state ID carries the database kind and name (`state_suffix`): the bookmarks of a run into the local
+    server must not make a later run into the embedded database, or another PONTE_DEMO_DB, skip rows it never
+    received. The run record goes to the demo database (`ponte.pipeline_runs`, next to `ponte.sync_runs`);
+    alerts a `.env` may configure stay off.
     """
     env = {**os.environ, "MELTANO_ENVIRONMENT": "demo", "TARGET_POSTGRES_DSN": dsn, "PONTE_DB_DSN": dsn,
            "PONTE_DB_SCHEMA": "ponte", "PONTE_ALERT_SMTP_HOST": "", "PONTE_ALERT_SMTP_TO": "",
@@ -60,7 +70,7 @@ def run_meltano(project: Path, dsn: str, database_kind: str) -> None:
     if ensure_installed(project, env):
         _say("installed the Meltano plugins (meltano.yml or the dependencies changed since the last install)")
     _say("ponte run tap-sienge target-postgres")
-    request = RunRequest(["--state-id-suffix", database_kind, "tap-sienge", "target-postgres"], project)
+    request = RunRequest(["--state-id-suffix", state_id_suffix, "tap-sienge", "target-postgres"], project)
     code = launch(request, env)
     if code != 0:
         raise click.ClickException(f"the pipeline failed with exit code {code} (see the ERROR line above)")
@@ -118,12 +128,16 @@ def demo(project: Path, embedded: bool, keep_sandbox: bool, stop_embedded: bool)
         _say("embedded PostgreSQL stopped" if stopped else "no embedded PostgreSQL here")
         return
     state.mkdir(exist_ok=True)
+    database = (os.environ.get("PONTE_DEMO_DB") or "").strip() or DEMO_DATABASE
     endpoint = find_postgres(state / "pgdata", allow_server=not embedded)
-    dsn = ensure_database(endpoint, DEMO_DATABASE)
-    _say(f"using the {endpoint.kind} PostgreSQL, database {DEMO_DATABASE}")
+    _say(f"using the {endpoint.kind} PostgreSQL: {endpoint.why}")
+    dsn = ensure_database(endpoint, database)
+    _say(
+        f"database {database}" + (" (PONTE_DEMO_DB)" if database != DEMO_DATABASE else " (PONTE_DEMO_DB picks another)")
+    )
     sandbox = start_sandbox(state / "sandbox-sienge.log")
     try:
-        run_meltano(project, dsn, endpoint.kind)
+        run_meltano(project, dsn, state_suffix(endpoint.kind, database))
     finally:
         if sandbox is not None and not keep_sandbox:
             sandbox.stop()
