@@ -77,32 +77,20 @@ def run_meltano(project: Path, dsn: str, state_id_suffix: str) -> None:
 
 
 def print_landed(dsn: str) -> None:
-    """schema.table → rows now, and what the last run did to it (from the run log ponte.sync_runs)."""
+    """What the schema holds now, in one line: the run's own table above says what this run changed."""
     with psycopg.connect(dsn) as conn:
         tables = conn.execute(
             "SELECT table_schema, table_name FROM information_schema.tables "
             "WHERE table_schema = %s AND table_type = 'BASE TABLE' ORDER BY table_name",
             (TARGET_SCHEMA,),
         ).fetchall()
-        last_run = {
-            row[0]: row[1:]
-            for row in conn.execute(
-                "SELECT DISTINCT ON (target_table) target_table, status, rows_inserted, rows_updated, rows_deleted "
-                "FROM ponte.sync_runs ORDER BY target_table, started_at DESC"
-            ).fetchall()
-        }
-        rows = []
+        rows = 0
         for schema, table in tables:
             query = psycopg.sql.SQL("SELECT count(*) FROM {}.{}").format(
                 psycopg.sql.Identifier(schema), psycopg.sql.Identifier(table)
             )
-            name = f"{schema}.{table}"
-            rows.append((name, conn.execute(query).fetchone()[0], last_run.get(name, ("-", 0, 0, 0))))
-    width = max((len(name) for name, _, _ in rows), default=10) + 2
-    click.echo(f"\n{'table':<{width}}{'rows':>8}   last run: {'status':<10}{'inserted':>9}{'updated':>9}{'deleted':>9}")
-    for name, count, (status, inserted, updated, deleted) in rows:
-        click.echo(f"{name:<{width}}{count:>8}             {status:<10}{inserted:>9}{updated:>9}{deleted:>9}")
-    click.echo(f"{'total':<{width}}{sum(c for _, c, _ in rows):>8}\n")
+            rows += conn.execute(query).fetchone()[0]
+    _say(f"schema {TARGET_SCHEMA} now holds {len(tables)} tables and {rows:,} rows")
 
 
 def connection_hint(endpoint: PostgresEndpoint, dsn: str) -> None:
