@@ -3,8 +3,10 @@
 Runs in the `demo` Meltano environment. The server is the local PostgreSQL when one answers on 127.0.0.1:5432
 (or the one `PONTE_PG_DSN` names, which must answer), else an embedded one (pgserver wheel, data in
 `.ponte/pgdata`); the demo says which and why. The database is `PONTE_DEMO_DB` (default `ponte_demo`),
-created if missing. The sandbox serves on 127.0.0.1:8765, the address the `demo` environment points at. A
-second run only asks the sandbox for what changed and upserts it, so it is quick and changes nothing.
+created if missing. The demo starts its own sandbox on a free port and points the run at it
+(TAP_SIENGE_BASE_URL), so a busy port 8765 (the `demo` environment's default) never gets in the way. The
+sandbox's data is the same every time: a second run only asks it for what changed and upserts it, so it is
+quick and changes nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from pathlib import Path
 
 import click
 import psycopg
-import requests
 
 from ponte.local_postgres import PostgresEndpoint, ensure_database, find_postgres
 from ponte.local_postgres import stop_embedded as _stop_embedded
@@ -23,8 +24,6 @@ from ponte.meltano_install import ensure_installed
 from ponte.runs.launcher import RunRequest, launch
 from ponte.testing import SandboxProcess
 
-SANDBOX_PORT = 8765
-SANDBOX_HEALTH = f"http://127.0.0.1:{SANDBOX_PORT}/_sandbox/health"
 DEMO_DATABASE = "ponte_demo"  # PONTE_DEMO_DB overrides it
 TARGET_SCHEMA = "sienge"
 
@@ -33,16 +32,10 @@ def _say(text: str) -> None:
     click.echo(click.style("ponte demo: ", fg="cyan") + text)
 
 
-def start_sandbox(log_file: Path) -> SandboxProcess | None:
-    """Start the Sienge sandbox on the demo port, unless one already answers there."""
+def start_sandbox(log_file: Path) -> SandboxProcess:
+    """Start a Sienge sandbox on a free port (its data is the same on every start)."""
     try:
-        if requests.get(SANDBOX_HEALTH, timeout=1).ok:
-            _say(f"using the Sienge sandbox already running on port {SANDBOX_PORT}")
-            return None
-    except requests.RequestException:
-        pass
-    try:
-        sandbox = SandboxProcess.start("sienge", port=SANDBOX_PORT, log_file=log_file)
+        sandbox = SandboxProcess.start("sienge", log_file=log_file)
     except (RuntimeError, TimeoutError) as exc:
         raise click.ClickException(f"the Sienge sandbox did not start: {exc}") from None
     _say(f"Sienge sandbox listening on {sandbox.url} (log: {log_file})")
@@ -56,7 +49,7 @@ def state_suffix(kind: str, database: str) -> str:
     return f"{kind}-{re.sub(r'[^A-Za-z0-9_-]', '_', database)}"
 
 
-def run_meltano(project: Path, dsn: str, state_id_suffix: str) -> None:
+def run_meltano(project: Path, dsn: str, state_id_suffix: str, base_url: str) -> None:
     """`meltano install` (only when something changed) then `ponte run tap-sienge target-postgres` in the demo environment.
 
     The state ID carries the database kind and name (`state_suffix`): the bookmarks of a run into the local
@@ -64,9 +57,9 @@ def run_meltano(project: Path, dsn: str, state_id_suffix: str) -> None:
     received. The run record goes to the demo database (`ponte.pipeline_runs`, next to `ponte.sync_runs`);
     alerts a `.env` may configure stay off.
     """
-    env = {**os.environ, "MELTANO_ENVIRONMENT": "demo", "TARGET_POSTGRES_DSN": dsn, "PONTE_DB_DSN": dsn,
-           "PONTE_DB_SCHEMA": "ponte", "PONTE_ALERT_SMTP_HOST": "", "PONTE_ALERT_SMTP_TO": "",
-           "PONTE_ALERT_WEBHOOK_URL": ""}  # fmt: skip
+    env = {**os.environ, "MELTANO_ENVIRONMENT": "demo", "TAP_SIENGE_BASE_URL": base_url,
+           "TARGET_POSTGRES_DSN": dsn, "PONTE_DB_DSN": dsn, "PONTE_DB_SCHEMA": "ponte",
+           "PONTE_ALERT_SMTP_HOST": "", "PONTE_ALERT_SMTP_TO": "", "PONTE_ALERT_WEBHOOK_URL": ""}  # fmt: skip
     if ensure_installed(project, env):
         _say("installed the Meltano plugins (meltano.yml or the dependencies changed since the last install)")
     _say("ponte run tap-sienge target-postgres")
@@ -125,9 +118,11 @@ def demo(project: Path, embedded: bool, keep_sandbox: bool, stop_embedded: bool)
     )
     sandbox = start_sandbox(state / "sandbox-sienge.log")
     try:
-        run_meltano(project, dsn, state_suffix(endpoint.kind, database))
+        run_meltano(project, dsn, state_suffix(endpoint.kind, database), sandbox.base_url)
     finally:
-        if sandbox is not None and not keep_sandbox:
+        if keep_sandbox:
+            _say(f"the sandbox keeps running on {sandbox.url} (pid {sandbox.process.pid})")
+        else:
             sandbox.stop()
     print_landed(dsn)
     connection_hint(endpoint, dsn)
