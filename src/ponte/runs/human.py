@@ -35,7 +35,8 @@ _CHATTER = tuple(
         r"^Skipping deselected stream",
         r"^Pagination stopped after \d+ pages because no records were found",
         r"is not in the declared schema; kept as in earlier runs",  # said (as a warning) the first time only
-        r"^\S+ v\S+, Meltano SDK v",  # the tap's banner
+        r"^\S+ v.*, Meltano SDK v",  # a plugin's singer-sdk banner
+        r"^Reader '[^']+' completed processing \d+ lines",  # singer-sdk mappers and targets: message totals
         r"^target-postgres v\S+ \(ponte loader",
         r"^stream '[^']+' → \S+ \(\d+ columns",  # target-postgres: which table a stream goes to
         r"^read \d+ lines \(\d+ schemas",  # target-postgres: message totals
