@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -71,7 +72,7 @@ class Plant:
             self.written += self.sim.step(dt.datetime.now(dt.UTC))
         self.sim.finish_halves()
 
-    def start(self) -> None:
+    def start(self, *extra: str) -> None:
         command = [
             console_script("ponte"),
             "follow",
@@ -84,6 +85,7 @@ class Plant:
             "0.2",
             "--flush-seconds",
             "0.5",
+            *extra,
         ]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=log)
@@ -153,6 +155,27 @@ def test_follow_keeps_postgres_seconds_behind_through_a_crash_and_restarts(tmp_p
     state = plant.query(f"SELECT state FROM \"{pg_schema}_log\".follow_state WHERE pipeline = 'keyence-to-postgres'")
     files = state[0][0]["bookmarks"]["leituras"]["files"]
     assert sum(entry["line"] for entry in files.values()) == len(plant.written)
+
+
+def test_an_idle_follow_logs_a_heartbeat_and_counts_the_lines_it_committed(tmp_path: Path, pg_schema: str) -> None:
+    plant = Plant(tmp_path, pg_schema)
+    plant.sim.folder.mkdir(parents=True, exist_ok=True)  # the gateway has written nothing yet
+    plant.start("--heartbeat-seconds", "0.5")
+    beats = re.compile(r"heartbeat: keyence-to-postgres alive for \S+; (\d+) new line\(s\) committed")
+    try:
+        wait_for(lambda: len(beats.findall(plant.log.read_text())) >= 2, 30, "two idle heartbeats", plant.log)
+        plant.write(3)
+        wait_for(lambda: plant.loaded() == plant.expected(), 40, "the lines", plant.log)
+
+        def counted() -> int:
+            return sum(map(int, beats.findall(plant.log.read_text())))
+
+        wait_for(lambda: counted() == len(plant.written), 30, "heartbeats counting every line", plant.log)
+        assert plant.stop() == 0
+    finally:
+        if plant.process and plant.process.poll() is None:
+            plant.process.kill()
+    assert [int(n) for n in beats.findall(plant.log.read_text())][:2] == [0, 0]  # idle, and said so
 
 
 def test_configuration_errors_stop_with_one_line_and_exit_2(tmp_path: Path, pg_schema: str) -> None:

@@ -1,10 +1,11 @@
-"""`meltano run tap-totvs totvs-to-proextend target-proextend` and `meltano run tap-bling bling-to-retailportal
-target-retailportal`: tap, mapping and ingest-API target composed by Meltano, against the sandboxes."""
+"""The shipped API pipelines (jobs totvs-rm-to-proextend and bling-products-to-retailportal): tap, mapping and
+ingest-API target composed by Meltano, against the sandboxes; each extractor reads only what its mapping uses."""
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +30,18 @@ def test_totvs_rm_lands_in_proextend_through_the_mapping(meltano_installed: None
         env = {
             **os.environ,
             "MELTANO_ENVIRONMENT": "dev",
-            "MELTANO_RUN_STATE_ID_SUFFIX": tmp_path.name,
-            "TAP_TOTVS_BASE_URL": totvs.url,
+            "MELTANO_RUN_STATE_ID_SUFFIX": uuid.uuid4().hex,  # tmp_path.name repeats across sessions
+            "TAP_TOTVS_BASE_URL": totvs.url,  # the base plugin's variables reach the pipeline's tap-totvs--proextend
             "TAP_TOTVS_STATE_DIR": str(tmp_path),
             "TARGET_PROEXTEND_BASE_URL": proextend.base_url,
             "TARGET_PROEXTEND_REQUESTS_PER_MINUTE": "1000",
             "TARGET_PROEXTEND_DEAD_LETTER_PATH": str(tmp_path / "dead_letters.jsonl"),
             "TARGET_PROEXTEND_JOB_LOG_PATH": str(tmp_path / "jobs.jsonl"),
         }
-        blocks = ["tap-totvs", "totvs-to-proextend", "target-proextend"]
+        blocks = ["tap-totvs--proextend", "totvs-to-proextend", "target-proextend"]  # the job's task
         run = meltano_run(PROJECT, blocks, env)
         assert run.returncode == 0, run.stderr[-3000:]
+        read = {entry["path"].split("?")[0] for entry in totvs.request_log()}
         stored = platform_records(proextend)
         calls = [r["path"].rsplit("/", 2)[-2] for r in proextend.request_log() if r["path"].endswith("/sync")]
         every_student = {"pageSize": 1}
@@ -49,7 +51,7 @@ def test_totvs_rm_lands_in_proextend_through_the_mapping(meltano_installed: None
             auth=("mestre", "totvs"),
             timeout=10,
         ).json()["total"]
-        state = stored_state(env, "tap-totvs-to-target-proextend")
+        state = stored_state(env, "tap-totvs--proextend-to-target-proextend")
         # RM's APIs offer no change filter, so every stream is full-table: the second run re-reads and re-sends
         # the same records, and the platform ends exactly as it was
         again = meltano_run(PROJECT, blocks, env)
@@ -58,6 +60,7 @@ def test_totvs_rm_lands_in_proextend_through_the_mapping(meltano_installed: None
 
     # Meltano stores the bare state value (bookmarks at the top level), not a whole STATE message
     assert "type" not in state and "bookmarks" in state, state
+    assert not [path for path in read if "/CurriculumGrids" in path], "grades_curriculares is not mapped: not read"
 
     assert all(stored[name] for name in stored), {name: len(v) for name, v in stored.items()}
     # dependency order, whatever order the tap emitted its streams in
@@ -85,23 +88,24 @@ def test_bling_products_land_in_retailportal_and_the_second_run_is_incremental(
         env = {
             **os.environ,
             "MELTANO_ENVIRONMENT": "dev",
-            "MELTANO_RUN_STATE_ID_SUFFIX": tmp_path.name,
+            "MELTANO_RUN_STATE_ID_SUFFIX": uuid.uuid4().hex,  # tmp_path.name repeats across sessions
+            "TAP_BLING_ACCOUNTS": json.dumps([{"name": name} for name in ACCOUNTS]),  # dev declares one
             "TAP_BLING_BASE_URL": bling.base_url,
             "TAP_BLING_AUTHORIZE_URL": f"{bling.base_url}/oauth/authorize",
             "TAP_BLING_TOKEN_STORE_PATH": str(tmp_path / "tokens.json"),
             "TAP_BLING_STATE_DIR": str(tmp_path / "state"),
             "TAP_BLING_REQUESTS_PER_SECOND": "1000",
-            "TAP_BLING__SELECT": '["produtos.*"]',  # the one stream the mapping reads
             "TARGET_RETAILPORTAL_BASE_URL": portal.base_url,
             "TARGET_RETAILPORTAL_POLL_SECONDS": "0.2",
             "TARGET_RETAILPORTAL_DEAD_LETTER_PATH": str(tmp_path / "dead_letters.jsonl"),
             "TARGET_RETAILPORTAL_JOB_LOG_PATH": str(tmp_path / "jobs.jsonl"),
         }
-        blocks = ["tap-bling", "bling-to-retailportal", "target-retailportal"]
+        blocks = ["tap-bling--retailportal", "bling-to-retailportal", "target-retailportal"]  # the job's task
         first = meltano_run(PROJECT, blocks, env)
         assert first.returncode == 0, first.stderr[-3000:]
         products = requests.get(f"{portal.url}/_sandbox/retailportal/products", timeout=10).json()
-        state = stored_state(env, "tap-bling-to-target-retailportal")
+        read = {entry["path"] for entry in bling.request_log()}
+        state = stored_state(env, "tap-bling--retailportal-to-target-retailportal")
         bling.reset_log()
         second = meltano_run(PROJECT, blocks, env)  # same state ID: Meltano hands the bookmarks back
         assert second.returncode == 0, second.stderr[-3000:]
@@ -111,6 +115,9 @@ def test_bling_products_land_in_retailportal_and_the_second_run_is_incremental(
 
     # Meltano stores the bare state value: bookmarks at the top level, not a whole STATE message
     assert "type" not in state and "partitions" in state["bookmarks"]["produtos"], state
+    # only produtos (lists and details), the stream the mapping reads, and the token endpoint: no stock, orders,
+    # contacts
+    assert {path.rsplit("/Api/v3/", 1)[-1].split("/")[0] for path in read} <= {"produtos", "oauth"}, read
     # the second run asks each account's products only for what changed since the first run's bookmark
     assert {e["company"] for e in asked} == set(ACCOUNTS) and all("dataAlteracaoInicial" in e["query"] for e in asked)
     assert products, "no product landed"

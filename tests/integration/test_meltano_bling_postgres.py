@@ -26,6 +26,7 @@ def meltano_run(sandbox: SandboxProcess, schema: str, work: Path) -> subprocess.
         **os.environ,
         "MELTANO_ENVIRONMENT": "dev",
         "MELTANO_RUN_STATE_ID_SUFFIX": schema,
+        "TAP_BLING_ACCOUNTS": json.dumps([{"name": name} for name in ACCOUNTS]),  # dev declares one
         "TAP_BLING_BASE_URL": sandbox.base_url,
         "TAP_BLING_AUTHORIZE_URL": f"{sandbox.base_url}/oauth/authorize",
         "TAP_BLING_TOKEN_STORE_PATH": str(work / "tokens.json"),

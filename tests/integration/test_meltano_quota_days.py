@@ -28,7 +28,7 @@ pytestmark = pytest.mark.meltano
 
 PROJECT = Path(__file__).parents[2]
 ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
-BLING_ACCOUNTS = ("loja-matriz", "loja-filial")  # the dev environment's TAP_BLING_ACCOUNTS
+BLING_ACCOUNTS = ("loja-matriz", "loja-filial")  # the sandbox's two companies
 
 
 def meltano_run(sandbox: SandboxProcess, schema: str) -> subprocess.CompletedProcess[str]:
@@ -86,6 +86,7 @@ def meltano_run_bling(sandbox: SandboxProcess, schema: str, work: Path) -> subpr
         "MELTANO_ENVIRONMENT": "dev",
         "MELTANO_RUN_STATE_ID_SUFFIX": schema,
         "TAP_BLING__SELECT": json.dumps(["depositos.*", "empresa.*", "produtos.*"]),
+        "TAP_BLING_ACCOUNTS": json.dumps([{"name": name} for name in BLING_ACCOUNTS]),  # dev declares one
         "TAP_BLING_BASE_URL": sandbox.base_url,
         "TAP_BLING_AUTHORIZE_URL": f"{sandbox.base_url}/oauth/authorize",
         "TAP_BLING_TOKEN_STORE_PATH": str(work / "tokens.json"),

@@ -1,79 +1,104 @@
-"""`meltano run tap-totvs target-postgres` for each TOTVS flavour, from the sandbox into typed PostgreSQL tables."""
+"""`meltano run tap-totvs--<flavour> target-postgres` for each TOTVS flavour, one after the other into one database:
+each lands typed tables in a schema of its own (totvs_<flavour>) under a state ID of its own.
+
+All flavours used to share the schema `totvs` and one state ID, so `plant` after `protheus` failed on the
+`lotes` table `protheus` had created, and would have started from `protheus`'s bookmarks.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from ponte.testing import SandboxProcess, discover
-from ponte.testing.meltano_run import meltano_run
+from ponte.testing.meltano_run import meltano_cli, meltano_run
 from ponte.testing.pg_types import mistyped_columns
 
 pytestmark = pytest.mark.meltano
 
 PROJECT = Path(__file__).parents[2]
 ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
-FLAVOURS = {
-    "protheus": ("/rest", {"USERNAME": "admin", "PASSWORD": "totvs-sandbox"}),
-    "rm": ("", {"USERNAME": "mestre", "PASSWORD": "totvs", "ACADEMIC_IDS": '["1|1|1", "1|1|2"]'}),
+PATHS = {"protheus": "/rest", "plant": "/plant/api", "rm": ""}  # the dev environment has each one's credentials
+CREDENTIALS = {
+    "protheus": {"username": "admin", "password": "totvs-sandbox"},
+    "plant": {"client_id": "plant-client", "client_secret": "plant-secret"},
+    "rm": {"username": "mestre", "password": "totvs", "academic_ids": ["1|1|1", "1|1|2"]},
+}
+EXPECTED_TYPES = {
+    "protheus": {
+        "produtos.b1_xvelnom": "numeric",
+        "ordens_producao.c2_emissao": "date",
+        "ordens_producao.c2_quant": "numeric",
+        "lotes.b8_dtvalid": "date",
+        "ordens_producao._sdc_deleted_at": "timestamp with time zone",
+    },
+    "plant": {},
+    "rm": {"disciplinas_grade.workload": "numeric", "turmas.is_finished_term": "boolean"},
 }
 
 
-def test_meltano_run_lands_typed_totvs_tables_for_each_flavour(
-    meltano_installed: None, pg_schema: str, tmp_path: Path
+@pytest.fixture
+def database() -> Iterator[str]:
+    """A database of the test's own, so the flavours load into their default schemas."""
+    name = f"ponte_t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield name
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_each_flavour_lands_in_its_own_schema_under_its_own_state_id(
+    meltano_installed: None, database: str, tmp_path: Path
 ) -> None:
-    # one test, flavours in turn: two `meltano run` of the same plugin at once would share .meltano/run/tap-totvs
-    for flavour in sorted(FLAVOURS):
-        _check_flavour(f"{pg_schema}_{flavour}", tmp_path, flavour)
-
-
-def _check_flavour(pg_schema: str, tmp_path: Path, flavour: str) -> None:
-    prefix, credentials = FLAVOURS[flavour]
+    dsn = psycopg.conninfo.make_conninfo(ADMIN_DSN, dbname=database)
+    suffix = database  # the run's state IDs are this test's own
     with SandboxProcess.start("totvs", "--students", "60") as sandbox:
         env = {
             **os.environ,
-            "MELTANO_ENVIRONMENT": "prod",  # dev's env block would override the credentials set here
-            "MELTANO_RUN_STATE_ID_SUFFIX": pg_schema,
-            "TAP_TOTVS_FLAVOUR": flavour,
-            "TAP_TOTVS_BASE_URL": sandbox.url + prefix,
-            **{f"TAP_TOTVS_{k}": v for k, v in credentials.items()},
+            "MELTANO_ENVIRONMENT": "dev",
+            "MELTANO_RUN_STATE_ID_SUFFIX": suffix,
             "TAP_TOTVS_STATE_DIR": str(tmp_path),
-            "TARGET_POSTGRES_DSN": ADMIN_DSN,
-            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": pg_schema,
-            "TARGET_POSTGRES_LOG_SCHEMA": f"{pg_schema}_log",
+            "TARGET_POSTGRES_DSN": dsn,
+            **{f"TAP_TOTVS__{f.upper()}_BASE_URL": sandbox.url + path for f, path in PATHS.items()},
         }
-        run = meltano_run(PROJECT, ["tap-totvs", "target-postgres"], env)
-        assert run.returncode == 0, run.stderr[-3000:]
-    config = {"flavour": flavour, "base_url": "http://x", "username": "u", "password": "p"}
-    catalog = {s["tap_stream_id"]: s["schema"]["properties"] for s in discover("tap-totvs", config)["streams"]}
-    with psycopg.connect(ADMIN_DSN) as conn:
-        counts = {t: conn.execute(f'SELECT count(*) FROM "{pg_schema}"."{t}"').fetchone()[0] for t in catalog}
-        types = dict(
-            conn.execute(
-                "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = %s",
-                (pg_schema,),
-            ).fetchall()
-        )
-        wrong = mistyped_columns(conn, pg_schema, catalog)
-        dead = conn.execute(f'SELECT count(*) FROM "{pg_schema}_log".dead_letters').fetchone()[0]
-    assert all(counts.values()), counts
-    assert not wrong, wrong
-    assert dead == 0
-    if flavour == "protheus":
-        expected = {
-            "produtos.b1_xvelnom": "numeric",
-            "ordens_producao.c2_emissao": "date",
-            "ordens_producao.c2_quant": "numeric",
-            "lotes.b8_dtvalid": "date",
-            "ordens_producao._sdc_deleted_at": "timestamp with time zone",
-        }
-    else:
-        expected = {"disciplinas_grade.workload": "numeric", "turmas.is_finished_term": "boolean"}
-    assert {k: types.get(k) for k in expected} == expected
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{pg_schema}" CASCADE')
-        conn.execute(f'DROP SCHEMA IF EXISTS "{pg_schema}_log" CASCADE')
+        # in the order of the old failure: plant after protheus
+        for flavour in ("protheus", "plant", "rm"):
+            run = meltano_run(PROJECT, [f"tap-totvs--{flavour}", "target-postgres"], env)
+            assert run.returncode == 0, f"{flavour}: {run.stderr[-3000:]}"
+        states = meltano_cli(PROJECT, ["state", "list", "--pattern", f"*{suffix}"], env)
+    assert states.returncode == 0, states.stderr[-2000:]
+    assert set(states.stdout.split()) == {
+        f"dev:tap-totvs--{flavour}-to-target-postgres:{suffix}" for flavour in ("protheus", "plant", "rm")
+    }
+    with psycopg.connect(dsn) as conn:
+        for flavour in ("protheus", "plant", "rm"):
+            schema = f"totvs_{flavour}"
+            config = {"flavour": flavour, "base_url": "http://x", **CREDENTIALS[flavour]}
+            catalog = {s["tap_stream_id"]: s["schema"]["properties"] for s in discover("tap-totvs", config)["streams"]}
+            counts = {t: conn.execute(f'SELECT count(*) FROM "{schema}"."{t}"').fetchone()[0] for t in catalog}
+            assert all(counts.values()), (flavour, counts)
+            # fields the declaration lacks are kept in columns typed from their values (the plant sandbox's
+            # produtos.tipo): not in the catalog, so not compared here
+            wrong = [m for m in mistyped_columns(conn, schema, catalog) if "not in the catalog" not in m]
+            assert not wrong, (flavour, wrong)
+            types = dict(
+                conn.execute(
+                    "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns "
+                    "WHERE table_schema = %s",
+                    (schema,),
+                ).fetchall()
+            )
+            assert {k: types.get(k) for k in EXPECTED_TYPES[flavour]} == EXPECTED_TYPES[flavour]
+        assert conn.execute("SELECT count(*) FROM ponte.dead_letters").fetchone()[0] == 0
+        # the state the next plant run starts from is plant's own
+        plant = meltano_cli(PROJECT, ["state", "get", f"dev:tap-totvs--plant-to-target-postgres:{suffix}"], env)
+    bookmarks = json.loads(plant.stdout)["singer_state"]["bookmarks"]
+    assert "ordens_producao_mrp" not in bookmarks, "a protheus stream in plant's state"
+    assert {b.get("replication_key") for b in bookmarks.values()} == {"atualizadoEm"}  # plant's, not S_T_A_M_P_

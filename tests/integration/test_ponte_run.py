@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,7 @@ def test_a_tap_failure_is_a_failed_run_with_its_error_line_an_alert_and_a_non_ze
         mails, posts = smtp.messages, hook.requests  # the launcher sent them before it exited
 
     assert run.returncode != 0, run.stderr[-3000:]
-    error_lines = [line for line in run.stderr.splitlines() if " ERROR " in line and "ponte run" in line]
+    error_lines = [line for line in run.stderr.splitlines() if "ERROR" in line and "ponte run" in line]
     assert error_lines, run.stderr[-3000:]
     failure = error_lines[0]
     assert "tap-sienge failed (exit code 4)" in failure
@@ -133,3 +134,29 @@ def test_a_good_run_is_recorded_in_the_file_and_links_the_targets_rows_by_its_ru
     assert {s["stream"]: s["inserted"] for s in record["streams"]} == {"companies": 5, "customers": 5}
     assert f"run {record['run_id']} succeeded" in run.stderr
     assert not mails  # alerts are for failed runs (PONTE_ALERT_ON)
+
+
+def test_the_default_output_is_a_few_readable_lines_with_progress_and_eta_on_a_long_stream(
+    meltano_installed: None, pg_schema: str, tmp_path: Path
+) -> None:
+    streams = ["customers", "companies", "cost_databases", "cost_database_resources"]
+    with SandboxProcess.start("sienge", "--records", "6000", "--rate-limit", "0") as sandbox:
+        env = _env(sandbox, pg_schema, tmp_path, streams, PONTE_PROGRESS_SECONDS="0.5")
+        run = ponte_run(PROJECT, ["tap-sienge", "target-postgres"], env)
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = run.stderr.splitlines()
+    shown = [line.split(maxsplit=2)[-1] for line in lines if line.split(" ", 1)[-1].startswith("tap-sienge")]
+    assert "customers: started (incremental)" in shown
+    assert any(re.fullmatch(r"customers: [\d,]+ of 6,000 records \([\d,]+/s, ETA [\d.]+ (s|min)\)", s) for s in shown)
+    assert any(re.fullmatch(r"customers: 6,000 records in [\d.]+ s", s) for s in shown)
+    # a child stream ends once, with every parent's records, before its parent's line
+    ends = [s for s in shown if re.fullmatch(r"\S+: [\d,]+ records in .*", s)]
+    assert "cost_database_resources: 150 records in" in " ".join(ends)
+    child = next(i for i, s in enumerate(ends) if s.startswith("cost_database_resources:"))
+    assert ends[child + 1].startswith("cost_databases: 3 records")
+    assert not [line for line in lines if "METRIC" in line or "Beginning sync" in line]
+    table = [line.split() for line in lines if line.startswith("  ")]
+    assert table[0] == ["stream", "records", "seconds", "inserted", "updated", "deleted"]
+    assert table[[row[0] for row in table].index("customers")][:2] == ["customers", "6,000"]
+    assert len(lines) < 25, "\n".join(lines)

@@ -204,3 +204,12 @@ def test_totvs_format_error_is_shown_clearly(totvs: SandboxProcess) -> None:
 def _q(entry: dict[str, Any], name: str) -> Any:
     value = entry["query"].get(name)
     return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+
+def test_a_short_password_is_not_masked_inside_the_plugin_name_and_is_called_weak(totvs: SandboxProcess) -> None:
+    # RM's sandbox password is `totvs`: masking it inside words turned every `tap-totvs:` error into `tap-****:`
+    result = run(totvs, "rm", {"cursos"}, extra={"base_url": f"{totvs.url}/nowhere"})
+    assert result.returncode != 0
+    assert "tap-****" not in result.stderr
+    assert "tap-totvs: the token endpoint refused" in result.stderr
+    assert "tap-totvs: setting 'password' holds a weak secret (5 characters)" in result.stderr

@@ -2,7 +2,9 @@
 
 The tap then refreshes from the store on its own. Settings come from `--config` (a JSON file, e.g.
 `meltano invoke --dump=config tap-bling > cfg.json`) over the `TAP_<SOURCE>_<SETTING>` environment variables
-(what `meltano exec tap-bling ponte auth bling --account x` provides). No token or secret is ever printed.
+(what `meltano invoke tap-bling:auth` provides); run from a shell inside a Meltano project, they are asked from
+Meltano in the environment `meltano run` would use, so `ponte auth bling --account x` and `meltano invoke
+tap-bling:auth --account x` authorize the same account. No token or secret is ever printed.
 """
 
 from __future__ import annotations
@@ -97,8 +99,24 @@ def _span(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
+def source_config(source: str, config_file: Path | None, environment: str | None = None) -> dict[str, Any]:
+    """The tap's settings: Meltano's (from a shell in a project) or the TAP_<SOURCE>_* variables, then the file."""
+    from ponte.meltano_config import find_project, plugin_config, under_meltano
+    from ponte.spec import load_tap_spec
+    from ponte.spec.declaration_paths import declaration_path
+
+    project = None if under_meltano() else find_project(Path.cwd())
+    if project is not None:
+        config = plugin_config(f"tap-{source}", project, environment, who=f"ponte auth {source}")
+    else:
+        config = env_config(load_tap_spec(declaration_path(source)).data, source)
+    if config_file is not None:
+        config.update(file_config(config_file))
+    return config
+
+
 def build_account_auth(
-    source: str, account_name: str | None, config_file: Path | None
+    source: str, account_name: str | None, config_file: Path | None, environment: str | None = None
 ) -> tuple[OAuth2Auth, Redactor, str]:
     """The OAuth2Auth of one account, as the tap would build it; also a redactor of every known secret."""
     from ponte.cli.taps import declaration_path
@@ -109,9 +127,7 @@ def build_account_auth(
 
     path = declaration_path(source)
     spec = load_tap_spec(path).data
-    config = env_config(spec, source)
-    if config_file is not None:
-        config.update(file_config(config_file))
+    config = source_config(source, config_file, environment)
     settings = spec.get("settings") or []
     cfg = effective_config(settings, config)
     redactor = Redactor(secret_values(settings, cfg))
@@ -236,6 +252,12 @@ def _status(auth: OAuth2Auth) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="JSON file of settings (e.g. `meltano invoke --dump=config tap-bling`), over TAP_<SOURCE>_* variables.",
 )
+@click.option(
+    "--environment",
+    "-e",
+    help="Meltano environment whose settings to use from a shell (default: MELTANO_ENVIRONMENT, then "
+    "meltano.yml's default_environment, as for `meltano run`).",
+)
 @click.option("--code", help="Authorization code copied from the redirect (skips the local listener).")
 @click.option("--no-browser", is_flag=True, help="Only print the authorize URL; do not open a browser.")
 @click.option("--timeout", type=float, default=300, show_default=True, help="Seconds to wait for the redirect.")
@@ -244,6 +266,7 @@ def auth(
     source: str,
     account_name: str | None,
     config_file: Path | None,
+    environment: str | None,
     code: str | None,
     no_browser: bool,
     timeout: float,
@@ -257,7 +280,7 @@ def auth(
     auth_logger.setLevel(logging.INFO)
     redactor = Redactor()
     try:
-        oauth, redactor, redirect_uri = build_account_auth(source, account_name, config_file)
+        oauth, redactor, redirect_uri = build_account_auth(source, account_name, config_file, environment)
         redactor.install(auth_logger)
         if status:
             _status(oauth)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
 import click
 import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ponte.errors import ConfigError
 
@@ -14,22 +18,76 @@ from ponte.errors import ConfigError
 _LOADER_ENV = ("host", "port", "user", "password", "database", "dsn", "ssl_mode")
 
 
+def loader_config(environment: str | None = None) -> dict[str, Any]:
+    """target-postgres's connection settings: TARGET_POSTGRES_* under Meltano (`meltano invoke`), Meltano's
+    resolved config from a shell inside the project, else whatever TARGET_POSTGRES_* the shell exports."""
+    from ponte.meltano_config import find_project, plugin_config, under_meltano
+
+    project = None if under_meltano() else find_project(Path.cwd())
+    if project is not None:
+        config = plugin_config("target-postgres", project, environment, who="ponte db")
+        return {name: config[name] for name in _LOADER_ENV if config.get(name) not in (None, "")}
+    return {
+        name: os.environ[f"TARGET_POSTGRES_{name.upper()}"]
+        for name in _LOADER_ENV
+        if os.environ.get(f"TARGET_POSTGRES_{name.upper()}")
+    }
+
+
 def _admin_conninfo(dsn: str | None) -> str:
     from ponte.targets.postgres.settings import build_conninfo
 
     if dsn:
         return build_conninfo({"dsn": dsn}, application_name="ponte db")
-    config = {
-        name: os.environ[f"TARGET_POSTGRES_{name.upper()}"]
-        for name in _LOADER_ENV
-        if os.environ.get(f"TARGET_POSTGRES_{name.upper()}")
-    }
-    return build_conninfo(config, application_name="ponte db")
+    return build_conninfo(loader_config(), application_name="ponte db")
 
 
 @click.group()
 def db() -> None:
     """Manage the PostgreSQL database that target-postgres loads."""
+
+
+@db.command("create")
+@click.option(
+    "--environment",
+    "-e",
+    help="Meltano environment of the loader's settings (default: MELTANO_ENVIRONMENT, then default_environment).",
+)
+def create_command(environment: str | None) -> None:
+    """Create the database target-postgres loads into (its `database`, or the dsn's dbname), if it is missing.
+
+    
+    Example (once, before the first run):
+      ponte db create                  # the dev environment's database, `ponte` unless TARGET_POSTGRES_DATABASE
+      ponte db create -e prod
+
+    Connects to the same server's `postgres` database with the loader's user, which needs CREATEDB.
+    """
+    from ponte.targets.postgres.reconnect import connect_failure
+    from ponte.targets.postgres.settings import build_conninfo
+
+    conninfo = build_conninfo(loader_config(environment), application_name="ponte db")
+    parts = conninfo_to_dict(conninfo)
+    name = parts.get("dbname") or parts.get("user") or os.environ.get("PGDATABASE") or os.environ.get("USER")
+    if not name:
+        raise ConfigError("ponte db create: no database named; set TARGET_POSTGRES_DATABASE (or dsn)")
+    where = f"{parts.get('host') or 'localhost'}:{parts.get('port') or '5432'}"
+    admin = make_conninfo(conninfo, dbname="postgres")
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                click.echo(f"database '{name}' already exists on {where}")
+                return
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.OperationalError as exc:
+        raise ConfigError(connect_failure(exc, admin, "ponte db create")) from None
+    except psycopg.Error as exc:
+        reason = exc.diag.message_primary or str(exc).strip()
+        raise ConfigError(
+            f"ponte db create: PostgreSQL refused to create database '{name}' on {where} ({reason}); ask an "
+            f"administrator to create it, or give the loader's user CREATEDB"
+        ) from None
+    click.echo(f"database '{name}' created on {where}")
 
 
 @db.command("grant-readonly")

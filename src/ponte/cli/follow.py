@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import psycopg
 
 from ponte.console_scripts import console_script
 from ponte.errors import ConfigError
+from ponte.meltano_config import extractor_extra, plugin_config
 
 LOG_FORMAT = "%(asctime)s | %(levelname)-8s | %(name)-30s | %(message)s"
 
@@ -33,41 +32,6 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     return value
 
 
-def _meltano_config(plugin: str, project: Path, environment: str | None) -> dict[str, Any]:
-    """The plugin's effective config as Meltano resolves it (meltano.yml, environment, .env, TAP_*/TARGET_*)."""
-    meltano = console_script("meltano")
-    if meltano == "meltano" and not shutil.which("meltano") and (project / ".venv/bin/meltano").exists():
-        meltano = str(project / ".venv/bin/meltano")  # run by `meltano invoke` from a plugin's own venv
-    command = [meltano]
-    if environment:
-        command.append(f"--environment={environment}")
-    command += ["config", "--unsafe", "print", plugin]
-    try:
-        done = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False, timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ConfigError(
-            f"ponte follow: cannot ask Meltano for {plugin}'s config ({exc}); pass --tap-config"
-        ) from None
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ConfigError(f"ponte follow: `meltano config print {plugin}` failed in {project}: {last}")
-    return json.loads(done.stdout)
-
-
-def _load_schema(project: Path, extractor: str, default: str) -> str:
-    """The extractor's `load_schema` in meltano.yml (the target's default schema under Meltano)."""
-    import yaml
-
-    try:
-        data = yaml.safe_load((project / "meltano.yml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return default
-    for plugin in ((data or {}).get("plugins") or {}).get("extractors") or []:
-        if plugin.get("name") == extractor and plugin.get("load_schema"):
-            return str(plugin["load_schema"])
-    return default
-
-
 @click.command()
 @click.argument("pipeline", default="keyence-to-postgres", metavar="[SOURCE|SOURCE-to-postgres]")
 @click.option(
@@ -80,7 +44,12 @@ def _load_schema(project: Path, extractor: str, default: str) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="target-postgres config JSON (dsn or host/user/…, default_target_schema). Default: asked from Meltano.",
 )
-@click.option("--environment", envvar="MELTANO_ENVIRONMENT", help="Meltano environment (dev, prod) for the configs.")
+@click.option(
+    "--environment",
+    "-e",
+    help="Meltano environment of the configs (default: MELTANO_ENVIRONMENT, then meltano.yml's default_environment, "
+    "dev — the same one `meltano run` and `ponte run` use).",
+)
 @click.option(
     "--project-root",
     type=click.Path(file_okay=False, path_type=Path),
@@ -96,6 +65,13 @@ def _load_schema(project: Path, extractor: str, default: str) -> str:
     help="The target commits (and the state is saved) at most this often while lines arrive.",
 )
 @click.option("--poll-seconds", type=click.FloatRange(min=0.05), help="Override the tap's poll_interval_seconds.")
+@click.option(
+    "--heartbeat-seconds",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Log one line this often, even while no line arrives (lines committed, last state saved, restarts).",
+)
 @click.option("--setup-only", is_flag=True, help="Create the tables, the views and the state table, then exit.")
 def follow(
     pipeline: str,
@@ -105,6 +81,7 @@ def follow(
     project_root: Path,
     flush_seconds: float,
     poll_seconds: float | None,
+    heartbeat_seconds: float,
     setup_only: bool,
 ) -> None:
     """Keep loading a line-files source (KEYENCE) into PostgreSQL, seconds behind its files, until stopped.
@@ -117,6 +94,7 @@ def follow(
 
     \b
     Examples:
+      ponte follow keyence-to-postgres                              # configs from Meltano's dev environment
       ponte follow keyence-to-postgres --environment prod          # configs from Meltano (.env included)
       ponte follow keyence --tap-config tap.json --target-config target.json
       ponte follow keyence-to-postgres --setup-only                # only the tables and views
@@ -132,15 +110,15 @@ def follow(
     tap = (
         _read_json(tap_config, "tap")
         if tap_config
-        else (None if setup_only else _meltano_config(f"tap-{source}", project, environment))
+        else (None if setup_only else plugin_config(f"tap-{source}", project, environment, who="ponte follow"))
     )
     target = (
         _read_json(target_config, "target")
         if target_config
-        else _meltano_config("target-postgres", project, environment)
+        else plugin_config("target-postgres", project, environment, who="ponte follow")
     )
     if not target.get("default_target_schema") or str(target["default_target_schema"]).startswith("$"):
-        target["default_target_schema"] = _load_schema(project, f"tap-{source}", fmt.name)
+        target["default_target_schema"] = str(extractor_extra(project, f"tap-{source}", "load_schema") or fmt.name)
     settings = FollowSettings(
         pipeline=f"{source}-to-postgres",
         tap_config=tap or {},
@@ -150,13 +128,16 @@ def follow(
         flush_seconds=flush_seconds,
         poll_seconds=poll_seconds,
         cwd=project,
+        heartbeat_seconds=heartbeat_seconds,
     )
     pipeline_runner = FollowPipeline(settings, fmt)
     try:
         created = ensure(settings.loader, fmt)
         pipeline_runner.store.ensure()
     except psycopg.OperationalError as exc:
-        raise ConfigError(f"ponte follow: cannot connect to PostgreSQL: {str(exc).strip()}") from None
+        from ponte.targets.postgres.reconnect import connect_failure
+
+        raise ConfigError(connect_failure(exc, settings.loader.conninfo, "ponte follow")) from None
     finally:
         pipeline_runner.store.close()
     click.echo(

@@ -9,6 +9,7 @@ import click
 from ponte.cli.auth import auth
 from ponte.cli.db import db
 from ponte.cli.dlq import dlq
+from ponte.cli.docs import docs
 from ponte.cli.follow import follow
 from ponte.cli.run import run
 from ponte.cli.sandbox import sandbox
@@ -31,6 +32,7 @@ cli.add_command(auth)
 cli.add_command(follow)
 cli.add_command(dlq)
 cli.add_command(run)
+cli.add_command(docs)
 
 
 def main(args: list[str] | None = None) -> None:

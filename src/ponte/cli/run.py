@@ -20,8 +20,9 @@ from ponte.runs.outcome import TRIGGERS
               help="What started the run (kept in the record): schedule for cron/timers.")  # fmt: skip
 @click.option("--environment", "-e", help="Meltano environment (default: MELTANO_ENVIRONMENT, then meltano.yml's).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), help="Meltano's log level.")
-@click.option("--log-format", type=click.Choice(FORMATS), default="console", show_default=True,
-              help="console (one readable line per event) or json (Meltano's JSON lines, for log shippers).")  # fmt: skip
+@click.option("--log-format", type=click.Choice(FORMATS), default="human", show_default=True,
+              help="human (stream start/end, progress, warnings, a final table), console (every line of every "
+                   "plugin) or json (Meltano's JSON lines, METRIC lines included, for log shippers).")  # fmt: skip
 @click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=Path.cwd,
               help="The Meltano project (default: the current folder).")  # fmt: skip
 @click.argument("meltano_args", nargs=-1, type=click.UNPROCESSED, metavar="JOB | PLUGINS... [MELTANO RUN OPTIONS]")

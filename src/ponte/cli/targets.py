@@ -25,12 +25,12 @@ import requests
 from ponte.auth.client_factory import build_client
 from ponte.errors import ApiError, ConfigError, PonteError
 from ponte.http import HttpClient
-from ponte.http.redaction import Redactor
+from ponte.http.redaction import Redactor, weak_secret_warnings
 from ponte.log_level import misnamed_level_warning, plugin_log_level
 from ponte.setting_text import read_setting
 from ponte.spec.declaration_paths import declaration_path
 from ponte.spec.validation import load_declaration
-from ponte.tap.runtime import effective_config, secret_values
+from ponte.tap.runtime import effective_config, secret_settings
 from ponte.targets.api.about import FORMATS, about_info, render_about
 from ponte.targets.api.common_settings import all_settings
 from ponte.targets.api.definition import build_target_def
@@ -92,8 +92,11 @@ def run_target(name: str, argv: list[str] | None = None) -> int:
         if missing:
             env = ", ".join(f"TARGET_{name.upper()}_{m.upper()}" for m in missing)
             raise ConfigError(f"target-{name}: missing required setting(s) {', '.join(missing)} (env {env})")
-        redactor = Redactor(secret_values(settings, config))
+        secrets = secret_settings(settings, config)
+        redactor = Redactor(secrets.values())
         redactor.install(logger, logging.getLogger())
+        for warning in weak_secret_warnings(f"target-{name}", secrets):
+            logger.warning(warning)
         target = build_target_def(declaration.data, declaration.base_dir, config)
         client = build_client(declaration.data, {"config": config}, redactor, target.timezone, logger,
                               f"target-{name}", plugin=f"target-{name}")  # fmt: skip

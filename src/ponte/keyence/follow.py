@@ -11,6 +11,8 @@
   committed after the last saved STATE are read again and upserted onto themselves (the key is the file's
   fingerprint and the byte offset), so a restart neither loses nor doubles a line. Dropping the tables and
   the state row reloads everything still in the folder.
+* Every `heartbeat_seconds` (a minute) it logs one line even while the gateway is idle: lines committed since
+  the last heartbeat and in all, when the last STATE was saved, restarts — so a quiet log still says "alive".
 * SIGTERM / SIGINT (Ctrl-C): the tap finishes its batch and sends a last STATE, the target commits it and ends,
   its STATE is saved, exit 0. A tap or target that dies on its own is restarted from the saved state after
   5 s (doubling up to a minute); a configuration error (exit code 2) stops instead.
@@ -44,6 +46,7 @@ STOP_GRACE_SECONDS = 20.0
 FIRST_RESTART_DELAY = 5.0
 MAX_RESTART_DELAY = 60.0
 HEALTHY_RUN_SECONDS = 60.0
+HEARTBEAT_SECONDS = 60.0
 
 
 @dataclass
@@ -59,6 +62,7 @@ class FollowSettings:
     poll_seconds: float | None = None
     cwd: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
+    heartbeat_seconds: float = HEARTBEAT_SECONDS
 
     @property
     def loader(self) -> LoaderSettings:
@@ -138,6 +142,9 @@ class FollowPipeline:
         self.tap: subprocess.Popen[bytes] | None = None
         self.target: subprocess.Popen[bytes] | None = None
         self.states_saved = 0
+        self.restarts = 0
+        self.last_state: dict[str, Any] | None = None
+        self.last_saved_at: float | None = None
 
     # -- control -------------------------------------------------------------------------------------------
 
@@ -182,7 +189,11 @@ class FollowPipeline:
     def run(self) -> int:
         """Run until stopped; restart after failures. Returns the exit code for `ponte follow`."""
         self.store.ensure()
+        with contextlib.suppress(psycopg.Error):  # the heartbeats count new lines from the saved state on
+            self.last_state = self.store.load()
         delay = FIRST_RESTART_DELAY
+        heartbeat = threading.Thread(target=self._heartbeats, name="follow-heartbeat", daemon=True)
+        heartbeat.start()
         try:
             while not self.stopping.is_set():
                 began = time.monotonic()
@@ -207,6 +218,7 @@ class FollowPipeline:
                     return 2
                 if time.monotonic() - began > HEALTHY_RUN_SECONDS:
                     delay = FIRST_RESTART_DELAY
+                self.restarts += 1
                 logger.error(
                     "pipeline stopped unexpectedly (tap exit %s, target exit %s); restarting from the saved state in "
                     "%.0fs",
@@ -219,7 +231,33 @@ class FollowPipeline:
                 delay = min(delay * 2, MAX_RESTART_DELAY)
             return 0
         finally:
+            self.stopping.set()  # ends the heartbeats
             self.store.close()
+
+    def _heartbeats(self) -> None:
+        """One line every `heartbeat_seconds` until stopped, whether lines arrive or not."""
+        began = time.monotonic()
+        previous, _ = committed_lines(self.last_state, self.fmt.lines_stream)
+        while not self.stopping.wait(self.settings.heartbeat_seconds):
+            lines, files = committed_lines(self.last_state, self.fmt.lines_stream)
+            saved = (
+                f"last state saved {time.monotonic() - self.last_saved_at:.0f}s ago"
+                if self.last_saved_at is not None
+                else "no state saved yet"
+            )
+            logger.info(
+                "heartbeat: %s alive for %s; %d new line(s) committed in the last %.0fs; the state covers %d line(s) "
+                "of %d file(s); %s; %d restart(s)",
+                self.settings.pipeline,
+                _span(time.monotonic() - began),
+                max(0, lines - previous),
+                self.settings.heartbeat_seconds,
+                lines,
+                files,
+                saved,
+                self.restarts,
+            )
+            previous = lines
 
     def _run_once(self) -> tuple[int | None, int | None]:
         """Start the pair from the saved state, pump the target's STATE lines, return both exit codes."""
@@ -295,6 +333,7 @@ class FollowPipeline:
                 state = state["value"]
             self.store.save(state)
             self.states_saved += 1
+            self.last_state, self.last_saved_at = state, time.monotonic()
 
     def _wait(self, process: subprocess.Popen[bytes], name: str) -> int | None:
         """Exit code of a process of the pair; one still running after the grace period is killed."""
@@ -304,6 +343,21 @@ class FollowPipeline:
             logger.warning("%s did not stop within %.0fs: killing it", name, STOP_GRACE_SECONDS)
             process.kill()
             return process.wait()
+
+
+def committed_lines(state: dict[str, Any] | None, stream: str) -> tuple[int, int]:
+    """(lines, files) of the gateway's files the state covers: read, committed, then echoed by the target."""
+    files = (((state or {}).get("bookmarks") or {}).get(stream) or {}).get("files") or {}
+    entries = [entry for entry in files.values() if isinstance(entry, dict)]
+    return sum(int(entry.get("line") or 0) for entry in entries), len(entries)
+
+
+def _span(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def check_folder(tap_config: dict[str, Any], cwd: Path | None) -> None:

@@ -44,7 +44,8 @@ from ponte.runs.store import PipelineRun, RunStore
 
 # `meltano run` options that take a value (everything else starting with `-` is a flag).
 VALUE_OPTIONS = frozenset({"--run-id", "--timeout", "--state-id-suffix", "--state-strategy", "--database-uri"})
-MAX_STREAMS_SHOWN = 5  # more streams: the closing line shows their totals (the record has each)
+TICK_SECONDS = 0.5  # how often the console looks for long streams to announce or report on
+MAX_STREAMS_SHOWN = 5  # more streams (or a final table above it): the closing line shows their totals
 
 
 @dataclass
@@ -56,7 +57,7 @@ class RunRequest:
     trigger: str = "manual"
     environment: str | None = None
     log_level: str | None = None
-    log_format: str = "console"
+    log_format: str = "human"
 
 
 @dataclass
@@ -218,15 +219,26 @@ class Launch:
             bufsize=1,
         )
         assert process.stderr is not None
-        with _forwarded_signals(process) as received:
-            for raw in process.stderr:
-                line = log.feed(raw)
-                if line is not None:
-                    self.console.show(line)
-            code = process.wait()
+        done = threading.Event()
+        ticker = threading.Thread(target=self._tick, args=(done,), name="ponte-run-ticker", daemon=True)
+        ticker.start()
+        try:
+            with _forwarded_signals(process) as received:
+                for raw in process.stderr:
+                    line = log.feed(raw)
+                    if line is not None:
+                        self.console.show(line)
+                code = process.wait()
+        finally:
+            done.set()
+            ticker.join()
         if code < 0:  # Meltano itself was killed by a signal: report it the way a shell would
             code = 128 - code
         return code, (received[0] if received else None)
+
+    def _tick(self, done: threading.Event) -> None:
+        while not done.wait(TICK_SECONDS):
+            self.console.tick()
 
     def _complete(self, record: PipelineRun, outcome: Outcome, log: MeltanoLog) -> None:
         record.environment = log.environment or record.environment
@@ -252,7 +264,7 @@ class Launch:
 
     def _tell(self, record: PipelineRun, outcome: Outcome, seconds: float, where: str) -> None:
         rows = "".join(f"; {_counts(s['stream'], [s])}" for s in outcome.streams)
-        if len(outcome.streams) > MAX_STREAMS_SHOWN:
+        if len(outcome.streams) > MAX_STREAMS_SHOWN or (outcome.streams and self.request.log_format == "human"):
             rows = f"; {_counts(f'{len(outcome.streams)} streams', outcome.streams)}"
         if outcome.status == "failed":
             code = next((p["exit_code"] for p in record.plugins if p["name"] == outcome.failed_plugin), None)
@@ -261,6 +273,7 @@ class Launch:
             self.console.say("error", f"{who} failed ({exited}): {record.error}")
         for message in outcome.quota_stops:
             self.console.say("warning", message)
+        self.console.table(outcome.streams)
         level = {"failed": "error", "succeeded": "info"}.get(outcome.status, "warning")
         self.console.say(level, f"run {record.run_id} {outcome.status} in {seconds:.1f} s{rows}; recorded in {where}")
 

@@ -26,6 +26,10 @@ ERROR_LEVELS = frozenset({"error", "critical", "fatal", "exception"})
 
 # `2026-12-02 06:22:06,242 | ERROR    | target-postgres                | message` (ponte and singer-sdk)
 _PIPE_FORMAT = re.compile(r"^\S+ \S+ \| *(?P<level>[A-Z]+) *\| *[^|]*\| ?(?P<message>.*)$")
+# `2026-12-02 06:22:06,242 ERROR message` (the API targets' logging.basicConfig format)
+_SPACED_FORMAT = re.compile(
+    r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[,.]\d+ (?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL) (?P<message>.*)$"
+)
 # `ERROR: message`, `ERROR message`, `CRITICAL - message`, `level=error msg=…`, `[error    ] message`
 _LEADING_LEVEL = re.compile(r"^(?P<level>ERROR|CRITICAL|FATAL)\b[\s:\-]*(?P<message>.*)$")
 _KEY_VALUE_LEVEL = re.compile(r"\blevel=\"?(?P<level>error|critical|fatal)\b", re.IGNORECASE)
@@ -46,7 +50,7 @@ _BROKEN_PIPE = re.compile(r"BrokenPipe|Broken pipe|EPIPE")
 def plain_message(text: str) -> tuple[str | None, str]:
     """(level the text itself states or None, the message without a log-format prefix)."""
     stripped = text.strip()
-    for pattern in (_PIPE_FORMAT, _LEADING_LEVEL, _BRACKET_LEVEL):
+    for pattern in (_PIPE_FORMAT, _SPACED_FORMAT, _LEADING_LEVEL, _BRACKET_LEVEL):
         match = pattern.match(stripped)
         if match:
             return match.group("level").lower(), match.group("message").strip()

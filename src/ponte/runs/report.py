@@ -21,6 +21,9 @@ from typing import Any
 
 RUN_ID_ENV = "PONTE_RUN_ID"
 REPORT_ENV = "PONTE_RUN_REPORT"
+PROGRESS_ENV = "PONTE_PROGRESS_SECONDS"  # how often taps log record counts and `ponte run` shows progress
+PROGRESS_SECONDS = 5.0
+TOTAL_TAG = "total"  # the record_count metric's tag holding the records a listing announced (ponte.tap.progress)
 
 STOPPED_QUOTA = "stopped_quota"
 STREAM_FINISHED = "stream_finished"
@@ -44,6 +47,14 @@ def launcher_run_id(env: Mapping[str, str] | None = None) -> uuid.UUID | None:
 def this_run_id() -> uuid.UUID:
     """The pipeline run's id when launched by `ponte run` (so every plugin's records share it), else a new one."""
     return launcher_run_id() or uuid.uuid4()
+
+
+def progress_seconds(env: Mapping[str, str] | None = None) -> float:
+    """Seconds between progress points: PONTE_PROGRESS_SECONDS, else 5 (one rhythm for taps and the console)."""
+    try:
+        return max(0.1, float((os.environ if env is None else env).get(PROGRESS_ENV) or PROGRESS_SECONDS))
+    except ValueError:
+        return PROGRESS_SECONDS
 
 
 def _plugin_name() -> str:

@@ -70,6 +70,11 @@ class OffsetPaginator(BaseAPIPaginator[int]):
         self._pending_skip -= skip
         return skip
 
+    def remaining(self, response: requests.Response) -> int | None:
+        """Rows from this page to the end of the list, when the envelope gives the total (progress and ETA)."""
+        total = dig(_body(response), self.total_path) if self.total_path else None
+        return total - self.current_value if isinstance(total, int) else None
+
     def get_next(self, response: requests.Response) -> int | None:
         """Next offset, or None when the list is exhausted."""
         body = _body(response)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from ponte.auth.client_factory import build_client
 from ponte.errors import QuotaExhausted
 from ponte.http import HttpClient
-from ponte.http.redaction import Redactor
+from ponte.http.redaction import Redactor, weak_secret_warnings
 from ponte.tap.accounts import resolve_accounts, secret_fields
 from ponte.tap.templates import render
 
@@ -29,9 +29,14 @@ def effective_config(settings: list[dict[str, Any]], config: Mapping[str, Any]) 
     return merged
 
 
+def secret_settings(settings: list[dict[str, Any]], config: Mapping[str, Any]) -> dict[str, str]:
+    """Name → configured value of every setting declared `secret: true`."""
+    return {s["name"]: str(config[s["name"]]) for s in settings if s.get("secret") and config.get(s["name"])}
+
+
 def secret_values(settings: list[dict[str, Any]], config: Mapping[str, Any]) -> list[str]:
     """The configured values of every setting declared `secret: true`."""
-    return [str(config[s["name"]]) for s in settings if s.get("secret") and config.get(s["name"])]
+    return list(secret_settings(settings, config).values())
 
 
 @dataclass
@@ -112,7 +117,10 @@ def build_runtime(
     """
     name = f"tap-{spec['name']}"
     cfg = effective_config(spec.get("settings", []), config)
-    redactor = Redactor(secret_values(spec.get("settings", []), cfg))
+    secrets = secret_settings(spec.get("settings", []), cfg)
+    redactor = Redactor(secrets.values())
+    for warning in weak_secret_warnings(name, secrets):
+        logger.warning(warning)
     accounts = resolve_accounts(spec, cfg)
     for account in accounts:
         redactor.add(*(str(account[k]) for k in secret_fields(spec) if account.get(k)))

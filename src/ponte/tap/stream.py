@@ -28,6 +28,7 @@ from ponte.tap.expected_errors import QuietExpectedErrors
 from ponte.tap.fanout import batched, list_field_values
 from ponte.tap.for_each import for_each_values
 from ponte.tap.paginators import build_paginator
+from ponte.tap.progress import ProgressCounter
 from ponte.tap.records import dig, select_records
 from ponte.tap.resume import Progress, key_fields
 from ponte.tap.runtime import TapRuntime
@@ -122,6 +123,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         if not self.sdef.incremental and self.activate_version:
             self._stream_version = tap.run_version
         self._progress: Progress | None = None
+        self._record_counter: ProgressCounter | None = None
         self._bookmark_end: dt.datetime | None = None
         self._key_fields = key_fields(
             self.sdef.primary_key,
@@ -291,8 +293,18 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         response = client.send(client.session.prepare_request(request), label=self._label(context))
         return getattr(response, "ponte_json", None)
 
+    def get_record_counter(self, *, endpoint: str | None = None, log_interval: float | None = None) -> ProgressCounter:
+        """A record counter logged every few seconds with the listing's total (ponte.tap.progress)."""
+        self._record_counter = ProgressCounter(self.name, endpoint, log_interval)
+        return self._record_counter
+
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
         """Records of the page, minus rows already emitted (OffsetPaginator.records_to_skip; a resumed page)."""
+        remaining = getattr(self._paginator, "remaining", None)
+        if remaining is not None and self._record_counter is not None:
+            left = remaining(response)
+            if left is not None:
+                self._record_counter.expect_more(left)
         records = select_records(getattr(response, "ponte_json", None), self.sdef.record_selector)
         skip = self._paginator.records_to_skip(response, len(records)) if self._paginator else 0
         if skip:

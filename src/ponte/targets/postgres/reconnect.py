@@ -11,10 +11,12 @@ batch is never committed twice. When the attempts run out, `DatabaseUnavailable`
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from ponte.errors import PonteError
 
@@ -27,6 +29,7 @@ MAX_WAIT_SECONDS = 30.0
 # (starting up or shutting down), 57P05 idle_session_timeout; class 08 is "connection exception".
 _LOST_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "57P05"})
 _IN_DOUBT_PATIENCE_SECONDS = 10.0
+_MISSING_DATABASE = re.compile(r'database "(?P<name>[^"]+)" does not exist')
 
 
 class DatabaseUnavailable(PonteError):
@@ -51,16 +54,32 @@ def is_connection_lost(error: BaseException, conn: psycopg.Connection | None) ->
     return conn is None and isinstance(error, psycopg.OperationalError)
 
 
+def connect_failure(error: BaseException, conninfo: str, who: str = "target-postgres") -> str:
+    """One line saying why the first connection failed and what to do; a missing database names the command
+    that creates it (a newcomer's first run meets that before anything else)."""
+    found = _MISSING_DATABASE.search(str(error))
+    if found is None:
+        return (
+            f"{who}: cannot connect to PostgreSQL ({first_line(error)}); check the connection settings "
+            "(dsn, or host, port, user, password, database) and that the server is running"
+        )
+    name = found.group("name")
+    parts = conninfo_to_dict(conninfo)
+    host, port, user = parts.get("host") or "localhost", parts.get("port") or "5432", parts.get("user")
+    createdb = f"createdb -h {host} -p {port}{f' -U {user}' if user else ''} {name}"
+    return (
+        f"{who}: database '{name}' does not exist on {host}:{port} — create it once with `ponte db create` (run in "
+        f"the project) or `{createdb}`, or set TARGET_POSTGRES_DATABASE to a database that exists"
+    )
+
+
 def connect_first(conninfo: str, *, autocommit: bool) -> psycopg.Connection:
     """The run's first connection: one attempt, since failing here means wrong settings or a server that is
     down, and either is better reported at once than after a minute of retries."""
     try:
         return psycopg.connect(conninfo, autocommit=autocommit)
     except psycopg.OperationalError as exc:
-        raise DatabaseUnavailable(
-            f"target-postgres: cannot connect to PostgreSQL ({first_line(exc)}); check the connection settings "
-            "(dsn, or host, port, user, password, database) and that the server is running"
-        ) from None
+        raise DatabaseUnavailable(connect_failure(exc, conninfo)) from None
 
 
 @dataclass(frozen=True)
