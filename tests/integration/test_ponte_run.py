@@ -140,7 +140,8 @@ def test_the_default_output_is_a_few_readable_lines_with_progress_and_eta_on_a_l
     meltano_installed: None, pg_schema: str, tmp_path: Path
 ) -> None:
     streams = ["customers", "companies", "cost_databases", "cost_database_resources"]
-    with SandboxProcess.start("sienge", "--records", "6000", "--rate-limit", "0") as sandbox:
+    # 30 pages of customers at 100 ms each: the stream runs for seconds on any machine, so progress lines are due
+    with SandboxProcess.start("sienge", "--records", "6000", "--rate-limit", "0", "--latency-ms", "100") as sandbox:
         env = _env(sandbox, pg_schema, tmp_path, streams, PONTE_PROGRESS_SECONDS="0.5")
         run = ponte_run(PROJECT, ["tap-sienge", "target-postgres"], env)
 
