@@ -34,7 +34,7 @@ validate: $(STAMP)
 
 ## Rewrite plugins/*.yml (the Meltano plugin definitions) from meltano.yml after changing a plugin there.
 plugins: $(STAMP)
-	$(BIN)/python -m ponte.plugin_definitions
+	$(BIN)/python -m ponte.project.plugin_definitions
 
 bench: $(STAMP)
 	$(BIN)/python bench/tap_sienge.py

@@ -11,7 +11,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ponte.errors import ConfigError
+from ponte.core.errors import ConfigError
 
 # The loader's own settings, as Meltano exports them to the environment (.env) — so `ponte db` needs no
 # extra configuration in a Ponte project.
@@ -21,7 +21,7 @@ _LOADER_ENV = ("host", "port", "user", "password", "database", "dsn", "ssl_mode"
 def loader_config(environment: str | None = None) -> dict[str, Any]:
     """target-postgres's connection settings: TARGET_POSTGRES_* under Meltano (`meltano invoke`), Meltano's
     resolved config from a shell inside the project, else whatever TARGET_POSTGRES_* the shell exports."""
-    from ponte.meltano_config import find_project, plugin_config, under_meltano
+    from ponte.project.meltano_config import find_project, plugin_config, under_meltano
 
     project = None if under_meltano() else find_project(Path.cwd())
     if project is not None:

@@ -20,8 +20,8 @@ from typing import Any
 
 import click
 
-from ponte.deadletters import STATUSES, DeadLetter, DeadLetterStore, build_dead_letter_store
-from ponte.errors import ConfigError
+from ponte.core.errors import ConfigError
+from ponte.runlog.dead_letters import STATUSES, DeadLetter, DeadLetterStore, build_dead_letter_store
 
 
 def store_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -12,13 +12,13 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ponte.errors import PonteError, SpecError
+from ponte.core.errors import PonteError, SpecError
+from ponte.declaration.locate import spec_error
+from ponte.declaration.schema_errors import did_you_mean
+from ponte.declaration.yaml_loader import KeyPath, LoadedYaml
 from ponte.mapper.expressions import field_references
 from ponte.mapper.fields import schema_at
 from ponte.mapper.lookup_files import check_lookup_files
-from ponte.spec.locate import spec_error
-from ponte.spec.schema_errors import did_you_mean
-from ponte.spec.yaml_loader import KeyPath, LoadedYaml
 
 
 def tap_path(data: Mapping[str, Any], base_dir: Path) -> Path | None:
@@ -32,7 +32,7 @@ def tap_path(data: Mapping[str, Any], base_dir: Path) -> Path | None:
 
 def source_schemas(data: Mapping[str, Any], loaded: LoadedYaml, base_dir: Path) -> dict[str, dict[str, Any]] | None:
     """Each stream's JSON Schema as the source tap declares it; None when the mapping names no tap."""
-    from ponte.spec.validation import load_tap_spec  # spec → mapper → spec: imported when needed
+    from ponte.declaration.validation import load_tap_spec  # spec → mapper → spec: imported when needed
     from ponte.tap.factory import stream_defs
 
     path = tap_path(data, base_dir)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ponte.errors import ConfigError
+from ponte.core.errors import ConfigError
 from ponte.notify import AlertSettings
 from ponte.runs import alerting
 from ponte.runs.store import FileRunStore, PostgresRunStore, RunStore

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ponte.auth.client_factory import build_client
-from ponte.errors import QuotaExhausted
+from ponte.core.errors import QuotaExhausted
+from ponte.declaration.templates import render
 from ponte.http import HttpClient
+from ponte.http.client_factory import build_client
 from ponte.http.redaction import Redactor, weak_secret_warnings
 from ponte.tap.accounts import resolve_accounts, secret_fields
-from ponte.tap.templates import render
 
 
 def effective_config(settings: list[dict[str, Any]], config: Mapping[str, Any]) -> dict[str, Any]:

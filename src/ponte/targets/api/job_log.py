@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ponte.deadletters.store import run_uuid
-from ponte.errors import ConfigError
-from ponte.file_lock import file_lock
+from ponte.core.errors import ConfigError
+from ponte.core.file_lock import file_lock
+from ponte.runlog.dead_letters import run_uuid
 
 Redact = Callable[[str], str]
 SUBMITTED = "submitted"

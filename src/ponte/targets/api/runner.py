@@ -21,13 +21,13 @@ from typing import IO, Any
 import orjson
 import requests
 
-from ponte.deadletters import DeadLetter, DeadLetterStore, build_dead_letter_store
-from ponte.errors import ConfigError, DataError, PonteError
+from ponte.core.errors import ConfigError, DataError, PonteError
+from ponte.declaration.records import dig
 from ponte.http import HttpClient
 from ponte.http.redaction import Redactor
 from ponte.notify import Alert, Alerter, AlertSettings
-from ponte.runs.report import this_run_id
-from ponte.tap.records import dig
+from ponte.runlog.dead_letters import DeadLetter, DeadLetterStore, build_dead_letter_store
+from ponte.runlog.report import this_run_id
 from ponte.targets.api.definition import EntityDef, TargetDef
 from ponte.targets.api.job_log import JobLog, build_job_log
 from ponte.targets.api.job_sender import JobSender
@@ -112,7 +112,7 @@ class TargetRun:
             return RunResult(EXIT_OUTCOME_UNKNOWN, self.outcomes, self.run_id)
         self._emit_state()
         dead = sum(o.rejected for o in self.outcomes.values())
-        # the CLI already read the setting as a boolean (ponte.setting_text)
+        # the CLI already read the setting as a boolean (ponte.core.setting_text)
         code = EXIT_DEAD_LETTERS if dead and bool(self.config.get("fail_on_dead_letters")) else 0
         return RunResult(code, self.outcomes, self.run_id)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from ponte.errors import PonteError
+from ponte.core.errors import PonteError
 
 logger = logging.getLogger(__name__)
 

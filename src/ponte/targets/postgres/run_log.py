@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import sql
 
-from ponte.runs import report
+from ponte.runlog import report
 from ponte.targets.postgres.copy_writer import copy_rows
 from ponte.targets.postgres.reconnect import Reconnect, connect_first, is_connection_lost
 from ponte.targets.postgres.values import decode_json, encode_json_lenient

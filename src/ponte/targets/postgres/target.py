@@ -18,8 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ponte.errors import PonteError
-from ponte.log_level import misnamed_level_warning, plugin_log_level
+from ponte.core.errors import PonteError
+from ponte.core.log_level import misnamed_level_warning, plugin_log_level
 
 SDK_ONLY_SETTINGS = ("stream_maps", "stream_map_config", "faker_config", "flattening_enabled", "validate_records")
 LOG_FORMAT = "%(asctime)s | %(levelname)-8s | %(name)-30s | %(message)s"
