@@ -18,6 +18,7 @@ from ponte.declaration.schema_errors import did_you_mean, short
 from ponte.declaration.stream_defaults import effective_paginator
 from ponte.declaration.tap_fields import check_fields
 from ponte.declaration.template_checks import check_templates
+from ponte.declaration.templates import references
 from ponte.declaration.yaml_loader import KeyPath, LoadedYaml
 
 SECRET_AUTH_KEYS = ("password", "token", "client_secret", "refresh_token", "value")
@@ -116,7 +117,6 @@ def check_auth_secrets(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[
 def _check_auth_block_secrets(
     data: Mapping[str, Any], loaded: LoadedYaml, where: tuple[str, ...], auth: Mapping[str, Any], settings: dict
 ) -> Iterator[SpecError]:
-    from ponte.declaration.templates import references  # lazily: ponte.tap builds on ponte.declaration
 
     for key in SECRET_AUTH_KEYS:
         if key not in auth or (key == "value" and auth.get("type") != "api_key"):
@@ -153,7 +153,6 @@ def _check_stream_names(streams: list[dict[str, Any]], loaded: LoadedYaml) -> It
 
 def _check_parent(streams: list[dict[str, Any]], index: int, loaded: LoadedYaml) -> Iterator[SpecError]:
     """A parent exists and comes earlier (so no cycle is possible), and the child really uses it."""
-    from ponte.declaration.templates import references  # lazily: ponte.tap builds on ponte.declaration
 
     stream = streams[index]
     parent = stream.get("parent")
@@ -185,7 +184,6 @@ def _check_for_each(
     data: Mapping[str, Any], stream: Mapping[str, Any], path: KeyPath, loaded: LoadedYaml
 ) -> Iterator[SpecError]:
     """`for_each` names a list setting, sits on a root stream, and its value is used in the path or params."""
-    from ponte.declaration.templates import references  # lazily: ponte.tap builds on ponte.declaration
 
     each = stream.get("for_each")
     if not each:

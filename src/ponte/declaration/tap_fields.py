@@ -19,6 +19,8 @@ from ponte.core.errors import SpecError
 from ponte.declaration.locate import dotted, parse_dotted, spec_error
 from ponte.declaration.schema_errors import did_you_mean
 from ponte.declaration.stream_defaults import effective_record_selector
+from ponte.declaration.stream_schemas import resolve_schema
+from ponte.declaration.templates import references
 from ponte.declaration.yaml_loader import KeyPath, LoadedYaml
 
 MAX_LISTED = 15
@@ -69,7 +71,6 @@ def check_fields(
 def _resolve(
     data: Mapping[str, Any], stream: Mapping[str, Any], path: KeyPath, loaded: LoadedYaml, base_dir: Path
 ) -> tuple[dict[str, Any] | None, list[SpecError]]:
-    from ponte.declaration.stream_schemas import resolve_schema  # lazily: ponte.tap builds on ponte.declaration
 
     source = stream["schema"]
     where = (*path, "schema")
@@ -99,7 +100,6 @@ def _resolve(
 def _check_parent_fields(
     stream: Mapping[str, Any], path: KeyPath, parent_props: Mapping[str, Any], loaded: LoadedYaml
 ) -> Iterator[SpecError]:
-    from ponte.declaration.templates import references  # lazily: ponte.tap builds on ponte.declaration
 
     parent = stream["parent"]
     source = f"the schema of parent stream '{parent}'"

@@ -13,6 +13,7 @@ from typing import Any
 from ponte.core.errors import SpecError
 from ponte.declaration.locate import dotted, spec_error
 from ponte.declaration.schema_errors import did_you_mean, short
+from ponte.declaration.templates import TEMPLATE
 from ponte.declaration.yaml_loader import KeyPath, LoadedYaml
 
 ANY_BRACES = re.compile(r"\{\{.*?\}\}")
@@ -49,7 +50,6 @@ def check_string(
     settings: list[Any],
     allowed: frozenset[str],
 ) -> Iterator[SpecError]:
-    from ponte.declaration.templates import TEMPLATE  # lazily: ponte.tap builds on ponte.declaration
 
     rest = ANY_BRACES.sub("", text)
     if "{{" in rest or "}}" in rest:

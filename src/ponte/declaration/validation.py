@@ -3,7 +3,7 @@
 Every YAML file a user edits passes through here before anything uses it, so a mistake is reported once,
 as `file:line:col key.path: what is wrong — what was expected`, instead of as a traceback mid-sync.
 Adding a kind of declaration is a schema file plus a line in `registry.DECLARATION_FOLDERS` (and, if it
-needs checks beyond the schema, a line in `SEMANTIC_CHECKS`). A folder can hold more than one format: a
+needs checks beyond the schema, a line in `SEMANTIC_CHECKS` or a `register_semantic_check` call in its package). A folder can hold more than one format: a
 top-level `format:` key names it (`registry.DECLARATION_FORMATS`), and a declaration without one has its
 folder's format.
 """
@@ -31,24 +31,25 @@ from ponte.declaration.yaml_loader import LoadedYaml, load_yaml
 SemanticCheck = Callable[[Mapping[str, Any], LoadedYaml, Path], Iterable[SpecError]]
 
 
-def _check_line_files(data: Mapping[str, Any], loaded: LoadedYaml, base_dir: Path) -> Iterable[SpecError]:
-    from ponte.linefiles.declaration import check_line_files  # the format's checks live with its reader
-
-    return check_line_files(data, loaded, base_dir)
-
-
-def _check_mapping(data: Mapping[str, Any], loaded: LoadedYaml, base_dir: Path) -> Iterable[SpecError]:
-    from ponte.mapper.checks import check_mapping  # field references are checked against the source tap's schemas
-
-    return check_mapping(data, loaded, base_dir)
+SEMANTIC_CHECKS: dict[str, SemanticCheck] = {"tap": check_tap, "target": check_target}
+# Kinds whose checks live with their engine (a mapping's fields are checked against its source tap's schemas; a
+# line-files format with its reader): the package named here registers them when it is imported.
+CHECKS_REGISTERED_BY = {"mapping": "ponte.mapper", "line_files": "ponte.linefiles"}
 
 
-SEMANTIC_CHECKS: dict[str, SemanticCheck] = {
-    "tap": check_tap,
-    "mapping": _check_mapping,
-    "line_files": _check_line_files,
-    "target": check_target,
-}
+def register_semantic_check(kind: str, check: SemanticCheck) -> None:
+    """Let a higher layer add the checks of its kind, so this language layer never imports the engines."""
+    SEMANTIC_CHECKS[kind] = check
+
+
+def semantic_check(kind: str) -> SemanticCheck | None:
+    """The checks of `kind`; a kind whose package was not imported is a programming error, never a silent pass."""
+    check = SEMANTIC_CHECKS.get(kind)
+    if check is None and kind in CHECKS_REGISTERED_BY:
+        raise RuntimeError(f"the checks of '{kind}' declarations are registered by {CHECKS_REGISTERED_BY[kind]}: import it first")
+    return check
+
+
 YAML_SUFFIXES = (".yml", ".yaml")
 
 
@@ -141,7 +142,7 @@ def load_declaration(path: str | Path, kind: str = "tap", *, display_name: str |
     error = first_schema_error(validator.iter_errors(loaded.data), loaded)
     if error is not None:
         raise error
-    check = SEMANTIC_CHECKS.get(kind)
+    check = semantic_check(kind)
     if check is not None:
         # The unresolved folder keeps paths in messages as short as the user wrote them.
         problems = sorted(check(loaded.data, loaded, path.parent), key=sort_key)

@@ -1,16 +1,17 @@
 """Build the one HTTP client a declaration asks for: its http, auth, errors and rate_limit blocks, rendered.
 
-Taps and ingest-API targets declare these blocks the same way, so both build their clients here.
+Taps and ingest-API targets declare these blocks the same way, so both build their clients here. The
+authenticator comes from the caller's `build_auth` (`ponte.auth.registry.build_authenticator`): auth is the
+layer above http, so http never imports it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ponte.auth.registry import build_authenticator
 from ponte.core.errors import ConfigError
 from ponte.declaration.templates import render
 from ponte.http import DailyQuota, HttpClient, HttpSettings, RateLimiter
@@ -27,6 +28,7 @@ def build_client(
     label: str,
     *,
     plugin: str,
+    build_auth: Callable[..., Any],
 ) -> HttpClient:
     """One HTTP client for `plugin` (e.g. `tap-sienge`); `label` names it in messages (plugin and account)."""
     cfg = scope["config"]
@@ -35,7 +37,7 @@ def build_client(
     if isinstance(verify, str) and verify.lower() in ("true", "false"):
         verify = verify.lower() == "true"
     account = (scope.get("account") or {}).get("name")
-    auth = build_authenticator(render(spec.get("auth"), scope), verify_tls=verify, label=label, account=account)
+    auth = build_auth(render(spec.get("auth"), scope), verify_tls=verify, label=label, account=account)
     redactor.add(*auth.secrets())
     if hasattr(auth, "on_new_secret"):
         auth.on_new_secret = redactor.add  # rotated tokens are masked from the moment they exist

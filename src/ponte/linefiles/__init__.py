@@ -10,3 +10,7 @@
 
 Nothing here imports singer-sdk except `tap`, so validation and `ponte follow` start quickly.
 """
+
+from __future__ import annotations
+
+from ponte.linefiles import declaration as declaration  # registers the checks of `format: line_files`

@@ -20,6 +20,7 @@ from ponte.declaration.declaration_paths import declaration_path
 from ponte.declaration.locate import spec_error
 from ponte.declaration.schema_errors import short
 from ponte.declaration.tap_checks import check_settings
+from ponte.declaration.validation import load_declaration, register_semantic_check
 from ponte.declaration.yaml_loader import LoadedYaml
 
 RESERVED_PREFIXES = ("_file_", "_sdc_")
@@ -108,8 +109,6 @@ def find_declaration(source: str) -> Path:
 
 def load_line_format(path: str | Path, *, glob: str | None = None, display_name: str | None = None) -> LineFormat:
     """Load, validate and check `path`, which must declare `format: line_files`."""
-    from ponte.declaration import load_declaration
-
     declaration = load_declaration(path, "tap", display_name=display_name)
     if declaration.kind != "line_files":
         raise SpecError(
@@ -230,3 +229,6 @@ def _check_counters(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[Spe
         if counters.get(key) in taken:
             yield spec_error(loaded, ("counters", key), "must differ from the stream (table) names and the other view")
         taken.add(counters.get(key, f"{counters['view']}_ativas"))
+
+
+register_semantic_check("line_files", check_line_files)

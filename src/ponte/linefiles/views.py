@@ -26,6 +26,7 @@ from psycopg import sql
 
 from ponte.linefiles.declaration import Counters, LineFormat
 from ponte.linefiles.schemas import KEY, lines_schema, rejects_schema
+from ponte.targets.postgres import ddl
 from ponte.targets.postgres.settings import LoaderSettings
 
 VIEW_COLUMNS = {
@@ -51,7 +52,6 @@ class Created:
 
 def ensure(settings: LoaderSettings, fmt: LineFormat) -> Created:
     """Create or evolve the two tables, then create or replace the views (one transaction for the views)."""
-    from ponte.targets.postgres import ddl
 
     tables: dict[str, str] = {}
     views: list[str] = []

@@ -17,6 +17,7 @@ from typing import Any
 from ponte.core.errors import ConfigError, PonteError
 from ponte.core.file_lock import file_lock
 from ponte.runlog import report
+from ponte.runlog.tables import DEAD_LETTER_API_DDL, RUNS_DDL
 
 STATUSES = ("open", "replayed", "discarded")
 Redact = Callable[[str], str]
@@ -235,16 +236,6 @@ class FileDeadLetterStore(DeadLetterStore):
 
 # -- PostgreSQL ---------------------------------------------------------------------------------------
 
-# Columns API targets need, added to target-postgres's own table (run_log.RUNS_DDL). Rows target-postgres
-# writes leave `target` null: they read back as target 'postgres'.
-_EXTRA_DDL = """
-ALTER TABLE {dead} ADD COLUMN IF NOT EXISTS entity text;
-ALTER TABLE {dead} ADD COLUMN IF NOT EXISTS api_response jsonb;
-ALTER TABLE {dead} ADD COLUMN IF NOT EXISTS target text;
-ALTER TABLE {dead} ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'open';
-ALTER TABLE {dead} ADD COLUMN IF NOT EXISTS replayed_at timestamptz;
-CREATE INDEX IF NOT EXISTS dead_letters_status_stream ON {dead} (status, stream);
-"""
 _SELECT = (
     "SELECT id, COALESCE(target, 'postgres'), stream, COALESCE(entity, target_table), record, reason, "
     "api_response, run_id::text, rejected_at, status FROM {dead}"
@@ -268,8 +259,6 @@ class PostgresDeadLetterStore(DeadLetterStore):
         import psycopg
         from psycopg import sql
 
-        from ponte.targets.postgres.run_log import RUNS_DDL
-
         super().__init__(redact)
         self.schema = schema
         self._sql = sql
@@ -282,7 +271,7 @@ class PostgresDeadLetterStore(DeadLetterStore):
             self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('ponte.run_log'))")
             self._conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
             self._conn.execute(sql.SQL(RUNS_DDL).format(runs=sql.Identifier(schema, "sync_runs"), dead=self._dead))
-            self._conn.execute(sql.SQL(_EXTRA_DDL).format(dead=self._dead))
+            self._conn.execute(sql.SQL(DEAD_LETTER_API_DDL).format(dead=self._dead))
 
     def _q(self, text: str) -> Any:
         return self._sql.SQL(text).format(dead=self._dead)

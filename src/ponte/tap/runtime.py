@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ponte.auth.registry import build_authenticator
 from ponte.core.errors import QuotaExhausted
 from ponte.declaration.templates import render
 from ponte.http import HttpClient
@@ -134,13 +135,16 @@ def build_runtime(
             logger,
             f"{name} account '{a['name']}'",
             plugin=name,
+            build_auth=build_authenticator,
         )
         for a in accounts
     }
     client = (
         next(iter(clients.values()))
         if clients
-        else build_client(spec, {"config": cfg}, redactor, timezone, logger, name, plugin=name)
+        else build_client(
+            spec, {"config": cfg}, redactor, timezone, logger, name, plugin=name, build_auth=build_authenticator
+        )
     )
     now = started_at or dt.datetime.now(dt.UTC)
     return TapRuntime(

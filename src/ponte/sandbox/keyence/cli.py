@@ -6,6 +6,8 @@ import datetime as dt
 
 import click
 
+from ponte.sandbox.keyence.gateway import GATEWAY_ZONE, GatewaySimulator, run
+
 
 @click.command()
 @click.option(
@@ -81,7 +83,6 @@ def keyence(
     production order. Stop with Ctrl-C: a half-written line is completed first.
     Then: ponte follow keyence-to-postgres   (the dev environment reads .ponte/keyence-gateway)
     """
-    from ponte.sandbox.keyence.gateway import GATEWAY_ZONE, GatewaySimulator, run
 
     simulator = GatewaySimulator(
         folder,

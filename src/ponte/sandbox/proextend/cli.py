@@ -1,7 +1,6 @@
 """`ponte sandbox proextend`: the command of the ProExtend sandbox (`ponte.sandbox.proextend.app`).
 
-`command()` builds it; `ponte.sandbox.cli` registers it at its end (the command reuses that module's
-`server_options`, so it is built lazily: importing this module first does not make an import cycle).
+`command()` builds it with the shared options of `ponte.sandbox.cli_options`; `ponte.sandbox.cli` registers it.
 """
 
 from __future__ import annotations
@@ -10,13 +9,13 @@ from typing import Any
 
 import click
 
+from ponte.sandbox.cli_options import collect_switches, serve_app, server_options, switch_options
+from ponte.sandbox.proextend.app import DEFAULT_API_KEY, ProExtendApp
 from ponte.sandbox.proextend.switches import PROEXTEND_SWITCHES, merged_common
 
 
 def command() -> click.Command:
     """The `proextend` click command."""
-    from ponte.sandbox.cli import collect_switches, serve_app, server_options, switch_options
-
     @click.command()
     @server_options(default_port=8768, common=merged_common())
     @click.option(
@@ -44,7 +43,6 @@ def command() -> click.Command:
         **values: Any,
     ) -> None:
         """ProExtend integration API (/api/integration/v1: units ... enrollments /sync, sync-status, queries)."""
-        from ponte.sandbox.proextend.app import DEFAULT_API_KEY, ProExtendApp
 
         switches = collect_switches(values, merged_common() + PROEXTEND_SWITCHES, settings)
         keys = api_keys or (DEFAULT_API_KEY,)

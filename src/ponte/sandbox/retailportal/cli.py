@@ -1,7 +1,6 @@
 """`ponte sandbox retailportal`: the command of the RetailPortal sandbox (`ponte.sandbox.retailportal.app`).
 
-`command()` builds it; `ponte.sandbox.cli` registers it at its end (the command reuses that module's
-`server_options`, so it is built lazily: importing this module first does not make an import cycle).
+`command()` builds it with the shared options of `ponte.sandbox.cli_options`; `ponte.sandbox.cli` registers it.
 """
 
 from __future__ import annotations
@@ -10,13 +9,13 @@ from typing import Any
 
 import click
 
+from ponte.sandbox.cli_options import collect_switches, serve_app, server_options, switch_options
+from ponte.sandbox.retailportal.app import DEFAULT_API_KEY, RetailPortalApp
 from ponte.sandbox.retailportal.switches import RETAILPORTAL_SWITCHES, merged_common
 
 
 def command() -> click.Command:
     """The `retailportal` click command."""
-    from ponte.sandbox.cli import collect_switches, serve_app, server_options, switch_options
-
     @click.command()
     @server_options(default_port=8769, common=merged_common())
     @click.option(
@@ -36,7 +35,6 @@ def command() -> click.Command:
         **values: Any,
     ) -> None:
         """RetailPortal ERP ingest API (/erp-data: product batches as async jobs, upsert by erpId, history)."""
-        from ponte.sandbox.retailportal.app import DEFAULT_API_KEY, RetailPortalApp
 
         switches = collect_switches(values, merged_common() + RETAILPORTAL_SWITCHES, settings)
         keys = api_keys or (DEFAULT_API_KEY,)

@@ -36,6 +36,8 @@ from ponte.targets.api.payload import PayloadPreparer
 from ponte.targets.api.sending import Item, SendContext, batches, in_flight
 from ponte.targets.api.spool import Spool, key_text
 from ponte.targets.api.sync_sender import SyncSender
+from ponte.targets.postgres.run_log import RunLog
+from ponte.targets.postgres.settings import build_conninfo
 
 DEAD_LETTER_FLUSH = 200
 EXIT_DEAD_LETTERS = 6  # records were dead-lettered and fail_on_dead_letters is set
@@ -349,7 +351,6 @@ class TargetRun:
 
 
 def _open_stores(target: TargetDef, config: Mapping[str, Any], redactor: Redactor) -> Stores:
-    from ponte.targets.postgres.settings import build_conninfo  # psycopg's conninfo: only imported when run
 
     def conninfo(dsn: str) -> str:
         return build_conninfo({"dsn": dsn}, application_name=target.plugin)
@@ -365,7 +366,6 @@ def _open_stores(target: TargetDef, config: Mapping[str, Any], redactor: Redacto
     store = build_dead_letter_store(spec, redact=redactor.redact)
     run_log = None
     if config.get("run_log_dsn"):
-        from ponte.targets.postgres.run_log import RunLog
 
         run_log = RunLog(conninfo(config["run_log_dsn"]), config.get("run_log_schema") or "ponte", target.plugin)
     return Stores(store, build_job_log(config, redact=redactor.redact), run_log)
