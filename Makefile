@@ -18,9 +18,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/ponte demo
 
-## Lint, validate the declarations and run the whole test suite (what CI runs).
+## Lint, check the layer contracts, validate the declarations and run the whole test suite (what CI runs).
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 	$(BIN)/ponte validate
 	$(BIN)/pytest -n 4 -m "not alone"
 	$(BIN)/pytest -m alone
@@ -34,7 +35,7 @@ validate: $(STAMP)
 
 ## Rewrite plugins/*.yml (the Meltano plugin definitions) from meltano.yml after changing a plugin there.
 plugins: $(STAMP)
-	$(BIN)/python -m ponte.plugin_definitions
+	$(BIN)/python -m ponte.project.plugin_definitions
 
 bench: $(STAMP)
 	$(BIN)/python bench/tap_sienge.py

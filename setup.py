@@ -2,7 +2,7 @@
 
 The repository's top-level folders stay the source of truth; a wheel built from it carries a copy, so the
 plugins work when installed into another Meltano project (`pip_url: ponte-elt==…` or `git+…`). Editable
-installs read the checkout's folders directly (see `ponte.spec.declaration_paths`). Everything else about
+installs read the checkout's folders directly (see `ponte.declaration.declaration_paths`). Everything else about
 the build is declared in pyproject.toml.
 """
 

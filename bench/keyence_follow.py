@@ -30,7 +30,7 @@ from pathlib import Path
 
 import psycopg
 
-from ponte.sandbox.keyence import DEFAULT_START, GatewaySimulator
+from ponte.sandbox.keyence.gateway import DEFAULT_START, GatewaySimulator
 from ponte.testing import console_script
 
 DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ponte.meltano_install import ensure_installed
+from ponte.project.meltano_install import ensure_installed
 from ponte.testing.meltano_run import INSTALL_LOCK
 from ponte.testing.wheel import built_wheel
 

@@ -16,7 +16,7 @@ import requests
 
 from ponte.auth.token_store import FileTokenStore
 from ponte.cli.taps import declaration_path
-from ponte.spec import load_tap_spec
+from ponte.declaration import load_tap_spec
 from ponte.tap.runtime import build_runtime
 from ponte.testing import SandboxProcess, bling_tokens
 

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ponte.deadletters import DeadLetter, PostgresDeadLetterStore
+from ponte.runlog.dead_letters import DeadLetter, PostgresDeadLetterStore
 from ponte.testing.cli import ponte_cli
 
 DSN = os.environ.get("PONTE_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
@@ -149,7 +149,7 @@ def test_api_target_letters_share_the_table_and_errors_exit_2(
 
 
 def test_file_store_through_the_cli(tmp_path: Path) -> None:
-    from ponte.deadletters import FileDeadLetterStore
+    from ponte.runlog.dead_letters import FileDeadLetterStore
 
     path = tmp_path / "dlq.jsonl"
     FileDeadLetterStore(path).add([DeadLetter(target="sienge", stream="titulos", record={"id": 1}, reason="HTTP 500")])

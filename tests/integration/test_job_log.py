@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ponte.errors import ConfigError
+from ponte.core.errors import ConfigError
 from ponte.targets.api.job_log import FileJobLog, JobLog, PostgresJobLog, build_job_log
 
 ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")

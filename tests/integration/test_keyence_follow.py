@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from ponte.sandbox.keyence import GatewaySimulator, Written
+from ponte.sandbox.keyence.gateway import GatewaySimulator, Written
 from ponte.testing import console_script
 
 PROJECT = Path(__file__).parents[2]

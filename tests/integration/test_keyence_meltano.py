@@ -10,9 +10,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ponte.keyence.declaration import load_line_format
-from ponte.keyence.views import ensure
-from ponte.sandbox.keyence import DEFAULT_START, GatewaySimulator
+from ponte.linefiles.declaration import load_line_format
+from ponte.linefiles.views import ensure
+from ponte.sandbox.keyence.gateway import DEFAULT_START, GatewaySimulator
 from ponte.targets.postgres.settings import LoaderSettings
 from ponte.testing.meltano_run import meltano_cli
 from ponte.testing.pg_types import mistyped_columns

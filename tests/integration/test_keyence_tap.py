@@ -16,9 +16,9 @@ from typing import Any
 
 import psycopg
 
-from ponte.keyence.declaration import find_declaration, load_line_format
-from ponte.keyence.views import ensure
-from ponte.sandbox.keyence import DEFAULT_START, GATEWAY_ZONE, GatewaySimulator, Written
+from ponte.linefiles.declaration import find_declaration, load_line_format
+from ponte.linefiles.views import ensure
+from ponte.sandbox.keyence.gateway import DEFAULT_START, GATEWAY_ZONE, GatewaySimulator, Written
 from ponte.targets.postgres.settings import LoaderSettings
 from ponte.testing import SingerRun, console_script, run_tap
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ponte import local_postgres
+from ponte.project import local_postgres
 from ponte.testing import console_script
 
 NOBODY = "host=127.0.0.1 port=1 user=postgres dbname=postgres connect_timeout=3"
@@ -31,7 +31,7 @@ def test_a_pg_dsn_that_does_not_answer_stops_the_demo_instead_of_loading_elsewhe
 FIND = """
 import json, sys
 from pathlib import Path
-from ponte import local_postgres
+from ponte.project import local_postgres
 local_postgres.DEFAULT_SERVER_DSN = sys.argv[1]  # the local server is down
 endpoint = local_postgres.find_postgres(Path(sys.argv[2]))
 print(json.dumps({"kind": endpoint.kind, "why": endpoint.why, "dsn": endpoint.admin_dsn}))

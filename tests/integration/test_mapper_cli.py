@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from ponte.deadletters import FileDeadLetterStore
+from ponte.runlog.dead_letters import FileDeadLetterStore
 from ponte.testing import SingerRun, console_script
 
 MAPPING = """\

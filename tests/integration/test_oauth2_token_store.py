@@ -27,7 +27,7 @@ import requests
 from ponte.auth import build_authenticator
 from ponte.auth.oauth2 import OAuth2Auth
 from ponte.auth.token_store import FileTokenStore, TokenRecord
-from ponte.errors import AuthError
+from ponte.core.errors import AuthError
 from ponte.http.client import HttpClient, HttpSettings
 from ponte.http.redaction import Redactor
 

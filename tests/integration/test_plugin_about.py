@@ -20,7 +20,7 @@ import yaml
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities, TargetCapabilities
 
 from ponte.cli.taps import TOTVS_FLAVOURS
-from ponte.console_scripts import console_script
+from ponte.core.console_scripts import console_script
 
 ROOT = Path(__file__).parents[2]
 PROJECT = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ponte.console_scripts import console_script
+from ponte.core.console_scripts import console_script
 from ponte.testing import SandboxProcess
 
 ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")

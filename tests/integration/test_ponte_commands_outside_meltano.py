@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ponte.meltano_config import active_environment
+from ponte.project.meltano_config import active_environment
 from ponte.testing import console_script
 
 pytestmark = pytest.mark.meltano

@@ -16,10 +16,10 @@ import requests
 from click.testing import CliRunner
 from ruamel.yaml import YAML
 
-from ponte.cli.sandbox import sandbox as sandbox_cli
 from ponte.sandbox import RunningSandbox, run_in_thread
-from ponte.sandbox.bling import BlingApp
-from ponte.sandbox.bling_switches import BLING_OVERRIDES, BLING_SWITCHES
+from ponte.sandbox.bling.app import BlingApp
+from ponte.sandbox.bling.switches import BLING_OVERRIDES, BLING_SWITCHES
+from ponte.sandbox.cli import sandbox as sandbox_cli
 from ponte.testing import SandboxProcess
 
 CLIENT = ("sandbox-client-id", "sandbox-client-secret")
@@ -591,7 +591,7 @@ def test_request_log_names_the_company_and_hides_secrets(bling: RunningSandbox, 
 
 
 def test_records_validate_against_the_tap_schemas(shared: RunningSandbox, http: requests.Session) -> None:
-    schemas = pytest.importorskip("ponte.tap.schemas")
+    schemas = pytest.importorskip("ponte.declaration.stream_schemas")
     spec = YAML(typ="safe", pure=True).load((REPO / "taps" / "bling.yml").read_text(encoding="utf-8"))
     access = grant(shared)["access_token"]
     checker = jsonschema.Draft7Validator.FORMAT_CHECKER

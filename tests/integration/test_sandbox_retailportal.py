@@ -297,7 +297,7 @@ def test_custom_api_key_option() -> None:
 def test_cli_help_labels_guesses() -> None:
     from click.testing import CliRunner
 
-    from ponte.cli.sandbox import sandbox as sandbox_cli
+    from ponte.sandbox.cli import sandbox as sandbox_cli
 
     result = CliRunner().invoke(sandbox_cli, ["retailportal", "--help"], terminal_width=400)
     assert result.exit_code == 0, result.output

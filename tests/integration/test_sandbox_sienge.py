@@ -20,11 +20,10 @@ import requests
 from click.testing import CliRunner
 from ruamel.yaml import YAML
 
-from ponte.cli.sandbox import sandbox as sandbox_cli
 from ponte.sandbox import RunningSandbox, run_in_thread
-from ponte.sandbox import sienge_catalog as catalog
-from ponte.sandbox import sienge_customers as customers
-from ponte.sandbox.sienge import SiengeApp
+from ponte.sandbox.cli import sandbox as sandbox_cli
+from ponte.sandbox.sienge import catalog, customers
+from ponte.sandbox.sienge.app import SiengeApp
 
 AUTH = ("demo-api", "demo-secret")
 REPO = Path(__file__).resolve().parents[2]
@@ -359,7 +358,7 @@ def test_a_million_customers_are_generated_lazily() -> None:
 
 
 def test_records_validate_against_the_tap_schemas(sienge: RunningSandbox, http: requests.Session) -> None:
-    schemas = pytest.importorskip("ponte.tap.schemas")
+    schemas = pytest.importorskip("ponte.declaration.stream_schemas")
     checker = jsonschema.Draft7Validator.FORMAT_CHECKER
     for stream in TAP_SPEC["streams"]:
         selector = stream.get("record_selector", "results")

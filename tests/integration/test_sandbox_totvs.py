@@ -13,10 +13,10 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from ponte.cli.sandbox import sandbox as sandbox_cli
 from ponte.sandbox import run_in_thread
-from ponte.sandbox.totvs import TotvsApp
-from ponte.sandbox.totvs_switches import TOTVS_OVERRIDES, TOTVS_SWITCHES
+from ponte.sandbox.cli import sandbox as sandbox_cli
+from ponte.sandbox.totvs.app import TotvsApp
+from ponte.sandbox.totvs.switches import TOTVS_OVERRIDES, TOTVS_SWITCHES
 from ponte.testing import SandboxProcess
 
 PROTHEUS = ("admin", "totvs-sandbox")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ponte.spec import load_tap_spec
+from ponte.declaration import load_tap_spec
 from ponte.testing import SandboxProcess, discover, run_tap
 
 ROOT = Path(__file__).parents[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ponte.runs.report import REPORT_ENV, STOPPED_QUOTA, read_report
+from ponte.runlog.report import REPORT_ENV, STOPPED_QUOTA, read_report
 from ponte.testing import run_tap
 
 

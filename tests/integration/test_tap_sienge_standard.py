@@ -14,7 +14,7 @@ import tempfile
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
 from ponte.cli.taps import declaration_path
-from ponte.spec import load_tap_spec
+from ponte.declaration import load_tap_spec
 from ponte.tap.factory import build_tap_class
 from ponte.testing import SandboxProcess
 

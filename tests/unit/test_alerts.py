@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ponte.errors import ConfigError
+from ponte.core.errors import ConfigError
 from ponte.http.redaction import Redactor
 from ponte.notify import Alert, Alerter, AlertSettings
 from ponte.testing.sinks import HttpSink, SmtpSink

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ponte.deadletters import DeadLetter, DeadLetterNotFound, FileDeadLetterStore, build_dead_letter_store
-from ponte.errors import ConfigError
+from ponte.core.errors import ConfigError
+from ponte.runlog.dead_letters import DeadLetter, DeadLetterNotFound, FileDeadLetterStore, build_dead_letter_store
 
 
 def letter(stream: str = "pedidos", target: str = "bling", **extra: object) -> DeadLetter:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from ponte.declaration.declaration_paths import declaration_path
 from ponte.mapper.plugin import mapping_path
-from ponte.spec.declaration_paths import declaration_path
 
 ROOT = Path(__file__).parents[2]
 

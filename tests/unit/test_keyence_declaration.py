@@ -12,12 +12,12 @@ from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 
 from ponte.cli.validate import validate
-from ponte.errors import SpecError
-from ponte.keyence.declaration import LineFormat, load_line_format
-from ponte.keyence.parsing import LineParser, Rejected
-from ponte.spec import find_declarations, load_declaration
-from ponte.spec.explain import explain
-from ponte.spec.registry import DECLARATION_FORMATS, LINE_COLUMN_TYPES
+from ponte.core.errors import SpecError
+from ponte.declaration import find_declarations, load_declaration
+from ponte.declaration.explain import explain
+from ponte.declaration.registry import DECLARATION_FORMATS, LINE_COLUMN_TYPES
+from ponte.linefiles.declaration import LineFormat, load_line_format
+from ponte.linefiles.parsing import LineParser, Rejected
 
 ROOT = Path(__file__).parents[2]
 KEYENCE = ROOT / "taps" / "keyence.yml"
@@ -68,7 +68,7 @@ def test_validate_command_handles_both_formats() -> None:
 
 
 def test_schema_is_valid_and_in_step_with_the_registry() -> None:
-    text = resources.files("ponte.spec").joinpath("schemas", "line_files.schema.json").read_text(encoding="utf-8")
+    text = resources.files("ponte.declaration").joinpath("schemas", "line_files.schema.json").read_text(encoding="utf-8")
     schema = json.loads(text)
     Draft202012Validator.check_schema(schema)
     assert tuple(schema["$defs"]["column"]["properties"]["type"]["enum"]) == LINE_COLUMN_TYPES

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ponte.keyence.reader import FolderReader, RawLine
-from ponte.sandbox.keyence import DEFAULT_START, GatewaySimulator, Written
+from ponte.linefiles.reader import FolderReader, RawLine
+from ponte.sandbox.keyence.gateway import DEFAULT_START, GatewaySimulator, Written
 
 TICK = dt.timedelta(seconds=0.25)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ponte.errors import SpecError
+from ponte.core.errors import SpecError
 from ponte.mapper import load_mapping
 from ponte.mapper.expressions import Expression, ExpressionError, field_references
 from ponte.mapper.fields import CollectRule, FieldError, FieldRule, coerce

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ponte.meltano_install import fingerprint, missing_venvs
+from ponte.project.meltano_install import fingerprint, missing_venvs
 
 MELTANO_YML = """\
 include_paths: ["./meltano/*.meltano.yml"]

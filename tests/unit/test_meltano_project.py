@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ponte.spec import load_declaration
+from ponte.declaration import load_declaration
 
 ROOT = Path(__file__).parents[2]
 PROJECT = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))

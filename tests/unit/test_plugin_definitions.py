@@ -16,7 +16,7 @@ import yaml
 from meltano.core.plugin import PluginType
 from meltano.core.plugin.base import PluginDefinition
 
-from ponte.plugin_definitions import DOCS_PAGE, LABELS, definitions, render
+from ponte.project.plugin_definitions import DOCS_PAGE, LABELS, definitions, render
 
 ROOT = Path(__file__).parents[2]
 DEFINITIONS = definitions(ROOT)

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from ponte.errors import ConfigError
+from ponte.core.errors import ConfigError
 from ponte.http.redaction import Redactor
-from ponte.runs import report
+from ponte.runlog import report
 from ponte.runs.alerting import alert_on, alert_settings, run_alert
 from ponte.runs.console import Console
 from ponte.runs.launcher import split_args

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ponte.deadletters import DeadLetter
-from ponte.deadletters.store import FileDeadLetterStore
-from ponte.runs import report
+from ponte.runlog import report
+from ponte.runlog.dead_letters import DeadLetter, FileDeadLetterStore
 
 
 def test_reports_are_appended_only_under_the_launcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ponte.meltano_install import project_files
+from ponte.project.meltano_install import project_files
 
 ROOT = Path(__file__).parents[2]
 

@@ -7,12 +7,12 @@ from importlib import resources
 
 from jsonschema import Draft202012Validator
 
-from ponte.spec import registry
-from ponte.spec.explain import explain
+from ponte.declaration import registry
+from ponte.declaration.explain import explain
 
 
 def _schema() -> dict:
-    text = resources.files("ponte.spec").joinpath("schemas", "tap.schema.json").read_text(encoding="utf-8")
+    text = resources.files("ponte.declaration").joinpath("schemas", "tap.schema.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 

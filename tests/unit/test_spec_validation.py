@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ponte.errors import SpecError
-from ponte.spec import Declaration, find_declarations, load_declaration, load_tap_spec
+from ponte.core.errors import SpecError
+from ponte.declaration import Declaration, find_declarations, load_declaration, load_tap_spec
 
 GOOD = textwrap.dedent(
     """\
@@ -327,7 +327,7 @@ SIENGE = Path(__file__).resolve().parents[2] / "taps" / "sienge.yml"
 def test_sienge_declaration_is_valid() -> None:
     if not SIENGE.is_file():
         pytest.skip("taps/sienge.yml is not in this checkout")
-    from ponte.spec.yaml_loader import load_yaml
+    from ponte.declaration.yaml_loader import load_yaml
 
     data = load_yaml(SIENGE).data
     files = [SIENGE.parent / s["schema"]["file"] for s in data["streams"] if "file" in s["schema"]]

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from ponte.errors import ConfigError
+from ponte.core.errors import ConfigError
 from ponte.tap.accounts import find_account, resolve_accounts
 from ponte.tap.fanout import batched
 from ponte.tap.windows import split_windows

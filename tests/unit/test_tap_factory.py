@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ponte.errors import AuthError, QuotaExhausted, SpecError
+from ponte.core.errors import AuthError, QuotaExhausted, SpecError
 from ponte.tap.factory import build_tap_class, config_jsonschema, stream_defs
 
 SETTINGS = [

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 import ponte
-from ponte.spec.validation import load_declaration
+from ponte.declaration.validation import load_declaration
 from ponte.tap.runtime import effective_config
 from ponte.targets.api.common_settings import all_settings
 from ponte.targets.api.definition import MESSAGE_FIELDS, EntityDef, JobDef, TargetDef, build_target_def
@@ -199,7 +199,7 @@ def test_the_status_url_follows_location_then_status_url_then_the_declared_path(
 
 def test_every_job_setting_the_schema_documents_is_read_by_the_engine() -> None:
     """A declared knob the engine never reads (once: items_per_second) misleads whoever tunes it."""
-    schema = json.loads((Path(ponte.__file__).parent / "spec/schemas/target.schema.json").read_text())
+    schema = json.loads((Path(ponte.__file__).parent / "declaration/schemas/target.schema.json").read_text())
     [documented] = [e["properties"]["job"]["properties"] for e in _objects(schema) if "job" in e.get("properties", {})]
     fields = {f.name for f in dataclasses.fields(JobDef)}
     engine = "".join(p.read_text() for p in (Path(ponte.__file__).parent / "targets/api").glob("*.py"))

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from ponte.errors import ConfigError
+from ponte.core.errors import ConfigError
 from ponte.targets.postgres.column_types import Kind
 from ponte.targets.postgres.json_depth import truncate_depth
 from ponte.targets.postgres.settings import LoaderSettings, build_conninfo

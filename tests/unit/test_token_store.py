@@ -24,7 +24,7 @@ from ponte.auth.token_store import (
     TokenRecord,
     build_token_store,
 )
-from ponte.errors import ConfigError
+from ponte.core.errors import ConfigError
 
 PG_DSN = os.environ.get("PONTE_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from ponte.errors import AuthError
+from ponte.core.errors import AuthError
 
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8977/callback"
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}

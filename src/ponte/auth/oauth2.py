@@ -23,7 +23,7 @@ import orjson
 import requests
 
 from ponte.auth.token_store import TokenRecord, TokenStore, reserve_in_log
-from ponte.errors import AuthError
+from ponte.core.errors import AuthError
 
 # renew an access token once a tenth of its lifetime is left, but never more than a minute ahead
 RENEWAL_SHARE = 0.1

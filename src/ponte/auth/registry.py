@@ -8,7 +8,7 @@ from typing import Any
 from ponte.auth.oauth2 import OAuth2Auth
 from ponte.auth.simple import ApiKeyAuth, BasicAuth, BearerAuth, NoAuth
 from ponte.auth.token_store import build_token_store
-from ponte.errors import ConfigError
+from ponte.core.errors import ConfigError
 
 
 def _basic(spec: Mapping[str, Any], **_: Any) -> BasicAuth:

@@ -29,8 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ponte.errors import ConfigError
-from ponte.file_lock import POLL_SECONDS, LockTimeout, file_lock
+from ponte.core.errors import ConfigError
+from ponte.core.file_lock import POLL_SECONDS, LockTimeout, file_lock
 
 logger = logging.getLogger("ponte.auth")
 

@@ -36,8 +36,14 @@ from ponte.auth.authorize import (
     parse_pasted,
 )
 from ponte.auth.oauth2 import OAuth2Auth
-from ponte.errors import AuthError, ConfigError, PonteError
+from ponte.core.errors import AuthError, ConfigError, PonteError
+from ponte.declaration import load_tap_spec
+from ponte.declaration.declaration_paths import declaration_path
+from ponte.declaration.templates import render
 from ponte.http.redaction import Redactor
+from ponte.project.meltano_config import find_project, plugin_config, under_meltano
+from ponte.tap.accounts import find_account, resolve_accounts, secret_fields
+from ponte.tap.runtime import effective_config, secret_values
 
 REFRESH_TOKEN_DAYS = 30  # Bling's refresh-token lifetime, shown by --status
 
@@ -101,9 +107,6 @@ def _span(seconds: float) -> str:
 
 def source_config(source: str, config_file: Path | None, environment: str | None = None) -> dict[str, Any]:
     """The tap's settings: Meltano's (from a shell in a project) or the TAP_<SOURCE>_* variables, then the file."""
-    from ponte.meltano_config import find_project, plugin_config, under_meltano
-    from ponte.spec import load_tap_spec
-    from ponte.spec.declaration_paths import declaration_path
 
     project = None if under_meltano() else find_project(Path.cwd())
     if project is not None:
@@ -119,11 +122,6 @@ def build_account_auth(
     source: str, account_name: str | None, config_file: Path | None, environment: str | None = None
 ) -> tuple[OAuth2Auth, Redactor, str]:
     """The OAuth2Auth of one account, as the tap would build it; also a redactor of every known secret."""
-    from ponte.cli.taps import declaration_path
-    from ponte.spec import load_tap_spec
-    from ponte.tap.accounts import find_account, resolve_accounts, secret_fields
-    from ponte.tap.runtime import effective_config, secret_values
-    from ponte.tap.templates import render
 
     path = declaration_path(source)
     spec = load_tap_spec(path).data

@@ -11,7 +11,11 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ponte.errors import ConfigError
+from ponte.core.errors import ConfigError
+from ponte.project.meltano_config import find_project, plugin_config, under_meltano
+from ponte.targets.postgres import readonly_role
+from ponte.targets.postgres.reconnect import connect_failure
+from ponte.targets.postgres.settings import build_conninfo
 
 # The loader's own settings, as Meltano exports them to the environment (.env) — so `ponte db` needs no
 # extra configuration in a Ponte project.
@@ -21,7 +25,6 @@ _LOADER_ENV = ("host", "port", "user", "password", "database", "dsn", "ssl_mode"
 def loader_config(environment: str | None = None) -> dict[str, Any]:
     """target-postgres's connection settings: TARGET_POSTGRES_* under Meltano (`meltano invoke`), Meltano's
     resolved config from a shell inside the project, else whatever TARGET_POSTGRES_* the shell exports."""
-    from ponte.meltano_config import find_project, plugin_config, under_meltano
 
     project = None if under_meltano() else find_project(Path.cwd())
     if project is not None:
@@ -35,7 +38,6 @@ def loader_config(environment: str | None = None) -> dict[str, Any]:
 
 
 def _admin_conninfo(dsn: str | None) -> str:
-    from ponte.targets.postgres.settings import build_conninfo
 
     if dsn:
         return build_conninfo({"dsn": dsn}, application_name="ponte db")
@@ -63,8 +65,6 @@ def create_command(environment: str | None) -> None:
 
     Connects to the same server's `postgres` database with the loader's user, which needs CREATEDB.
     """
-    from ponte.targets.postgres.reconnect import connect_failure
-    from ponte.targets.postgres.settings import build_conninfo
 
     conninfo = build_conninfo(loader_config(environment), application_name="ponte db")
     parts = conninfo_to_dict(conninfo)
@@ -126,7 +126,6 @@ def grant_readonly_command(
     The role may SELECT from every table of the schemas (also tables created later) and nothing else;
     its sessions start read-only. Run again after adding a source to expose its schema too.
     """
-    from ponte.targets.postgres import readonly_role
 
     if password_env and generate_password:
         raise click.UsageError("use either --password-env or --generate-password")

@@ -20,8 +20,9 @@ from typing import Any
 
 import click
 
-from ponte.deadletters import STATUSES, DeadLetter, DeadLetterStore, build_dead_letter_store
-from ponte.errors import ConfigError
+from ponte.core.errors import ConfigError
+from ponte.runlog.dead_letters import STATUSES, DeadLetter, DeadLetterStore, build_dead_letter_store
+from ponte.targets.postgres.settings import build_conninfo
 
 
 def store_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -42,7 +43,6 @@ def open_store(store_spec: str | None, dsn: str | None, schema: str) -> DeadLett
             raise ConfigError(f"--store must look like file:PATH, got {store_spec!r}")
         return build_dead_letter_store({"type": "file", "path": path})
     if dsn:
-        from ponte.targets.postgres.settings import build_conninfo
 
         return build_dead_letter_store(
             {"type": "postgres", "dsn": build_conninfo({"dsn": dsn}, application_name="ponte dlq"), "schema": schema}

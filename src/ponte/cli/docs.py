@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ponte.project.plugin_docs import GUIDES, stale_guides
+
 
 @click.command("docs")
 @click.pass_context
@@ -23,7 +25,6 @@ def docs(ctx: click.Context, check: bool, project: Path) -> None:
     Run it after changing meltano.yml's settings or a declaration; `ponte docs --check` (run by the tests)
     fails while a table disagrees with what it describes.
     """
-    from ponte.plugin_docs import GUIDES, stale_guides
 
     stale = stale_guides(project, write=not check)
     names = ", ".join(str(path.relative_to(project)) for path in stale)

@@ -1,7 +1,7 @@
 """`ponte follow keyence-to-postgres`: load the KEYENCE gateway's lines into PostgreSQL as they are written.
 
-The work is done by `ponte.keyence.follow` (a long-running tap-keyence piped into target-postgres, state
-saved in PostgreSQL after each commit) and `ponte.keyence.views` (tables and the per-order views).
+The work is done by `ponte.linefiles.follow` (a long-running tap-keyence piped into target-postgres, state
+saved in PostgreSQL after each commit) and `ponte.linefiles.views` (tables and the per-order views).
 """
 
 from __future__ import annotations
@@ -15,9 +15,13 @@ from typing import Any
 import click
 import psycopg
 
-from ponte.console_scripts import console_script
-from ponte.errors import ConfigError
-from ponte.meltano_config import extractor_extra, plugin_config
+from ponte.core.console_scripts import console_script
+from ponte.core.errors import ConfigError
+from ponte.linefiles.declaration import find_declaration, load_line_format
+from ponte.linefiles.follow import FollowPipeline, FollowSettings, check_folder
+from ponte.linefiles.views import ensure
+from ponte.project.meltano_config import extractor_extra, plugin_config
+from ponte.targets.postgres.reconnect import connect_failure
 
 LOG_FORMAT = "%(asctime)s | %(levelname)-8s | %(name)-30s | %(message)s"
 
@@ -99,9 +103,6 @@ def follow(
       ponte follow keyence --tap-config tap.json --target-config target.json
       ponte follow keyence-to-postgres --setup-only                # only the tables and views
     """
-    from ponte.keyence.declaration import find_declaration, load_line_format
-    from ponte.keyence.follow import FollowPipeline, FollowSettings, check_folder
-    from ponte.keyence.views import ensure
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     source = pipeline.removesuffix("-to-postgres")
@@ -135,7 +136,6 @@ def follow(
         created = ensure(settings.loader, fmt)
         pipeline_runner.store.ensure()
     except psycopg.OperationalError as exc:
-        from ponte.targets.postgres.reconnect import connect_failure
 
         raise ConfigError(connect_failure(exc, settings.loader.conninfo, "ponte follow")) from None
     finally:

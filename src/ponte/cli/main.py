@@ -8,14 +8,14 @@ import click
 
 from ponte.cli.auth import auth
 from ponte.cli.db import db
+from ponte.cli.demo import demo
 from ponte.cli.dlq import dlq
 from ponte.cli.docs import docs
 from ponte.cli.follow import follow
 from ponte.cli.run import run
-from ponte.cli.sandbox import sandbox
 from ponte.cli.validate import validate
-from ponte.demo import demo
-from ponte.errors import PonteError
+from ponte.core.errors import PonteError
+from ponte.sandbox.cli import sandbox
 
 
 @click.group()

@@ -1,6 +1,6 @@
 """Console scripts `tap-sienge`, `tap-bling`, …: each builds its Tap class from `taps/<source>.yml`.
 
-The declaration is looked up by `ponte.spec.declaration_paths` (`$PONTE_TAPS_DIR`, `./taps`, the checkout's).
+The declaration is looked up by `ponte.declaration.declaration_paths` (`$PONTE_TAPS_DIR`, `./taps`, the checkout's).
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import os
 import sys
 from pathlib import Path
 
-from ponte.errors import PonteError
-from ponte.log_level import misnamed_level_warning
-from ponte.spec import load_tap_spec
-from ponte.spec.declaration_paths import declaration_path
+from ponte.core.errors import PonteError
+from ponte.core.log_level import misnamed_level_warning
+from ponte.declaration import load_tap_spec
+from ponte.declaration.declaration_paths import declaration_path
 from ponte.tap.factory import build_tap_class
 
 

@@ -22,14 +22,15 @@ from typing import Any
 
 import requests
 
-from ponte.auth.client_factory import build_client
-from ponte.errors import ApiError, ConfigError, PonteError
+from ponte.auth.registry import build_authenticator
+from ponte.core.errors import ApiError, ConfigError, PonteError
+from ponte.core.log_level import misnamed_level_warning, plugin_log_level
+from ponte.core.setting_text import read_setting
+from ponte.declaration.declaration_paths import declaration_path
+from ponte.declaration.validation import load_declaration
 from ponte.http import HttpClient
+from ponte.http.client_factory import build_client
 from ponte.http.redaction import Redactor, weak_secret_warnings
-from ponte.log_level import misnamed_level_warning, plugin_log_level
-from ponte.setting_text import read_setting
-from ponte.spec.declaration_paths import declaration_path
-from ponte.spec.validation import load_declaration
 from ponte.tap.runtime import effective_config, secret_settings
 from ponte.targets.api.about import FORMATS, about_info, render_about
 from ponte.targets.api.common_settings import all_settings
@@ -99,7 +100,7 @@ def run_target(name: str, argv: list[str] | None = None) -> int:
             logger.warning(warning)
         target = build_target_def(declaration.data, declaration.base_dir, config)
         client = build_client(declaration.data, {"config": config}, redactor, target.timezone, logger,
-                              f"target-{name}", plugin=f"target-{name}")  # fmt: skip
+                              f"target-{name}", plugin=f"target-{name}", build_auth=build_authenticator)  # fmt: skip
         if args.test:
             check_connection(target.url((target.connection_check or {}).get("path", "/")), client, logger, name)
             return 0

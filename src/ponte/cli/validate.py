@@ -11,10 +11,12 @@ from pathlib import Path
 
 import click
 
-from ponte.errors import SpecError
-from ponte.spec import find_declarations, load_declaration
-from ponte.spec.registry import DECLARATION_FOLDERS, DECLARATION_FORMATS
-from ponte.spec.validation import has_schema, kind_of
+from ponte import linefiles, mapper  # noqa: F401 (importing them registers the checks of line-files and mapping declarations)
+from ponte.core.errors import SpecError
+from ponte.declaration import find_declarations, load_declaration
+from ponte.declaration.explain import explain as reference
+from ponte.declaration.registry import DECLARATION_FOLDERS, DECLARATION_FORMATS
+from ponte.declaration.validation import has_schema, kind_of
 
 EXPLAINABLE = [kind for kind in DECLARATION_FOLDERS if has_schema(kind)]
 FORMATS = [name for name in DECLARATION_FORMATS if has_schema(name)]  # picked by a `format:` key, e.g. line_files
@@ -43,8 +45,6 @@ FORMATS = [name for name in DECLARATION_FORMATS if has_schema(name)]  # picked b
 def validate(paths: tuple[Path, ...], root: Path | None, kind: str | None, explain: str | None) -> None:
     """Validate declarations: PATHS, or every taps/*.yml (and other kinds) under --root."""
     if explain:
-        from ponte.spec.explain import explain as reference
-
         click.echo(reference(explain), nl=False)
         return
     base = root or Path(".")

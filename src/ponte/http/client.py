@@ -20,7 +20,7 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
-from ponte.errors import ApiError, AuthError, QuotaExhausted
+from ponte.core.errors import ApiError, AuthError, QuotaExhausted
 from ponte.http.rate_budget import DailyQuota, RateLimiter
 from ponte.http.redaction import Redactor
 from ponte.http.retry_policy import RetryPolicy, retry_after_seconds, server_wait

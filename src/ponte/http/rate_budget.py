@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from ponte.errors import QuotaExhausted
+from ponte.core.errors import QuotaExhausted
 
 
 class RateLimiter:

@@ -12,13 +12,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ponte.errors import PonteError, SpecError
+from ponte.core.errors import PonteError, SpecError
+from ponte.declaration.locate import spec_error
+from ponte.declaration.schema_errors import did_you_mean
+from ponte.declaration.validation import load_tap_spec, register_semantic_check
+from ponte.declaration.yaml_loader import KeyPath, LoadedYaml
 from ponte.mapper.expressions import field_references
 from ponte.mapper.fields import schema_at
 from ponte.mapper.lookup_files import check_lookup_files
-from ponte.spec.locate import spec_error
-from ponte.spec.schema_errors import did_you_mean
-from ponte.spec.yaml_loader import KeyPath, LoadedYaml
 
 
 def tap_path(data: Mapping[str, Any], base_dir: Path) -> Path | None:
@@ -32,7 +33,7 @@ def tap_path(data: Mapping[str, Any], base_dir: Path) -> Path | None:
 
 def source_schemas(data: Mapping[str, Any], loaded: LoadedYaml, base_dir: Path) -> dict[str, dict[str, Any]] | None:
     """Each stream's JSON Schema as the source tap declares it; None when the mapping names no tap."""
-    from ponte.spec.validation import load_tap_spec  # spec → mapper → spec: imported when needed
+    # Lazily: ponte.tap.factory imports singer-sdk, which `ponte validate` otherwise never needs.
     from ponte.tap.factory import stream_defs
 
     path = tap_path(data, base_dir)
@@ -152,3 +153,6 @@ def _references(item: Mapping[str, Any], path: KeyPath) -> Iterator[tuple[KeyPat
             continue  # reported by check_structure
         for reference in references:
             yield where, reference
+
+
+register_semantic_check("mapping", check_mapping)

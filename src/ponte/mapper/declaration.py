@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ponte.errors import SpecError
+from ponte.core.errors import SpecError
+from ponte.declaration.locate import sort_key
+from ponte.declaration.validation import Declaration, load_declaration
+from ponte.declaration.yaml_loader import KeyPath, LoadedYaml
 from ponte.mapper.checks import check_references, source_schemas
 from ponte.mapper.expressions import Expression
 from ponte.mapper.fields import CollectRule, FieldRule
 from ponte.mapper.lookup_files import read_lookup_file
-from ponte.spec.locate import sort_key
-from ponte.spec.validation import Declaration, load_declaration
-from ponte.spec.yaml_loader import KeyPath, LoadedYaml
 
 
 @dataclass

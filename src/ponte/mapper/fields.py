@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ponte.declaration.yaml_loader import KeyPath
 from ponte.mapper.expressions import Expression
-from ponte.spec.yaml_loader import KeyPath
 
 COERCE_TYPES: tuple[str, ...] = ("string", "integer", "number", "boolean", "date-time-z")
 _TRUE = {"true", "t", "1", "yes", "y", "sim", "s"}

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from ponte.scratch_db import ScratchDb
+from ponte.core.scratch_db import ScratchDb
 
 
 class GroupStore:

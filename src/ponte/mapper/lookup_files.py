@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ponte.errors import SpecError
-from ponte.spec.locate import spec_error
-from ponte.spec.yaml_loader import KeyPath, LoadedYaml
+from ponte.core.errors import SpecError
+from ponte.declaration.locate import spec_error
+from ponte.declaration.yaml_loader import KeyPath, LoadedYaml
 
 DELIMITERS = ",;"
 _cache: dict[tuple[Path, int, int, str, str], dict[str, str]] = {}

@@ -30,14 +30,14 @@ from singer_sdk import typing as th
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.mapper_base import InlineMapper
 
-from ponte.deadletters import DeadLetter, DeadLetterStore, build_dead_letter_store
-from ponte.errors import ConfigError, DataError, PonteError
+from ponte.core.errors import ConfigError, DataError, PonteError
+from ponte.declaration.declaration_paths import declaration_file
 from ponte.mapper.declaration import MappingFile, MappingRule, load_mapping
 from ponte.mapper.expressions import ExpressionError
 from ponte.mapper.fields import FieldError, FieldRule
 from ponte.mapper.group_store import GroupStore
-from ponte.runs.report import launcher_run_id
-from ponte.spec.declaration_paths import declaration_file
+from ponte.runlog.dead_letters import DeadLetter, DeadLetterStore, build_dead_letter_store
+from ponte.runlog.report import launcher_run_id
 
 NAME = "ponte-mapper"
 

@@ -24,9 +24,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
-from ponte.errors import ConfigError
+from ponte.core.errors import ConfigError
+from ponte.core.setting_text import read_setting
 from ponte.http.redaction import Redactor
-from ponte.setting_text import read_setting
 
 Redact = Callable[[str], str]
 SEVERITIES = ("warning", "error")

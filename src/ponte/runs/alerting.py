@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from ponte.errors import ConfigError
+from ponte.core.errors import ConfigError
 from ponte.notify import Alert, AlertSettings
 from ponte.runs.outcome import STATUSES
 from ponte.runs.store import PipelineRun

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from ponte.runlog.report import progress_seconds
 from ponte.runs.human import HumanView
 from ponte.runs.meltano_log import LogLine, plain_message
-from ponte.runs.report import progress_seconds
 
 FORMATS = ("human", "console", "json")
 SOURCE = "ponte run"

@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ponte.runlog.report import TOTAL_TAG
 from ponte.runs.meltano_log import ERROR_LEVELS, MELTANO, LogLine, plain_message
-from ponte.runs.report import TOTAL_TAG
 
 _METRIC = re.compile(r"^METRIC: (?P<json>\{.*\})\s*$")
 _BEGIN = re.compile(r"^Beginning sync of '(?P<stream>[^']+)' in (?P<mode>\S+) mode")

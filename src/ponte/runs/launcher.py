@@ -5,7 +5,7 @@ Why a launcher: inside a pipeline each plugin only sees its own end. A target se
 tap finished or died, so its `sync_runs` rows say `succeeded` for a run whose tap failed; a target that
 fails before its first stream leaves no row at all; Meltano logs the plugins' errors at `info`. The launcher
 sees the whole run: Meltano's exit code and JSON log (which plugin exited how, and its error line) and the
-facts Ponte's plugins report to it (ponte.runs.report). It writes one pipeline-run row under one run id,
+facts Ponte's plugins report to it (ponte.runlog.report). It writes one pipeline-run row under one run id,
 which every plugin also uses, prints the failing plugin's error as an ERROR line, alerts, and exits non-zero
 when the run failed.
 """
@@ -30,11 +30,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from ponte.console_scripts import console_script
-from ponte.errors import ConfigError
+from ponte.core.console_scripts import console_script
+from ponte.core.errors import ConfigError
 from ponte.http.redaction import Redactor
 from ponte.notify import Alerter
-from ponte.runs import report
+from ponte.runlog import report
 from ponte.runs.alerting import run_alert
 from ponte.runs.console import Console
 from ponte.runs.meltano_log import MELTANO, MeltanoLog

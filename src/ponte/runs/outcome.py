@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ponte.runs import report
+from ponte.runlog import report
 from ponte.runs.meltano_log import MELTANO, MeltanoLog
 
 STATUSES = ("running", "succeeded", "failed", "partial", "stopped-quota")

@@ -17,10 +17,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ponte.errors import ConfigError
+from ponte.core.errors import ConfigError
 from ponte.notify import AlertSettings
 from ponte.runs import alerting
 from ponte.runs.store import FileRunStore, PostgresRunStore, RunStore
+from ponte.targets.postgres.settings import build_conninfo
 
 DEFAULT_RUNS_PATH = ".ponte/pipeline_runs.jsonl"
 APPLICATION_NAME = "ponte run"
@@ -93,7 +94,6 @@ class LaunchSettings:
 
 
 def _conninfo(dsn: str) -> str:
-    from ponte.targets.postgres.settings import build_conninfo
 
     try:
         return build_conninfo({"dsn": dsn}, application_name=APPLICATION_NAME)

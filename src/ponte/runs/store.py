@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ponte.file_lock import file_lock
+from ponte.core.file_lock import file_lock
 
 logger = logging.getLogger(__name__)
 

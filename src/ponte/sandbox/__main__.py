@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ponte.cli.sandbox import sandbox
+from ponte.sandbox.cli import sandbox
 
 if __name__ == "__main__":
     sandbox(prog_name="python -m ponte.sandbox")

@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ponte.errors import ConfigError
-from ponte.tap.templates import render
+from ponte.core.errors import ConfigError
+from ponte.declaration.templates import render
 
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 

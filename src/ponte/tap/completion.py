@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from ponte.errors import QuotaExhausted
+from ponte.core.errors import QuotaExhausted
 
 COMPLETED_KEY = "ponte_completed_at"
 INTERRUPTED_KEY = "ponte_interrupted_run"

@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import Any
 
-from ponte.errors import PonteError
+from ponte.core.errors import PonteError
 
 SDK_UNHANDLED_ERROR = "An unhandled error occurred while syncing"
 

@@ -13,12 +13,12 @@ from typing import Any
 
 from singer_sdk import Tap
 
-from ponte.errors import SpecError
-from ponte.spec.settings_schema import settings_jsonschema
-from ponte.spec.stream_defaults import effective_paginator, effective_record_selector
+from ponte.core.errors import SpecError
+from ponte.declaration.settings_schema import settings_jsonschema
+from ponte.declaration.stream_defaults import effective_paginator, effective_record_selector
+from ponte.declaration.stream_schemas import resolve_schema
 from ponte.tap.lifecycle import LifecycleMixin
 from ponte.tap.runtime import TapRuntime, build_runtime
-from ponte.tap.schemas import resolve_schema
 from ponte.tap.stream import WINDOW_END_FIELD, DeclarativeStream, StreamDef
 
 EMIT_ACTIVATE_VERSION = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from ponte.declaration.records import dig, select_records
 from ponte.tap.paginators import build_paginator
-from ponte.tap.records import dig, select_records
 
 
 def batched(values: Sequence[Any], size: int) -> Iterator[list[Any]]:

@@ -13,8 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ponte.errors import ConfigError
-from ponte.setting_text import read_setting
+from ponte.core.errors import ConfigError
+from ponte.core.setting_text import read_setting
 
 
 def for_each_values(setting: Mapping[str, Any], config: Mapping[str, Any], tap_name: str, stream: str) -> list[str]:

@@ -8,7 +8,7 @@
   stops only that account's streams, the others are read to the end, and the next run resumes that account.
   Runs that together finish one interrupted sync form a *pass*, named by the start of its first run; every
   marker of an unfinished pass carries that name, so a pass that needs three days skips on day three what days
-  one and two finished. The exit code is 0, so the stop is also reported to `ponte run` (ponte.runs.report)
+  one and two finished. The exit code is 0, so the stop is also reported to `ponte run` (ponte.runlog.report)
   for the run record.
 * `--test` makes one cheap request (the declaration's `connection_check`) and says whether it worked.
 * Every configured secret is masked in log output.
@@ -30,11 +30,11 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.helpers._util import load_json
 from singer_sdk.singerlib.encoding.simple import Message, SingerMessageType
 
-from ponte.errors import PonteError, QuotaExhausted
-from ponte.runs.report import STOPPED_QUOTA, report
+from ponte.core.errors import PonteError, QuotaExhausted
+from ponte.declaration.templates import render
+from ponte.runlog.report import STOPPED_QUOTA, report
 from ponte.tap.completion import COMPLETED_KEY, INTERRUPTED_KEY
 from ponte.tap.runtime import TapRuntime
-from ponte.tap.templates import render
 
 
 class BufferedMsgSpecWriter(MsgSpecWriter):

@@ -18,7 +18,7 @@ from typing import Any
 import requests
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 
-from ponte.tap.records import dig, select_records
+from ponte.declaration.records import dig, select_records
 
 
 def _body(response: requests.Response) -> Any:

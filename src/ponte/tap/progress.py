@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from singer_sdk import metrics
 
-from ponte.runs.report import TOTAL_TAG, progress_seconds
+from ponte.runlog.report import TOTAL_TAG, progress_seconds
 
 
 class ProgressCounter(metrics.Counter):

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ponte.auth.client_factory import build_client
-from ponte.errors import QuotaExhausted
+from ponte.auth.registry import build_authenticator
+from ponte.core.errors import QuotaExhausted
+from ponte.declaration.templates import render
 from ponte.http import HttpClient
+from ponte.http.client_factory import build_client
 from ponte.http.redaction import Redactor, weak_secret_warnings
 from ponte.tap.accounts import resolve_accounts, secret_fields
-from ponte.tap.templates import render
 
 
 def effective_config(settings: list[dict[str, Any]], config: Mapping[str, Any]) -> dict[str, Any]:
@@ -134,13 +135,16 @@ def build_runtime(
             logger,
             f"{name} account '{a['name']}'",
             plugin=name,
+            build_auth=build_authenticator,
         )
         for a in accounts
     }
     client = (
         next(iter(clients.values()))
         if clients
-        else build_client(spec, {"config": cfg}, redactor, timezone, logger, name, plugin=name)
+        else build_client(
+            spec, {"config": cfg}, redactor, timezone, logger, name, plugin=name, build_auth=build_authenticator
+        )
     )
     now = started_at or dt.datetime.now(dt.UTC)
     return TapRuntime(

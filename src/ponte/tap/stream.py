@@ -22,17 +22,17 @@ from singer_sdk.helpers._state import PROGRESS_MARKERS
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
 
-from ponte.errors import ApiError, QuotaExhausted
+from ponte.core.errors import ApiError, QuotaExhausted
+from ponte.declaration.records import dig, select_records
+from ponte.declaration.templates import references, render
 from ponte.tap.completion import CompletionMixin
 from ponte.tap.expected_errors import QuietExpectedErrors
 from ponte.tap.fanout import batched, list_field_values
 from ponte.tap.for_each import for_each_values
 from ponte.tap.paginators import build_paginator
 from ponte.tap.progress import ProgressCounter
-from ponte.tap.records import dig, select_records
 from ponte.tap.resume import Progress, key_fields
 from ponte.tap.runtime import TapRuntime
-from ponte.tap.templates import references, render
 from ponte.tap.undeclared_fields import UndeclaredFieldsMixin
 from ponte.tap.windows import Window, split_windows
 

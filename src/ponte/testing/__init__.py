@@ -3,7 +3,7 @@
 Used by the test suite and the benchmarks; also handy for anyone testing their own declarations.
 """
 
-from ponte.testing.sandbox_process import SandboxProcess
+from ponte.sandbox.process import SandboxProcess
 from ponte.testing.singer_process import BackgroundTap, SingerRun, console_script, discover, run_tap, select_only
 
 __all__ = ["BackgroundTap", "SandboxProcess", "SingerRun", "console_script", "discover", "run_tap", "select_only"]

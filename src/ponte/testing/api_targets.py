@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from ponte.console_scripts import console_script
+from ponte.core.console_scripts import console_script
 
 
 def write_config(folder: Path, **values: Any) -> Path:

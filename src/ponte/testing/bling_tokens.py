@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ponte.auth.token_store import FileTokenStore, TokenRecord
-from ponte.testing.sandbox_process import SandboxProcess
+from ponte.sandbox.process import SandboxProcess
 
 
 def grant(sandbox: SandboxProcess, company: str) -> dict[str, Any]:

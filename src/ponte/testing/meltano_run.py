@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from ponte.console_scripts import console_script
+from ponte.core.console_scripts import console_script
 
 INSTALL_LOCK = "ponte-install.lock"
 

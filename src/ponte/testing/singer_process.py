@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ponte.console_scripts import console_script
+from ponte.core.console_scripts import console_script
 
 
 def select_only(catalog: dict[str, Any], streams: set[str] | list[str]) -> dict[str, Any]:

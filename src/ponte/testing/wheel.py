@@ -11,7 +11,7 @@ import fcntl
 import subprocess
 from pathlib import Path
 
-from ponte.console_scripts import console_script
+from ponte.core.console_scripts import console_script
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 

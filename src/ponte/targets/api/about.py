@@ -12,8 +12,8 @@ import json
 from importlib import metadata
 from typing import Any
 
-from ponte.spec.settings_schema import settings_jsonschema
-from ponte.spec.validation import Declaration
+from ponte.declaration.settings_schema import settings_jsonschema
+from ponte.declaration.validation import Declaration
 
 CAPABILITIES = ("about", "test")
 FORMATS = ("text", "json", "markdown")

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ponte.errors import ConfigError
-from ponte.spec.target_checks import load_payload_schema
-from ponte.tap.templates import references, render
+from ponte.core.errors import ConfigError
+from ponte.declaration.target_checks import load_payload_schema
+from ponte.declaration.templates import references, render
 
 DEFAULT_KEY_PATTERNS = (r"^{wrapper}\.(?P<index>\d+)\.(?P<field>.+)$", r"^(?P<index>\d+)$")
 

@@ -21,9 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ponte.deadletters.store import run_uuid
-from ponte.errors import ConfigError
-from ponte.file_lock import file_lock
+from ponte.core.errors import ConfigError
+from ponte.core.file_lock import file_lock
+from ponte.runlog.dead_letters import run_uuid
+from ponte.runlog.tables import JOBS_DDL
 
 Redact = Callable[[str], str]
 SUBMITTED = "submitted"
@@ -252,37 +253,6 @@ class FileJobLog(JobLog):
 
 # -- PostgreSQL ---------------------------------------------------------------------------------------
 
-JOBS_DDL = """
-CREATE TABLE IF NOT EXISTS {jobs} (
-    plugin text NOT NULL,
-    job_id text NOT NULL,
-    run_id uuid NOT NULL,
-    entity text NOT NULL,
-    path text,
-    items integer NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    finished_at timestamptz,
-    state text NOT NULL DEFAULT 'submitted',
-    succeeded integer,
-    failed integer,
-    error text,
-    PRIMARY KEY (plugin, job_id)
-);
-COMMENT ON TABLE {jobs} IS 'One row per batch job an API target submitted: what it sent, and how the API says it ended.';
-COMMENT ON COLUMN {jobs}.plugin IS 'The target that submitted the job (e.g. target-retailportal).';
-COMMENT ON COLUMN {jobs}.job_id IS 'The job id the API returned (202 Accepted).';
-COMMENT ON COLUMN {jobs}.run_id IS 'The run that submitted it; joins sync_runs and dead_letters.';
-COMMENT ON COLUMN {jobs}.entity IS 'What the batch holds (the API entity, e.g. ErpProduct).';
-COMMENT ON COLUMN {jobs}.path IS 'URL path the batch was posted to.';
-COMMENT ON COLUMN {jobs}.items IS 'Number of records in the batch.';
-COMMENT ON COLUMN {jobs}.created_at IS 'When the API accepted the job.';
-COMMENT ON COLUMN {jobs}.finished_at IS 'When the job reached a final state; null while it runs.';
-COMMENT ON COLUMN {jobs}.state IS 'submitted until the API reports a final state, then that state.';
-COMMENT ON COLUMN {jobs}.succeeded IS 'Records the API applied.';
-COMMENT ON COLUMN {jobs}.failed IS 'Records the API rejected (their details are in dead_letters).';
-COMMENT ON COLUMN {jobs}.error IS 'Why the job failed as a whole, if it did.';
-CREATE INDEX IF NOT EXISTS sync_jobs_run_id ON {jobs} (run_id);
-"""
 _SELECT = (
     "SELECT plugin, job_id, entity, items, run_id::text, path, created_at, finished_at, state, succeeded, failed, "
     "error FROM {jobs}"

@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 import requests
 
-from ponte.errors import ApiError, PonteError
-from ponte.tap.records import dig
+from ponte.core.errors import ApiError, PonteError
+from ponte.declaration.records import dig
 from ponte.targets.api.job_log import JobLog
 from ponte.targets.api.job_status import FAILED, PENDING, JobReading, int_count, read_status, status_url
 from ponte.targets.api.record_errors import message_in

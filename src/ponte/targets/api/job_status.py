@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from ponte.tap.records import dig
+from ponte.declaration.records import dig
 from ponte.targets.api.definition import JobDef
 
 SUCCEEDED, FAILED, PENDING = "succeeded", "failed", "pending"

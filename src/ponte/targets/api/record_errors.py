@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ponte.tap.records import dig
+from ponte.declaration.records import dig
 from ponte.targets.api.definition import RecordErrors
 
 FieldErrors = dict[str, list[str]]

@@ -21,13 +21,13 @@ from typing import IO, Any
 import orjson
 import requests
 
-from ponte.deadletters import DeadLetter, DeadLetterStore, build_dead_letter_store
-from ponte.errors import ConfigError, DataError, PonteError
+from ponte.core.errors import ConfigError, DataError, PonteError
+from ponte.declaration.records import dig
 from ponte.http import HttpClient
 from ponte.http.redaction import Redactor
 from ponte.notify import Alert, Alerter, AlertSettings
-from ponte.runs.report import this_run_id
-from ponte.tap.records import dig
+from ponte.runlog.dead_letters import DeadLetter, DeadLetterStore, build_dead_letter_store
+from ponte.runlog.report import this_run_id
 from ponte.targets.api.definition import EntityDef, TargetDef
 from ponte.targets.api.job_log import JobLog, build_job_log
 from ponte.targets.api.job_sender import JobSender
@@ -36,6 +36,8 @@ from ponte.targets.api.payload import PayloadPreparer
 from ponte.targets.api.sending import Item, SendContext, batches, in_flight
 from ponte.targets.api.spool import Spool, key_text
 from ponte.targets.api.sync_sender import SyncSender
+from ponte.targets.postgres.run_log import RunLog
+from ponte.targets.postgres.settings import build_conninfo
 
 DEAD_LETTER_FLUSH = 200
 EXIT_DEAD_LETTERS = 6  # records were dead-lettered and fail_on_dead_letters is set
@@ -112,7 +114,7 @@ class TargetRun:
             return RunResult(EXIT_OUTCOME_UNKNOWN, self.outcomes, self.run_id)
         self._emit_state()
         dead = sum(o.rejected for o in self.outcomes.values())
-        # the CLI already read the setting as a boolean (ponte.setting_text)
+        # the CLI already read the setting as a boolean (ponte.core.setting_text)
         code = EXIT_DEAD_LETTERS if dead and bool(self.config.get("fail_on_dead_letters")) else 0
         return RunResult(code, self.outcomes, self.run_id)
 
@@ -349,7 +351,6 @@ class TargetRun:
 
 
 def _open_stores(target: TargetDef, config: Mapping[str, Any], redactor: Redactor) -> Stores:
-    from ponte.targets.postgres.settings import build_conninfo  # psycopg's conninfo: only imported when run
 
     def conninfo(dsn: str) -> str:
         return build_conninfo({"dsn": dsn}, application_name=target.plugin)
@@ -365,7 +366,6 @@ def _open_stores(target: TargetDef, config: Mapping[str, Any], redactor: Redacto
     store = build_dead_letter_store(spec, redact=redactor.redact)
     run_log = None
     if config.get("run_log_dsn"):
-        from ponte.targets.postgres.run_log import RunLog
 
         run_log = RunLog(conninfo(config["run_log_dsn"]), config.get("run_log_schema") or "ponte", target.plugin)
     return Stores(store, build_job_log(config, redact=redactor.redact), run_log)

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from ponte.scratch_db import ScratchDb
+from ponte.core.scratch_db import ScratchDb
 
 
 class Spool:

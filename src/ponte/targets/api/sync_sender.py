@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ponte.errors import ApiError
-from ponte.tap.records import dig
+from ponte.core.errors import ApiError
+from ponte.declaration.records import dig
 from ponte.targets.api.record_errors import field_errors_of, named_failures, sentence
 from ponte.targets.api.sending import Item, SendContext, post
 

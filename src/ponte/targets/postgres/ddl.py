@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ponte.errors import DataError
+from ponte.core.errors import DataError
 from ponte.targets.postgres import names
 from ponte.targets.postgres.settings import LoaderSettings
 from ponte.targets.postgres.table_plan import ExistingColumn, TableInfo, TablePlan, plan_table

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import psycopg
 
-from ponte.errors import DataError, PonteError
+from ponte.core.errors import DataError, PonteError
 from ponte.targets.postgres import protocol
 from ponte.targets.postgres.reader import read_messages
 from ponte.targets.postgres.reconnect import DatabaseUnavailable, Reconnect, first_line

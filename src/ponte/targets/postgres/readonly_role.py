@@ -15,7 +15,7 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
-from ponte.errors import ConfigError
+from ponte.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from ponte.errors import PonteError
+from ponte.core.errors import PonteError
+from ponte.http.retry_policy import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,6 @@ class Reconnect:
                 "what was not committed was rolled back and STATE covers only committed records, so run the "
                 "pipeline again once the database is reachable"
             )
-        from ponte.http.retry_policy import RetryPolicy  # here, not at the top: a load that never reconnects
         # should not pay for importing the HTTP client's package
 
         wait = RetryPolicy(base_seconds=self.backoff_seconds, max_seconds=MAX_WAIT_SECONDS).backoff(failures)

@@ -21,48 +21,14 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import sql
 
-from ponte.runs import report
+from ponte.runlog import report
+from ponte.runlog.tables import DEAD_LETTER_COLUMNS, RUNS_DDL
 from ponte.targets.postgres.copy_writer import copy_rows
 from ponte.targets.postgres.reconnect import Reconnect, connect_first, is_connection_lost
 from ponte.targets.postgres.values import decode_json, encode_json_lenient
 
 logger = logging.getLogger(__name__)
 
-RUNS_DDL = """
-CREATE TABLE IF NOT EXISTS {runs} (
-    run_id uuid NOT NULL,
-    stream text NOT NULL,
-    pipeline text NOT NULL,
-    target_table text NOT NULL,
-    status text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted')),
-    started_at timestamptz NOT NULL DEFAULT now(),
-    finished_at timestamptz,
-    rows_inserted bigint NOT NULL DEFAULT 0,
-    rows_updated bigint NOT NULL DEFAULT 0,
-    rows_deleted bigint NOT NULL DEFAULT 0,
-    rows_rejected bigint NOT NULL DEFAULT 0,
-    batches integer NOT NULL DEFAULT 0,
-    error text,
-    host text,
-    pid integer,
-    lock_key bigint,
-    PRIMARY KEY (run_id, stream)
-);
-COMMENT ON TABLE {runs} IS 'One row per loader run and stream: what was written, how it ended, and why it failed.';
-CREATE INDEX IF NOT EXISTS sync_runs_pipeline_started ON {runs} (pipeline, started_at DESC);
-CREATE TABLE IF NOT EXISTS {dead} (
-    id bigserial PRIMARY KEY,
-    run_id uuid NOT NULL,
-    pipeline text NOT NULL,
-    stream text NOT NULL,
-    target_table text NOT NULL,
-    rejected_at timestamptz NOT NULL DEFAULT now(),
-    reason text NOT NULL,
-    record jsonb
-);
-COMMENT ON TABLE {dead} IS 'Records the loader could not store (which field, why); every other record of their batch was loaded.';
-"""
-DEAD_LETTER_COLUMNS = ["run_id", "pipeline", "stream", "target_table", "reason", "record"]
 Method = TypeVar("Method", bound=Callable[..., Any])
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ponte.errors import ConfigError
+from ponte.core.errors import ConfigError
 
 LOAD_METHODS = ("upsert", "append-only", "overwrite")
 DEFAULT_BATCH_ROWS = 50_000

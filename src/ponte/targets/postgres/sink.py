@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ponte.errors import DataError
+from ponte.core.errors import DataError
 from ponte.targets.postgres import ddl, merge
 from ponte.targets.postgres.activation import ActivationTracker
 from ponte.targets.postgres.copy_writer import CopyStream, Spill, copy_line_of, describe_error

@@ -18,8 +18,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ponte.errors import PonteError
-from ponte.log_level import misnamed_level_warning, plugin_log_level
+from ponte.core.errors import PonteError
+from ponte.core.log_level import misnamed_level_warning, plugin_log_level
+from ponte.targets.postgres.loader import Loader, LoadInterrupted
+from ponte.targets.postgres.settings import LoaderSettings
 
 SDK_ONLY_SETTINGS = ("stream_maps", "stream_map_config", "faker_config", "flattening_enabled", "validate_records")
 LOG_FORMAT = "%(asctime)s | %(levelname)-8s | %(name)-30s | %(message)s"
@@ -88,8 +90,6 @@ def _version() -> str:
 
 def run_plain_load(configs: list[str], input_file: str | None) -> int:
     """Load stdin (or `input_file`) with the SDK-free loader; returns the exit code."""
-    from ponte.targets.postgres.loader import Loader, LoadInterrupted
-    from ponte.targets.postgres.settings import LoaderSettings
 
     logging.basicConfig(level=plugin_log_level("target-postgres"), format=LOG_FORMAT)
     logger = logging.getLogger("target-postgres")

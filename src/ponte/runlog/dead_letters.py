@@ -1,0 +1,405 @@
+"""The dead-letter model, its store interface, and the file and PostgreSQL backends."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ponte.core.errors import ConfigError, PonteError
+from ponte.core.file_lock import file_lock
+from ponte.runlog import report
+from ponte.runlog.tables import DEAD_LETTER_API_DDL, RUNS_DDL
+
+STATUSES = ("open", "replayed", "discarded")
+Redact = Callable[[str], str]
+
+
+class DeadLetterNotFound(PonteError):
+    """No dead letter has the id the operator gave."""
+
+    exit_code = 2
+
+
+@dataclass
+class DeadLetter:
+    """One record a target could not deliver, and why."""
+
+    target: str
+    stream: str
+    record: dict[str, Any]
+    reason: str
+    entity: str | None = None
+    api_response: Any = None
+    run_id: str | None = None
+    id: int | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    status: str = "open"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["created_at"] = self.created_at.isoformat()
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DeadLetter:
+        values = dict(data)
+        values["created_at"] = datetime.fromisoformat(values["created_at"])
+        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
+
+
+def report_stored(letters: Iterable[DeadLetter]) -> None:
+    """Tell `ponte run` (when it started this process) how many records were dead-lettered: the run is partial."""
+    for (target, stream), count in Counter((letter.target, letter.stream) for letter in letters).items():
+        report.report(report.DEAD_LETTERS, plugin=target, stream=stream, count=count)
+
+
+def _check_status(status: str, *, allow_all: bool = False) -> None:
+    if status not in STATUSES and not (allow_all and status == "all"):
+        allowed = ", ".join((*STATUSES, "all") if allow_all else STATUSES)
+        raise ConfigError(f"unknown dead-letter status '{status}'; use one of: {allowed}")
+
+
+def redact_letter(letter: DeadLetter, redact: Redact | None) -> DeadLetter:
+    """Apply `redact` to the reason and the API response text, so secrets never reach the store."""
+    if redact is None:
+        return letter
+    response = letter.api_response
+    if response is not None:
+        text = response if isinstance(response, str) else json.dumps(response, ensure_ascii=False, default=str)
+        cleaned = redact(text)
+        if isinstance(response, str):
+            response = cleaned
+        else:
+            try:
+                response = json.loads(cleaned)
+            except ValueError:
+                response = cleaned
+    return replace(letter, reason=redact(letter.reason), api_response=response)
+
+
+class DeadLetterStore(ABC):
+    """Where dead letters of every target are kept."""
+
+    def __init__(self, redact: Redact | None = None) -> None:
+        self.redact = redact
+
+    @abstractmethod
+    def add(self, letters: Iterable[DeadLetter]) -> list[int]:
+        """Store new letters (status open); return their ids."""
+
+    @abstractmethod
+    def list(
+        self,
+        target: str | None = None,
+        stream: str | None = None,
+        status: str = "open",
+        run_id: str | None = None,
+        limit: int | None = 100,
+    ) -> list[DeadLetter]:
+        """Letters matching every given filter, oldest first; status 'all' matches any status."""
+
+    @abstractmethod
+    def get(self, id: int) -> DeadLetter:
+        """One letter; raises DeadLetterNotFound."""
+
+    @abstractmethod
+    def mark(self, ids: Iterable[int], status: str) -> int:
+        """Set the status of these letters; unknown ids raise DeadLetterNotFound. Returns how many changed."""
+
+    @abstractmethod
+    def update_record(self, id: int, record: dict[str, Any]) -> None:
+        """Replace a letter's record (the operator fixed its data)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""
+
+    def __enter__(self) -> DeadLetterStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- file ---------------------------------------------------------------------------------------------
+
+
+class FileDeadLetterStore(DeadLetterStore):
+    """JSON Lines, one letter a line; appends add lines, marks and edits rewrite the file atomically.
+
+    Every access holds an exclusive `flock` on `<path>.lock`; the file is created 0600 since records can
+    hold personal data.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], redact: Redact | None = None) -> None:
+        super().__init__(redact)
+        self.path = Path(path)
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with file_lock(self._lock_path, what=f"dead-letter file {self.path}"):
+            yield
+
+    def _read(self) -> list[DeadLetter]:
+        if not self.path.exists():
+            return []
+        with self.path.open(encoding="utf-8") as handle:
+            return [DeadLetter.from_json(json.loads(line)) for line in handle if line.strip()]
+
+    @staticmethod
+    def _line(letter: DeadLetter) -> str:
+        return json.dumps(letter.to_json(), ensure_ascii=False, default=str) + "\n"
+
+    def _write_all(self, letters: list[DeadLetter]) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.writelines(self._line(letter) for letter in letters)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, self.path)
+
+    def add(self, letters: Iterable[DeadLetter]) -> list[int]:
+        with self._locked():
+            existing = self._read()
+            next_id = max((letter.id or 0 for letter in existing), default=0) + 1
+            new = []
+            for letter in letters:
+                new.append(replace(redact_letter(letter, self.redact), id=next_id, status="open"))
+                next_id += 1
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as handle:
+                handle.writelines(self._line(letter) for letter in new)
+            os.chmod(self.path, 0o600)
+        report_stored(new)
+        return [letter.id for letter in new if letter.id is not None]
+
+    def list(
+        self,
+        target: str | None = None,
+        stream: str | None = None,
+        status: str = "open",
+        run_id: str | None = None,
+        limit: int | None = 100,
+    ) -> list[DeadLetter]:
+        _check_status(status, allow_all=True)
+        with self._locked():
+            letters = self._read()
+        found = [
+            letter
+            for letter in letters
+            if (target is None or letter.target == target)
+            and (stream is None or letter.stream == stream)
+            and (status == "all" or letter.status == status)
+            and (run_id is None or letter.run_id == run_id)
+        ]
+        return found if limit is None else found[:limit]
+
+    def get(self, id: int) -> DeadLetter:
+        with self._locked():
+            for letter in self._read():
+                if letter.id == id:
+                    return letter
+        raise DeadLetterNotFound(f"no dead letter with id {id} in {self.path}")
+
+    def _change(self, ids: Iterable[int], change: Callable[[DeadLetter], DeadLetter]) -> int:
+        wanted = set(ids)
+        with self._locked():
+            letters = self._read()
+            missing = wanted - {letter.id for letter in letters}
+            if missing:
+                raise DeadLetterNotFound(
+                    f"no dead letter with id {', '.join(map(str, sorted(missing)))} in {self.path}"
+                )
+            updated = [change(letter) if letter.id in wanted else letter for letter in letters]
+            self._write_all(updated)
+        return len(wanted)
+
+    def mark(self, ids: Iterable[int], status: str) -> int:
+        _check_status(status)
+        return self._change(ids, lambda letter: replace(letter, status=status))
+
+    def update_record(self, id: int, record: dict[str, Any]) -> None:
+        self._change([id], lambda letter: replace(letter, record=dict(record)))
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------------
+
+_SELECT = (
+    "SELECT id, COALESCE(target, 'postgres'), stream, COALESCE(entity, target_table), record, reason, "
+    "api_response, run_id::text, rejected_at, status FROM {dead}"
+)
+
+
+def run_uuid(run_id: str | None) -> uuid.UUID:
+    """The table's run_id is a uuid: keep one as is, map any other run label to a stable uuid5."""
+    if run_id is None:
+        return uuid.uuid4()
+    try:
+        return uuid.UUID(str(run_id))
+    except ValueError:
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"ponte-run:{run_id}")
+
+
+class PostgresDeadLetterStore(DeadLetterStore):
+    """The `<schema>.dead_letters` table target-postgres writes, extended for every target."""
+
+    def __init__(self, dsn: str, schema: str = "ponte", redact: Redact | None = None) -> None:
+        import psycopg
+        from psycopg import sql
+
+        super().__init__(redact)
+        self.schema = schema
+        self._sql = sql
+        self._dead = sql.Identifier(schema, "dead_letters")
+        try:
+            self._conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            raise ConfigError(f"cannot connect to the dead-letter database: {exc}".strip()) from exc
+        with self._conn.transaction():
+            self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('ponte.run_log'))")
+            self._conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            self._conn.execute(sql.SQL(RUNS_DDL).format(runs=sql.Identifier(schema, "sync_runs"), dead=self._dead))
+            self._conn.execute(sql.SQL(DEAD_LETTER_API_DDL).format(dead=self._dead))
+
+    def _q(self, text: str) -> Any:
+        return self._sql.SQL(text).format(dead=self._dead)
+
+    @staticmethod
+    def _letter(row: tuple) -> DeadLetter:
+        id_, target, stream, entity, record, reason, response, run_id, created_at, status = row
+        return DeadLetter(
+            id=id_,
+            target=target,
+            stream=stream,
+            entity=entity,
+            record=record if isinstance(record, dict) else {"value": record},
+            reason=reason,
+            api_response=response,
+            run_id=run_id,
+            created_at=created_at,
+            status=status,
+        )
+
+    def add(self, letters: Iterable[DeadLetter]) -> list[int]:
+        from psycopg.types.json import Jsonb
+
+        ids = []
+        stored = []
+        with self._conn.transaction():
+            for letter in letters:
+                letter = redact_letter(letter, self.redact)
+                stored.append(letter)
+                row = self._conn.execute(
+                    self._q(
+                        "INSERT INTO {dead} (run_id, pipeline, stream, target_table, rejected_at, reason, record, "
+                        "entity, api_response, target, status) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'open') RETURNING id"
+                    ),
+                    (
+                        run_uuid(letter.run_id),
+                        letter.target,
+                        letter.stream,
+                        letter.entity or letter.stream,
+                        letter.created_at,
+                        letter.reason,
+                        Jsonb(letter.record),
+                        letter.entity,
+                        None if letter.api_response is None else Jsonb(letter.api_response),
+                        letter.target,
+                    ),
+                ).fetchone()
+                ids.append(row[0])
+        report_stored(stored)
+        return ids
+
+    def list(
+        self,
+        target: str | None = None,
+        stream: str | None = None,
+        status: str = "open",
+        run_id: str | None = None,
+        limit: int | None = 100,
+    ) -> list[DeadLetter]:
+        _check_status(status, allow_all=True)
+        where, params = [], []
+        if target is not None:
+            where.append("COALESCE(target, 'postgres') = %s")
+            params.append(target)
+        if stream is not None:
+            where.append("stream = %s")
+            params.append(stream)
+        if status != "all":
+            where.append("status = %s")
+            params.append(status)
+        if run_id is not None:
+            where.append("run_id = %s")
+            params.append(run_uuid(run_id))
+        text = _SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        if limit is not None:
+            text += " LIMIT %s"
+            params.append(limit)
+        return [self._letter(row) for row in self._conn.execute(self._q(text), params).fetchall()]
+
+    def get(self, id: int) -> DeadLetter:
+        row = self._conn.execute(self._q(_SELECT + " WHERE id = %s"), (id,)).fetchone()
+        if row is None:
+            raise DeadLetterNotFound(f"no dead letter with id {id} in {self.schema}.dead_letters")
+        return self._letter(row)
+
+    def _require(self, ids: list[int]) -> None:
+        found = {r[0] for r in self._conn.execute(self._q("SELECT id FROM {dead} WHERE id = ANY(%s)"), (ids,))}
+        missing = sorted(set(ids) - found)
+        if missing:
+            raise DeadLetterNotFound(
+                f"no dead letter with id {', '.join(map(str, missing))} in {self.schema}.dead_letters"
+            )
+
+    def mark(self, ids: Iterable[int], status: str) -> int:
+        _check_status(status)
+        wanted = sorted(set(ids))
+        with self._conn.transaction():
+            self._require(wanted)
+            cursor = self._conn.execute(
+                self._q(
+                    "UPDATE {dead} SET status = %s, "
+                    "replayed_at = CASE WHEN %s = 'replayed' THEN now() ELSE replayed_at END WHERE id = ANY(%s)"
+                ),
+                (status, status, wanted),
+            )
+        return cursor.rowcount
+
+    def update_record(self, id: int, record: dict[str, Any]) -> None:
+        from psycopg.types.json import Jsonb
+
+        with self._conn.transaction():
+            self._require([id])
+            self._conn.execute(self._q("UPDATE {dead} SET record = %s WHERE id = %s"), (Jsonb(record), id))
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def build_dead_letter_store(spec: Mapping[str, Any], redact: Redact | None = None) -> DeadLetterStore:
+    """A store from `{type: file, path}` or `{type: postgres, dsn, schema}`."""
+    kind = spec.get("type")
+    if kind == "file":
+        if not spec.get("path"):
+            raise ConfigError("dead-letter store of type 'file' needs a 'path'")
+        return FileDeadLetterStore(spec["path"], redact=redact)
+    if kind == "postgres":
+        if not spec.get("dsn"):
+            raise ConfigError("dead-letter store of type 'postgres' needs a 'dsn'")
+        return PostgresDeadLetterStore(spec["dsn"], schema=spec.get("schema") or "ponte", redact=redact)
+    raise ConfigError(f"unknown dead-letter store type {kind!r}; use 'file' or 'postgres'")

@@ -1,0 +1,1 @@
+"""ProExtend sandbox: the ingest API target-proextend writes to (`ponte sandbox proextend`)."""

@@ -1,0 +1,1 @@
+"""RetailPortal sandbox: the job-based ingest API target-retailportal writes to (`ponte sandbox retailportal`)."""

@@ -1,0 +1,1 @@
+"""Sienge sandbox: the REST API of the construction ERP (`ponte sandbox sienge`)."""
