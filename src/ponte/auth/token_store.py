@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import stat
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -31,6 +30,7 @@ from typing import Any
 
 from ponte.core.errors import ConfigError
 from ponte.core.file_lock import POLL_SECONDS, LockTimeout, file_lock
+from ponte.core.private_files import private_folder, replace_file
 
 logger = logging.getLogger("ponte.auth")
 
@@ -149,14 +149,7 @@ class FileTokenStore(TokenStore):
     def _prepare(self) -> None:
         if self._ready:
             return
-        if not self.path.parent.is_dir():
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot create the token store folder {self.path.parent} ({exc.strerror}); "
-                    "set token_store path to a writable place"
-                ) from None
+        private_folder(self.path.parent, "token store", "the token_store path")
         self._fix_mode()
         self._ready = True
 
@@ -186,24 +179,7 @@ class FileTokenStore(TokenStore):
         return data if isinstance(data, dict) else {}
 
     def _write(self, data: Mapping[str, Any]) -> None:
-        payload = json.dumps(data, indent=1, sort_keys=True).encode()
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        replace_file(self.path, json.dumps(data, indent=1, sort_keys=True).encode())
 
     @contextlib.contextmanager
     def _mutate(self) -> Iterator[dict[str, Any]]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ponte.core.errors import ConfigError, PonteError
 from ponte.core.file_lock import file_lock
+from ponte.core.private_files import append_lines, private_folder, replace_lines
 from ponte.runlog import report
 from ponte.runlog.tables import DEAD_LETTER_API_DDL, RUNS_DDL
 
@@ -146,7 +147,7 @@ class FileDeadLetterStore(DeadLetterStore):
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(self.path.parent, "dead-letter", "dead_letter_path")
         with file_lock(self._lock_path, what=f"dead-letter file {self.path}"):
             yield
 
@@ -156,19 +157,8 @@ class FileDeadLetterStore(DeadLetterStore):
         with self.path.open(encoding="utf-8") as handle:
             return [DeadLetter.from_json(json.loads(line)) for line in handle if line.strip()]
 
-    @staticmethod
-    def _line(letter: DeadLetter) -> str:
-        return json.dumps(letter.to_json(), ensure_ascii=False, default=str) + "\n"
-
     def _write_all(self, letters: list[DeadLetter]) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.writelines(self._line(letter) for letter in letters)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, self.path)
+        replace_lines(self.path, (letter.to_json() for letter in letters))
 
     def add(self, letters: Iterable[DeadLetter]) -> list[int]:
         with self._locked():
@@ -178,10 +168,7 @@ class FileDeadLetterStore(DeadLetterStore):
             for letter in letters:
                 new.append(replace(redact_letter(letter, self.redact), id=next_id, status="open"))
                 next_id += 1
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            with os.fdopen(fd, "a", encoding="utf-8") as handle:
-                handle.writelines(self._line(letter) for letter in new)
-            os.chmod(self.path, 0o600)
+            append_lines(self.path, (letter.to_json() for letter in new))
         report_stored(new)
         return [letter.id for letter in new if letter.id is not None]
 

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ponte.core.private_files import append_lines
+
 RUN_ID_ENV = "PONTE_RUN_ID"
 REPORT_ENV = "PONTE_RUN_REPORT"
 PROGRESS_ENV = "PONTE_PROGRESS_SECONDS"  # how often taps log record counts and `ponte run` shows progress
@@ -70,13 +72,8 @@ def report(event: str, plugin: str | None = None, **facts: Any) -> None:
     if not path:
         return
     line = {"event": event, "plugin": plugin or _plugin_name(), "pid": os.getpid(), **facts}
-    data = (json.dumps(line, ensure_ascii=False, default=str) + "\n").encode("utf-8")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
+        append_lines(Path(path), [line])
     except OSError as exc:  # the run itself must not fail because its launcher's report file is gone
         logger.warning("could not tell ponte run about %s (%s): %s", event, path, exc)
 

@@ -9,7 +9,6 @@ Without `PONTE_DB_DSN` — or when the database cannot be reached — the record
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ponte.core.file_lock import file_lock
+from ponte.core.private_files import append_lines, private_folder
 
 logger = logging.getLogger(__name__)
 
@@ -104,12 +104,9 @@ class FileRunStore:
         self.where = str(path)
 
     def _append(self, run: PipelineRun) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(run.to_json(), ensure_ascii=False, default=str) + "\n"
+        private_folder(self.path.parent, "run record", "PONTE_DB_DSN (or run from a writable project folder)")
         with file_lock(self.path.with_name(self.path.name + ".lock"), what=f"run record file {self.path}"):
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            with os.fdopen(fd, "a", encoding="utf-8") as handle:
-                handle.write(line)
+            append_lines(self.path, [run.to_json()])
 
     started = _append
     finished = _append

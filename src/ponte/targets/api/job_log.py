@@ -23,6 +23,7 @@ from typing import Any
 
 from ponte.core.errors import ConfigError
 from ponte.core.file_lock import file_lock
+from ponte.core.private_files import append_lines, private_folder
 from ponte.runlog.dead_letters import run_uuid
 from ponte.runlog.tables import JOBS_DDL
 
@@ -155,22 +156,12 @@ class FileJobLog(JobLog):
         self._lock_path = self.path.with_name(self.path.name + ".lock")
 
     def _lock(self) -> Any:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot create the job log folder {self.path.parent} ({exc.strerror}); "
-                "set job_log_path to a writable place"
-            ) from None
+        private_folder(self.path.parent, "job log", "job_log_path")
         return file_lock(self._lock_path, None, f"job log {self.path}")
 
     def _append(self, event: dict[str, Any]) -> None:
-        line = json.dumps(event, ensure_ascii=False, default=str) + "\n"
         with self._lock():
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            with os.fdopen(fd, "a", encoding="utf-8") as handle:
-                handle.write(line)
-            os.chmod(self.path, 0o600)
+            append_lines(self.path, [event])
 
     def _save_submitted(self, entry: JobEntry) -> None:
         self._append(
