@@ -120,3 +120,14 @@ def test_the_sdk_unhandled_error_line_is_an_error_only_for_real_bugs(
         stream.sync()
     lines = [r for r in caplog.records if r.getMessage().startswith("An unhandled error occurred while syncing")]
     assert [r.levelno for r in lines] == [level]
+
+
+def test_page_params_come_from_the_token_singer_sdk_passes(tmp_path: Path) -> None:
+    """get_url_params builds the paging parameters from `next_page_token`, not from a paginator kept aside."""
+    tap = build_tap_class(spec(), tmp_path, "demo.yml")(
+        config={"token": "t", "base_url": "https://api.example"}, parse_env_config=False
+    )
+    orders, items = tap.streams["orders"], tap.streams["order_items"]
+    assert orders.get_url_params(None, 150) == {"limit": 50, "offset": 150}
+    assert orders.get_url_params(None, 0) == {"limit": 50, "offset": 0}
+    assert items.get_url_params({"id": 7}, None) == {}

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ponte.core.errors import QuotaExhausted
+from ponte.tap.sdk_private import set_table_version, write_activate_version
 
 COMPLETED_KEY = "ponte_completed_at"
 INTERRUPTED_KEY = "ponte_interrupted_run"
@@ -32,13 +33,9 @@ class CompletionMixin:
     _pass_version: int | None = None
     _read_to_end_in_run: bool = False
 
-    def _write_record_message(self, record: dict[str, Any]) -> None:
-        """Not when the account's quota ran out while its child streams were read: it goes out with them later."""
-        if not self._held_back(record):
-            super()._write_record_message(record)  # type: ignore[misc]
-
-    def _held_back(self, record: Mapping[str, Any]) -> bool:
-        """Whether the record belongs to an account whose quota ran out (it must not count as written)."""
+    def record_held_back(self, record: Mapping[str, Any]) -> bool:
+        """Whether the record belongs to an account whose quota ran out while its child streams were read: it is
+        not written now (ponte.tap.sdk_private) and must not count as written; it goes out with them later."""
         runtime = self.runtime  # type: ignore[attr-defined]
         field_name = runtime.account_field
         return (record.get(field_name) if field_name else None) in runtime.spent
@@ -47,7 +44,7 @@ class CompletionMixin:
         """True when this partition is not read in this run (finished in its pass, or its account is spent)."""
         account = self._account(context)  # type: ignore[attr-defined]
         root = not self.sdef.parent  # type: ignore[attr-defined]
-        if root and self._tap.finished_in_pass(self.name, context):  # type: ignore[attr-defined]
+        if root and self.ponte_tap.finished_in_pass(self.name, context):  # type: ignore[attr-defined]
             self.logger.info(  # type: ignore[attr-defined]
                 "stream=%s%s was read to the end before the daily quota stopped this pass; not read again",
                 self.name,  # type: ignore[attr-defined]
@@ -80,7 +77,7 @@ class CompletionMixin:
         if self.sdef.parent:  # type: ignore[attr-defined]
             return  # the parent record is held back and its stream stops too
         account = self._account(context)  # type: ignore[attr-defined]
-        self.get_context_state(context)[INTERRUPTED_KEY] = self._tap.pass_name(account)  # type: ignore[attr-defined]
+        self.get_context_state(context)[INTERRUPTED_KEY] = self.ponte_tap.pass_name(account)  # type: ignore[attr-defined]
         if not self.runtime.accounts:  # type: ignore[attr-defined]
             raise self.runtime.spent[account]  # type: ignore[attr-defined]
         self._after_partition(context)
@@ -115,7 +112,7 @@ class CompletionMixin:
         if any(state.get(INTERRUPTED_KEY) for state in states):
             return
         for stream in self._versioned_streams():
-            stream._write_activate_version_message(self._pass_version)
+            write_activate_version(stream, self._pass_version)
         self.stream_state[VERSION_KEY] = None  # type: ignore[attr-defined]
 
     def _use_pass_version(self) -> None:
@@ -126,11 +123,11 @@ class CompletionMixin:
             return
         state = self.stream_state  # type: ignore[attr-defined]
         stored = state.get(VERSION_KEY)
-        version = stored if isinstance(stored, int) and not isinstance(stored, bool) else self._tap.run_version  # type: ignore[attr-defined]
+        version = stored if isinstance(stored, int) and not isinstance(stored, bool) else self.ponte_tap.run_version  # type: ignore[attr-defined]
         state[VERSION_KEY] = version
         self._pass_version = version
         for stream in streams:
-            stream._stream_version = version
+            set_table_version(stream, version)
 
     def _versioned_streams(self) -> list[Any]:
         """This stream and its descendants that are full table, selected and announce their versions."""

@@ -33,7 +33,7 @@ def list_field_values(
     paginator = build_paginator(paginator_spec, selector)
     seen: dict[Any, None] = {}
     while not paginator.finished:
-        body = get_json({**params, **paginator.params()})
+        body = get_json({**params, **paginator.page_params(paginator.current_value)})
         for record in select_records(body, selector):
             value = dig(record, field)
             if value is not None:

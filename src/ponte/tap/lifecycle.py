@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
 import logging
 import sys
@@ -27,7 +28,6 @@ from typing import Any
 import click
 import requests
 from singer_sdk.contrib.msgspec import MsgSpecWriter
-from singer_sdk.helpers._util import load_json
 from singer_sdk.singerlib.encoding.simple import Message, SingerMessageType
 
 from ponte.core.errors import PonteError, QuotaExhausted
@@ -55,11 +55,16 @@ def tap_from_cli(cls: Any, config: Any, state: Any, catalog: Any) -> Any:
     """The Tap singer-sdk's `invoke` builds from the parsed `--config/--state/--catalog` options."""
     return cls(
         config=config.config if config else None,
-        state=None if state is None else load_json(state.read()),
-        catalog=None if catalog is None else load_json(catalog.read()),
+        state=None if state is None else _load_json(state.read()),
+        catalog=None if catalog is None else _load_json(catalog.read()),
         parse_env_config=config.parse_env if config else False,
         validate_config=True,
     )
+
+
+def _load_json(text: str) -> Any:
+    """A state or catalog file as singer-sdk's own `invoke` reads it: decimals stay exact."""
+    return json.loads(text, parse_float=decimal.Decimal)
 
 
 class LifecycleMixin:
@@ -168,7 +173,7 @@ class LifecycleMixin:
                     report(STOPPED_QUOTA, plugin=cls.name, message=f"account '{account}': {exc}")  # type: ignore[attr-defined]
         except QuotaExhausted as exc:
             if tap is not None:
-                tap._state_writer.write_state(tap.state)
+                tap.state_writer.write_state(tap.state)
             cls.logger.warning("%s", exc)  # type: ignore[attr-defined]
             report(STOPPED_QUOTA, plugin=cls.name, message=str(exc))  # type: ignore[attr-defined]
             sys.exit(0)

@@ -7,7 +7,9 @@ is emitted twice. Rows inserted mid-run are read by the next incremental run (it
 
 Each paginator can start at a stored token (`start`) and says where to start to resume after `done` rows of
 the page at a token (`resume_start`, see ponte.tap.resume): offset lists start `overlap` rows early so the first
-page can be aligned on the last row emitted before.
+page can be aligned on the last row emitted before. A page's query parameters depend only on the declaration and
+the page's token (`page_params(token)`), so a stream builds them from the token singer-sdk passes to
+`get_url_params`.
 """
 
 from __future__ import annotations
@@ -48,9 +50,9 @@ class OffsetPaginator(BaseAPIPaginator[int]):
         start = max(0, next_row - self.overlap)
         return start, next_row - start
 
-    def params(self) -> dict[str, Any]:
-        """Query parameters for the current page."""
-        return {self.limit_param: self.page_size, self.offset_param: self.current_value}
+    def page_params(self, token: int | None) -> dict[str, Any]:
+        """Query parameters for the page at offset `token`."""
+        return {self.limit_param: self.page_size, self.offset_param: token}
 
     def continue_if_empty(self, response: requests.Response) -> bool:
         """A page whose rows were all emitted before (skipped) is not the end of the list."""
@@ -109,9 +111,9 @@ class PagePaginator(BaseAPIPaginator[int]):
             return page + done // self.page_size, done % self.page_size
         return page, done
 
-    def params(self) -> dict[str, Any]:
-        """Query parameters for the current page."""
-        return {self.page_param: self.current_value, self.size_param: self.page_size}
+    def page_params(self, token: int | None) -> dict[str, Any]:
+        """Query parameters for page number `token`."""
+        return {self.page_param: token, self.size_param: self.page_size}
 
     def continue_if_empty(self, response: requests.Response) -> bool:
         """A page whose rows were all emitted before (skipped) is not the end of the list."""
@@ -145,7 +147,7 @@ class SinglePage(SinglePagePaginator):
         """The one page again, minus the rows emitted before."""
         return None, done
 
-    def params(self) -> dict[str, Any]:
+    def page_params(self, token: None) -> dict[str, Any]:
         """No paging parameters."""
         return {}
 

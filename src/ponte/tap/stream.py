@@ -12,13 +12,12 @@ how a partition ends (completed, or stopped by a spent quota) is in ponte.tap.co
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import requests
 import singer_sdk.singerlib as singer
-from singer_sdk.helpers._state import PROGRESS_MARKERS
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
 
@@ -33,6 +32,7 @@ from ponte.tap.paginators import build_paginator
 from ponte.tap.progress import ProgressCounter
 from ponte.tap.resume import Progress, key_fields
 from ponte.tap.runtime import TapRuntime
+from ponte.tap.sdk_private import PROGRESS_MARKERS, PrivateStreamHooks, set_table_version
 from ponte.tap.undeclared_fields import UndeclaredFieldsMixin
 from ponte.tap.windows import Window, split_windows
 
@@ -102,7 +102,7 @@ class StreamDef:
         return self.replication.get("first_run") == "unfiltered"
 
 
-class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMixin, RESTStream):
+class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMixin, PrivateStreamHooks, RESTStream):
     """A REST stream whose behaviour comes entirely from its StreamDef."""
 
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
@@ -110,8 +110,13 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
     child_parent_fields: ClassVar[set[str]] = set()
 
     def __init__(self, tap: Any) -> None:
+        self.ponte_tap = tap  # the generated Tap (declaration, runtime, pass bookkeeping); the SDK's is private
         super().__init__(tap=tap, name=self.sdef.name, schema=self.sdef.schema, path=self.sdef.path)
         self.primary_keys = list(self.sdef.primary_key)
+        # the declared paging scheme: builds a page's params from the token the SDK passes to get_url_params
+        self._page_scheme = build_paginator(self.sdef.paginator, self.sdef.record_selector)
+        # the paginator of the listing being read (from get_new_paginator): parse_response, which the SDK hands
+        # only the response, asks it which rows a page repeats and how many remain
         self._paginator: Any = None
         properties = self.sdef.schema.get("properties", {})
         self._declared = frozenset(properties)
@@ -121,7 +126,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         self._date_formats = list(tap.declaration.get("date_formats") or ())
         self._strip = bool(tap.declaration.get("strip_strings"))
         if not self.sdef.incremental and self.activate_version:
-            self._stream_version = tap.run_version
+            set_table_version(self, tap.run_version)
         self._progress: Progress | None = None
         self._record_counter: ProgressCounter | None = None
         self._bookmark_end: dt.datetime | None = None
@@ -135,7 +140,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
     @property
     def runtime(self) -> TapRuntime:
         """The tap's shared runtime (client, config, clock), built on first use."""
-        return self._tap.runtime  # type: ignore[no-any-return]
+        return self.ponte_tap.runtime  # type: ignore[no-any-return]
 
     @property
     def activate_version(self) -> bool:
@@ -169,7 +174,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         """The SDK's metadata, with the replication key of window_end streams too (the SDK only knows cursors)."""
         metadata = super().metadata
         key = self.sdef.catalog_replication_key
-        if key and not self._tap_input_catalog:
+        if key and not self.ponte_tap.input_catalog:
             metadata.root.valid_replication_keys = [key]
             metadata.root.replication_key = key
             field_metadata = metadata.get(("properties", key))
@@ -178,11 +183,9 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         return metadata
 
     @property
-    def _singer_catalog_entry(self) -> singer.CatalogEntry:
-        """The SDK's catalog entry, naming the replication key of every incremental stream."""
-        entry = super()._singer_catalog_entry
-        entry.replication_key = self.sdef.catalog_replication_key
-        return entry
+    def catalog_replication_key(self) -> str | None:
+        """The replication key the catalog entry names (PrivateStreamHooks), window_end streams' included."""
+        return self.sdef.catalog_replication_key
 
     @property
     def replication_method(self) -> str:
@@ -199,7 +202,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         """Child streams keep one state for the whole stream (one per account), not one per parent record."""
         if not self.sdef.parent:
             return None
-        field_name = (self._tap.declaration.get("accounts") or {}).get("field")
+        field_name = (self.ponte_tap.declaration.get("accounts") or {}).get("field")
         return [field_name] if field_name else []
 
     @state_partitioning_keys.setter
@@ -224,14 +227,14 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         field_name = self.runtime.account_field
         return (context or {}).get(field_name) if field_name else None
 
-    def _increment_stream_state(self, latest_record: dict, *, context: Any = None) -> None:
-        """Called once a record is written: it now counts in the resume position (and the SDK's cursor)."""
-        if self._held_back(latest_record):
-            return
+    def record_written(self, record: Mapping[str, Any]) -> bool:
+        """Called once a record is written: it now counts in the resume position. Returns whether the SDK
+        advances its cursor on it (max_value streams; never for a held-back record)."""
+        if self.record_held_back(record):
+            return False
         if self._progress is not None:
             self._progress.emitted()
-        if self.replication_key:
-            super()._increment_stream_state(latest_record, context=context)
+        return bool(self.replication_key)
 
     # -- requests -----------------------------------------------------------------------------------------
     def _scope(self, context: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
@@ -265,8 +268,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
     def get_url_params(self, context: Mapping[str, Any] | None, next_page_token: Any) -> dict[str, Any]:
         """Declared params, the paginator's params and the incremental window."""
         params = {k: v for k, v in render(self.sdef.params, self._scope(context)).items() if v is not None}
-        if self._paginator is not None:
-            params.update(self._paginator.params())
+        params.update(self._page_scheme.page_params(next_page_token))
         window = (context or {}).get(WINDOW_KEY)
         if window is not None:
             params.update(self.window_params(window))
@@ -275,11 +277,16 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
             params[self.sdef.ids_from["param"]] = list(ids)  # requests repeats the key: ids[]=1&ids[]=2
         return params
 
-    def request_decorator(self, func: Any) -> Any:
-        """Retries live in ponte.http; the SDK's own backoff would double them."""
-        return func
+    def request_decorator(self, func: Any) -> Callable[[requests.PreparedRequest, Any], requests.Response]:
+        """Send every page through Ponte's HTTP client (budgets, retries, auth refresh, clear errors).
 
-    def _request(self, prepared_request: requests.PreparedRequest, context: Any) -> requests.Response:
+        singer-sdk sends the prepared request with whatever this returns. Its own sender (`func`, with the SDK's
+        session and status checks) and backoff are not used: ponte.http does both, and the SDK's backoff would
+        double the retries.
+        """
+        return self._send
+
+    def _send(self, prepared_request: requests.PreparedRequest, context: Any) -> requests.Response:
         return self.runtime.client_for(self._account(context)).send(prepared_request, label=self._label(context))
 
     def _label(self, context: Mapping[str, Any] | None) -> str:

@@ -31,6 +31,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from ponte.tap.sdk_private import reset_stream_maps, write_schema_message
+
 STATE_KEY = "ponte_undeclared_fields"
 DESCRIPTION = "Sent by the API but not in the declared schema; type inferred from the values seen."
 _TYPES = ("array", "boolean", "integer", "number", "object", "string")
@@ -206,9 +208,8 @@ class UndeclaredFieldsMixin:
     logger: logging.Logger
     selected: bool
     primary_keys: Any
-    _input_schema: dict[str, Any] | None
-    _stream_maps: Any
-    _tap: Any
+    effective_schema: dict[str, Any]
+    ponte_tap: Any  # the Tap (DeclarativeStream keeps it)
     tap_state: dict[str, Any]
     stream_state: dict[str, Any]
 
@@ -220,7 +221,7 @@ class UndeclaredFieldsMixin:
     def _undeclared_fields(self) -> UndeclaredFields:
         """The stream's tracker, built once the catalog is known (its properties count as declared)."""
         if self._undeclared is None:
-            catalog = (self._input_schema or {}).get("properties") or {}
+            catalog = self.effective_schema.get("properties") or {}  # the input catalog's schema, if any
             self._declared = self._declared | frozenset(catalog)
             self._undeclared = UndeclaredFields(self._declared, self._empty_dates)
             saved = ((self.tap_state.get("bookmarks") or {}).get(self.name) or {}).get(STATE_KEY)
@@ -271,13 +272,13 @@ class UndeclaredFieldsMixin:
         selected properties) plus the inferred properties, so stream maps and selection apply as before.
         """
         assert self._undeclared is not None
-        primary = self._tap.mapper.stream_maps[self.name][0]
+        primary = self.ponte_tap.mapper.stream_maps[self.name][0]
         if self._mapped_schema is None:
             self._mapped_schema = copy.deepcopy(primary.raw_schema)
         grown = copy.deepcopy(self._mapped_schema)
         grown.setdefault("properties", {}).update(copy.deepcopy(self._undeclared.properties))
-        self._tap.mapper.register_raw_stream_schema(self.name, grown, primary.raw_key_properties)
-        self._stream_maps = None
+        self.ponte_tap.mapper.register_raw_stream_schema(self.name, grown, primary.raw_key_properties)
+        reset_stream_maps(self)
         self.stream_state[STATE_KEY] = self._undeclared.saved()
         if write:
-            self._write_schema_message()  # type: ignore[attr-defined]
+            write_schema_message(self)
