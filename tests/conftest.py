@@ -1,4 +1,4 @@
-"""Shared fixtures: sandboxes in child processes on free ports, tap configs pointing at them."""
+"""Shared fixtures: sandboxes served from a thread on free ports, tap configs pointing at them."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ from typing import Any
 import pytest
 
 from ponte.testing import SandboxProcess
+from ponte.testing.in_process import SandboxThread
 
 SIENGE_CREDENTIALS = {"subdomain": "demo", "username": "demo-api", "password": "demo-secret"}
 
 
 @pytest.fixture
 def sienge_sandbox() -> Iterator[SandboxProcess]:
-    """A fresh Sienge sandbox (default data: 500 customers), stopped after the test."""
-    with SandboxProcess.start("sienge") as sandbox:
+    """A fresh Sienge sandbox (default data: 500 customers) in a thread, stopped after the test."""
+    with SandboxThread.start("sienge") as sandbox:
         yield sandbox
 
 

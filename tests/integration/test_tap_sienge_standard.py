@@ -16,9 +16,9 @@ from singer_sdk.testing import SuiteConfig, get_tap_test_class
 from ponte.cli.taps import declaration_path
 from ponte.spec import load_tap_spec
 from ponte.tap.factory import build_tap_class
-from ponte.testing import SandboxProcess
+from ponte.testing.in_process import SandboxThread
 
-_SANDBOX = SandboxProcess.start("sienge", "--records", "300", "--rate-limit", "0", "--set", "extra_fields=false")
+_SANDBOX = SandboxThread.start("sienge", "--records", "300", "--rate-limit", "0", "--set", "extra_fields=false")
 atexit.register(_SANDBOX.stop)
 
 _DECLARATION = load_tap_spec(declaration_path("sienge"))
