@@ -1,4 +1,5 @@
-"""target-retailportal against the RetailPortal sandbox, run as a user runs it: the console script in a subprocess.
+"""target-retailportal against the RetailPortal sandbox, its entry point called in-process (the sandbox in a thread);
+one test runs the console script in a subprocess, as users and Meltano do.
 
 Job processing is sped up with the sandbox's time_scale (never sleeps); each test asserts what the sandbox
 stored, the requests and jobs it saw, the job log, the dead letters, alerts and the exit code.
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from ponte.testing import SandboxProcess, api_targets, console_script
+from ponte.testing.in_process import SandboxThread
 from ponte.testing.sinks import HttpSink, SmtpSink
 
 KEY = "rp_sandbox_key"
@@ -27,7 +29,7 @@ FAST = {"time_scale": 1000.0, "rate_limit": 0, "rate_window_seconds": 60.0, "max
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxProcess]:
-    with SandboxProcess.start("retailportal", "--set", "time_scale=1000", "--set", "rate_limit=0") as sandbox:
+    with SandboxThread.start("retailportal", "--set", "time_scale=1000", "--set", "rate_limit=0") as sandbox:
         yield sandbox
 
 
@@ -59,7 +61,7 @@ def input_file(tmp_path: Path, messages: list[dict[str, Any]]) -> Path:
 
 
 def run_target(config: Path, source: Path) -> subprocess.CompletedProcess[str]:
-    return api_targets.run_api_target("target-retailportal", config, source)
+    return api_targets.run_api_target_in_process("target-retailportal", config, source)
 
 
 def info(rp: SandboxProcess) -> dict[str, Any]:

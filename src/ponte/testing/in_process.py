@@ -15,6 +15,8 @@ import io
 import json
 import logging
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -82,6 +84,7 @@ def _logging_restored() -> Iterator[None]:
     loggers = [logging.getLogger(), *(lg for lg in manager.loggerDict.values() if isinstance(lg, logging.Logger))]
     saved = {id(lg): (lg, lg.level, list(lg.handlers), lg.propagate, lg.disabled) for lg in loggers}
     disable = logging.root.manager.disable
+    logging.root.handlers[:] = []  # pytest's capture handler would turn a plugin's basicConfig into a no-op
     try:
         yield
     finally:
@@ -117,7 +120,7 @@ def call_console_script(
 
     Everything process-wide the plugin touches is swapped in and restored: argv, stdin/stdout/stderr (text
     wrappers over bytes buffers, as singer-sdk's msgspec writer writes to `sys.stdout.buffer`), environment,
-    working directory and logging.
+    working directory, logging and the SIGTERM/SIGINT handlers.
     """
     main = entry_point(executable)
     out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
@@ -126,6 +129,7 @@ def call_console_script(
     cwd = os.getcwd()
     saved = sys.argv, sys.stdin, sys.stdout, sys.stderr
     code = 0
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     with _environment(env), _logging_restored():
         sys.argv, sys.stdin, sys.stdout, sys.stderr = [executable, *args], inp, out, err
         try:
@@ -145,6 +149,8 @@ def call_console_script(
                 err.flush()
             sys.argv, sys.stdin, sys.stdout, sys.stderr = saved
             os.chdir(cwd)
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
     stdout = out.buffer.getvalue()  # type: ignore[attr-defined]
     stderr = err.buffer.getvalue().decode("utf-8", errors="replace")  # type: ignore[attr-defined]
     return code, stdout, stderr
@@ -185,3 +191,12 @@ def run_tap_in_process(
         code, stdout, stderr = call_console_script(executable, [*command, *args], env=env)
     messages = [json.loads(line) for line in stdout.splitlines() if line.strip().startswith(b"{")]
     return SingerRun(code, stderr, messages)
+
+
+def run_console_script(
+    executable: str, args: list[str], *, env: dict[str, str] | None = None, input: bytes | str = b""
+) -> subprocess.CompletedProcess[str]:
+    """`executable args…` in-process, like `subprocess.run(..., capture_output=True, text=True)`."""
+    stdin = input.encode() if isinstance(input, str) else input
+    code, stdout, stderr = call_console_script(executable, args, env=env, stdin=stdin)
+    return subprocess.CompletedProcess([executable, *args], code, stdout.decode(errors="replace"), stderr)
