@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from ponte.testing import SandboxProcess, api_targets, console_script
+from ponte.testing.cli import ponte_cli
 from ponte.testing.in_process import SandboxThread
 
 KEY = "pex_sandbox_key"
@@ -261,8 +262,7 @@ def test_dlq_replay_resends_a_fixed_professor(sb: SandboxProcess, tmp_path: Path
 
     ponte = [console_script("ponte"), "dlq"]
     store = ["--store", f"file:{tmp_path / 'dl.jsonl'}"]
-    edit = subprocess.run([*ponte, "edit", str(letter["id"]), *store, "--set", 'cpf="12345678909"'],
-                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    edit = ponte_cli("dlq", "edit", str(letter["id"]), *store, "--set", 'cpf="12345678909"')
     assert edit.returncode == 0, edit.stderr
     assert dead_letters(tmp_path)[0]["record"]["cpf"] == "12345678909"
 
@@ -273,8 +273,7 @@ def test_dlq_replay_resends_a_fixed_professor(sb: SandboxProcess, tmp_path: Path
     assert stored(sb, "professors")["PROF002"]["cpf"] == "12345678909"
     assert [letter["status"] for letter in dead_letters(tmp_path)] == ["open"]  # replayed only when told so
 
-    mark = subprocess.run([*ponte, "replay", *store, "--all-open", "--target", "target-proextend", "--mark-replayed"],
-                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    mark = ponte_cli("dlq", "replay", *store, "--all-open", "--target", "target-proextend", "--mark-replayed")
     assert mark.returncode == 0 and "marked 1 dead letter(s) replayed" in mark.stderr
     assert [letter["status"] for letter in dead_letters(tmp_path)] == ["replayed"]
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from ponte.testing import SandboxProcess, api_targets, console_script
+from ponte.testing.cli import ponte_cli
 from ponte.testing.in_process import SandboxThread
 from ponte.testing.sinks import HttpSink, SmtpSink
 
@@ -281,8 +282,7 @@ def test_dlq_list_shows_the_api_message_first_and_whole(rp: SandboxProcess, tmp_
     result = run_target(write_config(tmp_path, rp), input_file(tmp_path, messages))
     assert result.returncode == 0, result.stderr[-3000:]
 
-    listed = subprocess.run([console_script("ponte"), "dlq", "list", "--store", f"file:{tmp_path / 'dl.jsonl'}"],
-                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    listed = ponte_cli("dlq", "list", "--store", f"file:{tmp_path / 'dl.jsonl'}")
     assert listed.returncode == 0, listed.stderr
     header, line = listed.stdout.splitlines()
     reason = line[header.index("REASON") :]
