@@ -114,7 +114,12 @@ def _environment(env: dict[str, str] | None) -> Iterator[None]:
 
 
 def call_console_script(
-    executable: str, args: list[str], *, env: dict[str, str] | None = None, stdin: bytes = b""
+    executable: str,
+    args: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    stdin: bytes = b"",
+    cwd: str | os.PathLike[str] | None = None,
 ) -> tuple[int, bytes, str]:
     """Run `executable args…` in this process: (exit code, stdout bytes, stderr text).
 
@@ -126,13 +131,15 @@ def call_console_script(
     out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
     err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="replace", write_through=True)
     inp = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
-    cwd = os.getcwd()
+    previous_cwd = os.getcwd()
     saved = sys.argv, sys.stdin, sys.stdout, sys.stderr
     code = 0
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     with _environment(env), _logging_restored():
         sys.argv, sys.stdin, sys.stdout, sys.stderr = [executable, *args], inp, out, err
         try:
+            if cwd is not None:
+                os.chdir(cwd)
             main()
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -148,7 +155,7 @@ def call_console_script(
                 out.flush()
                 err.flush()
             sys.argv, sys.stdin, sys.stdout, sys.stderr = saved
-            os.chdir(cwd)
+            os.chdir(previous_cwd)
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
     stdout = out.buffer.getvalue()  # type: ignore[attr-defined]
@@ -194,9 +201,14 @@ def run_tap_in_process(
 
 
 def run_console_script(
-    executable: str, args: list[str], *, env: dict[str, str] | None = None, input: bytes | str = b""
+    executable: str,
+    args: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    input: bytes | str = b"",
+    cwd: str | os.PathLike[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`executable args…` in-process, like `subprocess.run(..., capture_output=True, text=True)`."""
     stdin = input.encode() if isinstance(input, str) else input
-    code, stdout, stderr = call_console_script(executable, args, env=env, stdin=stdin)
+    code, stdout, stderr = call_console_script(executable, args, env=env, stdin=stdin, cwd=cwd)
     return subprocess.CompletedProcess([executable, *args], code, stdout.decode(errors="replace"), stderr)
