@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ponte.testing.in_process import SandboxThread, run_tap_in_process
+from ponte.testing import SandboxProcess, run_tap
 
 # how much of a wall-clock budget is used cannot be judged while other tests load the CPU
 pytestmark = pytest.mark.alone
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.alone
 def test_throttled_to_the_budget_with_no_429_and_at_least_90_percent_use(sienge_config: dict[str, Any]) -> None:
     # 20 requests per 1.5 s window: Sienge's 200/min scaled down (windows start at the first request, as Kong's)
     limit, window = 20, 1.5
-    with SandboxThread.start(
+    with SandboxProcess.start(
         "sienge", "--records", "12000", "--rate-limit", str(limit), "--rate-window", str(window)
     ) as sandbox:
         config = {
@@ -25,7 +25,7 @@ def test_throttled_to_the_budget_with_no_429_and_at_least_90_percent_use(sienge_
             "requests_per_window": limit,
             "rate_window_seconds": window,
         }
-        run = run_tap_in_process("tap-sienge", config, streams={"customers"})
+        run = run_tap("tap-sienge", config, streams={"customers"})
         stats = sandbox.stats()
         times = [dt.datetime.fromisoformat(entry["timestamp"]) for entry in sandbox.request_log()]
     assert run.returncode == 0, run.stderr
