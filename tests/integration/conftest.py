@@ -19,9 +19,10 @@ PROJECT = Path(__file__).parents[2]
 ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def meltano_installed() -> None:
-    """`meltano install` when meltano.yml, the dependencies or a plugin venv changed; one pytest worker at a time.
+    """`meltano install` when meltano.yml, the dependencies or a plugin venv changed; once per pytest worker,
+    one worker at a time.
 
     Several test modules need it and xdist runs them in parallel; two installs building the same plugin venv
     at once would trip over each other.

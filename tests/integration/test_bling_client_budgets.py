@@ -19,6 +19,7 @@ from ponte.cli.taps import declaration_path
 from ponte.declaration import load_tap_spec
 from ponte.tap.runtime import build_runtime
 from ponte.testing import SandboxProcess, bling_tokens
+from ponte.testing.in_process import SandboxThread
 
 ACCOUNT = "loja-matriz"
 TOKEN_CALLS_PER_MINUTE = 5  # taps/bling.yml auth.max_token_requests_per_minute
@@ -27,7 +28,7 @@ TOKEN_CALLS_PER_MINUTE = 5  # taps/bling.yml auth.max_token_requests_per_minute
 @pytest.fixture
 def bling() -> Any:
     """Bling's documented limit: 3 requests per second per account."""
-    with SandboxProcess.start("bling", "--products", "4", "--companies", "1", "--set", "rate_limit=3") as sandbox:
+    with SandboxThread.start("bling", "--products", "4", "--companies", "1", "--set", "rate_limit=3") as sandbox:
         yield sandbox
 
 

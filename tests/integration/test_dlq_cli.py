@@ -17,6 +17,7 @@ from psycopg import sql
 
 from ponte.runlog.dead_letters import DeadLetter, PostgresDeadLetterStore
 from ponte.testing.cli import ponte_cli
+from ponte.testing.postgres import postgres_unavailable
 
 DSN = os.environ.get("PONTE_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 BIN = Path(sys.executable).parent
@@ -36,7 +37,7 @@ def schema_name() -> Iterator[str]:
     try:
         conn = psycopg.connect(DSN, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {DSN!r}: {exc}")
+        postgres_unavailable(f"PostgreSQL not reachable at {DSN!r}: {exc}")
     name = f"dlq_{uuid.uuid4().hex[:10]}"
     yield name
     conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ponte.testing import SandboxProcess, run_tap
+from ponte.testing.in_process import SandboxThread, run_tap_in_process
 from ponte.testing.meltano_run import meltano_cli
 
 pytestmark = pytest.mark.meltano
@@ -39,10 +39,10 @@ def test_a_decimal_setting_from_the_environment_reaches_the_plugin(
 
 
 def test_the_tap_syncs_with_a_number_given_as_text() -> None:
-    with SandboxProcess.start("sienge", "--records", "5") as sandbox:
+    with SandboxThread.start("sienge", "--records", "5") as sandbox:
         config = {"subdomain": "demo", "username": "demo-api", "password": "demo-secret",
                   "base_url": sandbox.base_url, "rate_window_seconds": "30.5", "backoff_base_seconds": "0.1"}  # fmt: skip
-        run = run_tap("tap-sienge", config, streams={"indexers"})
+        run = run_tap_in_process("tap-sienge", config, streams={"indexers"})
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.records("indexers")
 

@@ -20,7 +20,7 @@ from ponte.testing import SandboxProcess, discover
 from ponte.testing.meltano_run import meltano_cli, meltano_run
 from ponte.testing.pg_types import mistyped_columns
 
-pytestmark = pytest.mark.meltano
+pytestmark = pytest.mark.meltano(first=True)  # minutes long: scheduled first (tests/conftest.py)
 
 PROJECT = Path(__file__).parents[2]
 ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
@@ -59,7 +59,7 @@ def test_each_flavour_lands_in_its_own_schema_under_its_own_state_id(
 ) -> None:
     dsn = psycopg.conninfo.make_conninfo(ADMIN_DSN, dbname=database)
     suffix = database  # the run's state IDs are this test's own
-    with SandboxProcess.start("totvs", "--students", "60") as sandbox:
+    with SandboxProcess.start("totvs", "--students", "60", "--orders", "30") as sandbox:  # counts are not the point
         env = {
             **os.environ,
             "MELTANO_ENVIRONMENT": "dev",

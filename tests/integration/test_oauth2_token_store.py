@@ -30,6 +30,7 @@ from ponte.auth.token_store import FileTokenStore, TokenRecord
 from ponte.core.errors import AuthError
 from ponte.http.client import HttpClient, HttpSettings
 from ponte.http.redaction import Redactor
+from ponte.testing.in_process import run_console_script
 
 CLIENT_ID, CLIENT_SECRET = "app-client-id", "app-client-secret-1234"
 REPO = Path(__file__).resolve().parents[2]
@@ -526,10 +527,8 @@ def test_ponte_auth_errors_exit_with_their_codes(bling: FakeBling, tmp_path: Pat
     bling.redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
     env = ponte_env(bling, tmp_path)
 
-    def ponte_auth(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*ponte_cmd(), "auth", "bling", *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
-        )
+    def ponte_auth(*args: str) -> subprocess.CompletedProcess[str]:  # in-process: the other tests start `ponte`
+        return run_console_script("ponte", ["auth", "bling", *args], env=env, cwd=tmp_path)
 
     unknown = ponte_auth("--account", "nope", "--status")
     assert unknown.returncode == 2 and "no account named 'nope'; configured accounts: loja1, loja2" in unknown.stderr

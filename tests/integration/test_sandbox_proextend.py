@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from ponte.testing import SandboxProcess
+from ponte.testing.in_process import SandboxThread
 
 KEY = "pex_sandbox_key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -44,7 +45,7 @@ STUDENTS = [
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[SandboxProcess]:
-    with SandboxProcess.start("proextend", "--set", "rate_limit=0") as running:
+    with SandboxThread.start("proextend", "--set", "rate_limit=0") as running:
         yield running
 
 

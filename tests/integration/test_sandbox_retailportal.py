@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from ponte.testing import SandboxProcess
+from ponte.testing.in_process import SandboxThread
 
 KEY = {"X-API-Key": "rp_sandbox_key"}
 GUESSES = {"job_status_links": "both", "job_status_route": "jobs", "job_success_state": "Succeeded",
@@ -22,7 +23,7 @@ GUESSES = {"job_status_links": "both", "job_status_route": "jobs", "job_success_
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxProcess]:
     """One process for the module; each test starts from empty data (time frozen, no rate limit)."""
-    with SandboxProcess.start("retailportal", "--set", "time_scale=0", "--rate-limit", "0") as sandbox:
+    with SandboxThread.start("retailportal", "--set", "time_scale=0", "--rate-limit", "0") as sandbox:
         yield sandbox
 
 

@@ -18,6 +18,7 @@ from ponte.sandbox.cli import sandbox as sandbox_cli
 from ponte.sandbox.totvs.app import TotvsApp
 from ponte.sandbox.totvs.switches import TOTVS_OVERRIDES, TOTVS_SWITCHES
 from ponte.testing import SandboxProcess
+from ponte.testing.in_process import SandboxThread
 
 PROTHEUS = ("admin", "totvs-sandbox")
 PLANT = {"client_id": "plant-client", "client_secret": "plant-secret"}
@@ -33,14 +34,14 @@ YYYYMMDD = re.compile(r"^\d{8}$")
 @pytest.fixture(scope="module")
 def shared() -> Iterator[SandboxProcess]:
     """Read-only tests share one sandbox process."""
-    with SandboxProcess.start("totvs") as sandbox:
+    with SandboxThread.start("totvs") as sandbox:
         yield sandbox
 
 
 @pytest.fixture(scope="module")
 def scratch() -> Iterator[SandboxProcess]:
     """Tests that touch rows, expire tokens or change switches use this one (and restore the switches)."""
-    with SandboxProcess.start("totvs", "--orders", "60", "--students", "120") as sandbox:
+    with SandboxThread.start("totvs", "--orders", "60", "--students", "120") as sandbox:
         yield sandbox
 
 

@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from ponte.auth.token_store import FileTokenStore
-from ponte.testing import SandboxProcess, bling_tokens, run_tap
+from ponte.testing import SandboxProcess, bling_tokens
+from ponte.testing.in_process import SandboxThread, run_tap_in_process
 from ponte.testing.singer_process import BackgroundTap, SingerRun
 
 ACCOUNTS = ("loja-matriz", "loja-filial")
@@ -54,7 +55,7 @@ def list_all(sandbox: SandboxProcess, company: str, path: str, **params: Any) ->
 
 @pytest.fixture
 def bling(tmp_path: Path) -> Iterator[SandboxProcess]:
-    with SandboxProcess.start("bling", "--products", "40", *UNLIMITED) as sandbox:
+    with SandboxThread.start("bling", "--products", "40", *UNLIMITED) as sandbox:
         yield sandbox
 
 
@@ -74,7 +75,7 @@ def config_for(sandbox: SandboxProcess, tmp_path: Path, **extra: Any) -> dict[st
 
 
 def run_streams(config: dict[str, Any], streams: set[str], **kwargs: Any) -> SingerRun:
-    return run_tap("tap-bling", config, streams=streams, **kwargs)
+    return run_tap_in_process("tap-bling", config, streams=streams, **kwargs)
 
 
 def resource_requests(sandbox: SandboxProcess, suffix: str = "") -> list[dict[str, Any]]:
@@ -114,7 +115,7 @@ def test_accounts_from_the_environment_with_config_env(bling: SandboxProcess, tm
 
 
 def test_saldos_for_every_product_in_every_deposit_with_ids_batched(tmp_path: Path) -> None:
-    with SandboxProcess.start("bling", "--products", "130", *UNLIMITED) as bling:
+    with SandboxThread.start("bling", "--products", "130", *UNLIMITED) as bling:
         seed_tokens(bling, tmp_path / "tokens.json")
         run = run_streams(config_for(bling, tmp_path), {"depositos", "estoques_saldos"})
         assert run.returncode == 0, run.stderr
@@ -251,7 +252,7 @@ def test_revoked_refresh_token_ends_the_run_saying_to_authorize_again(bling: San
 
 
 def test_short_lived_access_tokens_are_renewed_near_their_end_not_before_every_request(tmp_path: Path) -> None:
-    with SandboxProcess.start("bling", "--companies", "1", "--products", "4", *UNLIMITED) as sandbox:
+    with SandboxThread.start("bling", "--companies", "1", "--products", "4", *UNLIMITED) as sandbox:
         sandbox.configure(access_token_ttl_seconds=30)
         bling_tokens.seed_tokens(sandbox, tmp_path / "tokens.json", ["loja-matriz"], expires_in=0)
         sandbox.reset_log()
@@ -286,7 +287,7 @@ def test_no_secret_or_token_in_any_log_line_or_state_message(bling: SandboxProce
 
 
 def test_requests_stay_within_three_per_second_without_a_single_429(tmp_path: Path) -> None:
-    with SandboxProcess.start("bling", "--products", "12", "--companies", "2") as sandbox:
+    with SandboxThread.start("bling", "--products", "12", "--companies", "2") as sandbox:
         seed_tokens(sandbox, tmp_path / "tokens.json")
         config = config_for(sandbox, tmp_path, requests_per_second=3)
         sandbox.reset_log()
@@ -298,7 +299,7 @@ def test_requests_stay_within_three_per_second_without_a_single_429(tmp_path: Pa
 
 
 def test_429_from_the_per_second_limit_is_waited_out_and_nothing_is_lost(tmp_path: Path) -> None:
-    with SandboxProcess.start("bling", "--products", "8") as sandbox:
+    with SandboxThread.start("bling", "--products", "8") as sandbox:
         seed_tokens(sandbox, tmp_path / "tokens.json")
         config = config_for(sandbox, tmp_path, requests_per_second=50)
         run = run_streams(config, {"produtos"})
@@ -312,7 +313,7 @@ def test_429_from_the_per_second_limit_is_waited_out_and_nothing_is_lost(tmp_pat
 
 
 def test_bling_daily_quota_429_stops_the_run_cleanly_with_what_the_server_said(tmp_path: Path) -> None:
-    with SandboxProcess.start("bling", "--companies", "1", "--products", "8", *UNLIMITED) as sandbox:
+    with SandboxThread.start("bling", "--companies", "1", "--products", "8", *UNLIMITED) as sandbox:
         sandbox.configure(daily_quota=3)  # Bling sends no X-RateLimit-* header, only the 429 body
         bling_tokens.seed_tokens(sandbox, tmp_path / "tokens.json", ["loja-matriz"])
         config = config_for(sandbox, tmp_path, accounts=[{"name": "loja-matriz"}])

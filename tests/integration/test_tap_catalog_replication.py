@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from ponte.declaration import load_tap_spec
-from ponte.testing import SandboxProcess, discover, run_tap
+from ponte.testing.in_process import SandboxThread, discover_in_process, run_tap_in_process
 
 ROOT = Path(__file__).parents[2]
 TOTVS = {"base_url": "http://127.0.0.1:9", "username": "u", "password": "p", "client_id": "c", "client_secret": "s"}
@@ -38,7 +38,7 @@ def root_metadata(entry: dict[str, Any]) -> dict[str, Any]:
 def test_every_incremental_stream_names_a_replication_key_its_schema_has(source: str) -> None:
     declared = {s["name"]: s for s in load_tap_spec(ROOT / "taps" / f"{source}.yml").data["streams"]}
     executable, config = CONFIGS[source]
-    catalog = {entry["tap_stream_id"]: entry for entry in discover(executable, config)["streams"]}
+    catalog = {entry["tap_stream_id"]: entry for entry in discover_in_process(executable, config)["streams"]}
     incremental = {n for n, s in declared.items() if (s.get("replication") or {}).get("method") == "incremental"}
     for name, entry in catalog.items():
         metadata = root_metadata(entry)
@@ -56,8 +56,10 @@ def test_every_incremental_stream_names_a_replication_key_its_schema_has(source:
 
 
 def test_records_carry_the_window_end_their_bookmark_holds(sienge_config: dict[str, Any]) -> None:
-    with SandboxProcess.start("sienge", "--records", "5") as sandbox:
-        run = run_tap("tap-sienge", {**sienge_config, "base_url": sandbox.base_url}, streams={"sales_contracts"})
+    with SandboxThread.start("sienge", "--records", "5") as sandbox:
+        run = run_tap_in_process(
+            "tap-sienge", {**sienge_config, "base_url": sandbox.base_url}, streams={"sales_contracts"}
+        )
     assert run.returncode == 0, run.stderr[-2000:]
     records = run.records("sales_contracts")
     assert records

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from ponte.testing import SandboxProcess, bling_tokens, discover, run_tap, select_only
+from ponte.testing import SandboxProcess, bling_tokens, select_only
+from ponte.testing.in_process import SandboxThread, discover_in_process, run_tap_in_process
 from ponte.testing.quota_clock import pass_midnight
 from ponte.testing.singer_process import SingerRun
 
@@ -26,7 +27,7 @@ BLING_ACCOUNTS = ("loja-matriz", "loja-filial")
 
 def catalog(executable: str, config: dict[str, Any], streams: set[str]) -> dict[str, Any]:
     """The catalog with only `streams` selected, discovered once for all the days of a test."""
-    return select_only(discover(executable, config), streams)
+    return select_only(discover_in_process(executable, config), streams)
 
 
 def sienge_now() -> str:
@@ -41,7 +42,7 @@ def customer_offsets(sandbox: SandboxProcess) -> list[int]:
 def test_customers_larger_than_a_days_quota_complete_over_three_days_each_exactly_once(tmp_path: Path) -> None:
     # 2,000 customers in pages of 50 (the sandbox serves at most 50) = 40 requests; the quota allows 15 a day
     args = ("--records", "2000", "--max-limit", "50", "--limit-over-max", "clamp")
-    with SandboxProcess.start("sienge", *args) as sandbox:
+    with SandboxThread.start("sienge", *args) as sandbox:
         sandbox.configure(now=sienge_now())
         config = {**SIENGE, "base_url": sandbox.base_url, "state_dir": str(tmp_path / "state"), "daily_quota": 15}
         selected = catalog("tap-sienge", config, {"customers"})
@@ -50,7 +51,7 @@ def test_customers_larger_than_a_days_quota_complete_over_three_days_each_exactl
         state = None
         for day in range(3):
             sandbox.reset_log()
-            run = run_tap("tap-sienge", config, catalog=selected, state=state)
+            run = run_tap_in_process("tap-sienge", config, catalog=selected, state=state)
             assert run.returncode == 0, run.stderr
             runs.append(run)
             asked.append(customer_offsets(sandbox))
@@ -59,7 +60,7 @@ def test_customers_larger_than_a_days_quota_complete_over_three_days_each_exactl
             if day == 0:  # seven customers registered overnight: newest first, they push every row down
                 sandbox.admin("sienge/customers/insert", {"count": 7})
         sandbox.reset_log()
-        after = run_tap("tap-sienge", config, catalog=selected, state=state)
+        after = run_tap_in_process("tap-sienge", config, catalog=selected, state=state)
         assert after.returncode == 0, after.stderr
 
     emitted = Counter(r["id"] for run in runs for r in run.records("customers"))
@@ -81,9 +82,9 @@ def test_customers_larger_than_a_days_quota_complete_over_three_days_each_exactl
 def test_the_servers_spent_daily_quota_ends_the_run_at_once_instead_of_waiting_for_midnight(tmp_path: Path) -> None:
     # Sienge's plan quota counted by the server (Kong): its last allowed answer says RateLimit-Remaining 0 with
     # RateLimit-Reset = seconds to midnight, because the day is the budget closest to running out
-    with SandboxProcess.start("sienge", "--daily-quota", "2") as sandbox:
+    with SandboxThread.start("sienge", "--daily-quota", "2") as sandbox:
         config = {**SIENGE, "base_url": sandbox.base_url, "state_dir": str(tmp_path / "state")}
-        run = run_tap("tap-sienge", config, streams={"customers"}, timeout=60)
+        run = run_tap_in_process("tap-sienge", config, streams={"customers"}, timeout=60)
         statuses = [e["status"] for e in sandbox.request_log()]
     assert run.returncode == 0, run.stderr
     assert (
@@ -98,12 +99,12 @@ def test_the_servers_spent_daily_quota_ends_the_run_at_once_instead_of_waiting_f
 def test_a_full_table_stream_spread_over_two_days_keeps_one_version_and_activates_it_once(tmp_path: Path) -> None:
     # 350 creditors in pages of 50 = 7 requests; the quota allows 4 a day
     args = ("--max-limit", "50", "--limit-over-max", "clamp")
-    with SandboxProcess.start("sienge", *args) as sandbox:
+    with SandboxThread.start("sienge", *args) as sandbox:
         config = {**SIENGE, "base_url": sandbox.base_url, "state_dir": str(tmp_path / "state"), "daily_quota": 4}
         selected = catalog("tap-sienge", config, {"creditors"})
-        first = run_tap("tap-sienge", config, catalog=selected)
+        first = run_tap_in_process("tap-sienge", config, catalog=selected)
         pass_midnight(tmp_path / "state")
-        second = run_tap("tap-sienge", config, catalog=selected, state=first.last_state)
+        second = run_tap_in_process("tap-sienge", config, catalog=selected, state=first.last_state)
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     versions = {m["version"] for run in (first, second) for m in run.of_type("RECORD")}
     assert len(versions) == 1, "records of both days belong to one table version"
@@ -119,13 +120,13 @@ def test_a_parent_record_whose_children_were_cut_short_goes_out_with_them_the_ne
     # and 2 more to realign the next day on the last resource emitted; 10 a day
     args = ("--max-limit", "10", "--limit-over-max", "clamp")
     streams = {"cost_databases", "cost_database_resources"}
-    with SandboxProcess.start("sienge", *args) as sandbox:
+    with SandboxThread.start("sienge", *args) as sandbox:
         config = {**SIENGE, "base_url": sandbox.base_url, "state_dir": str(tmp_path / "state"), "daily_quota": 10}
         selected = catalog("tap-sienge", config, streams)
         runs: list[SingerRun] = []
         state = None
         for _ in range(2):
-            run = run_tap("tap-sienge", config, catalog=selected, state=state)
+            run = run_tap_in_process("tap-sienge", config, catalog=selected, state=state)
             assert run.returncode == 0, run.stderr
             runs.append(run)
             state = run.last_state
@@ -181,7 +182,7 @@ def test_one_accounts_spent_quota_stops_only_that_account_which_completes_the_ne
     # empresa 1, produtos 2 pages + 40 details, produtos_lotes 2 pages of ids + 2 pages of lots = 51 a day
     streams = {"contatos", "depositos", "empresa", "produtos", "produtos_lotes"}
     args = ("--products", "40", "--contacts", "20", "--set", "rate_limit=1000")
-    with SandboxProcess.start("bling", *args) as sandbox:
+    with SandboxThread.start("bling", *args) as sandbox:
         bling_tokens.seed_tokens(sandbox, tmp_path / "tokens.json", BLING_ACCOUNTS)
         expected = {name: _all_ids(sandbox, name, "/produtos", criterio=5) for name in BLING_ACCOUNTS}
         sandbox.session.post(f"{sandbox.url}/_sandbox/reset-limits", timeout=10).raise_for_status()
@@ -198,18 +199,20 @@ def test_one_accounts_spent_quota_stops_only_that_account_which_completes_the_ne
         else:  # the tap counts (daily_quota); a run for loja-matriz alone this morning spent 42 of its 60
             sandbox.configure(daily_quota=0)
             config = bling_config(sandbox, tmp_path, daily_quota=60)
-            morning = run_tap("tap-bling", {**config, "accounts": [{"name": "loja-matriz"}]}, streams={"produtos"})
+            morning = run_tap_in_process(
+                "tap-bling", {**config, "accounts": [{"name": "loja-matriz"}]}, streams={"produtos"}
+            )
             assert morning.returncode == 0, morning.stderr
         selected = catalog("tap-bling", config, streams)
         sandbox.reset_log()
-        first = run_tap("tap-bling", config, catalog=selected)
+        first = run_tap_in_process("tap-bling", config, catalog=selected)
         assert first.returncode == 0, first.stderr
 
         # midnight: the server's and the tap's daily counters start again
         sandbox.session.post(f"{sandbox.url}/_sandbox/reset-limits", timeout=10).raise_for_status()
         pass_midnight(tmp_path / "state")
         sandbox.reset_log()
-        second = run_tap("tap-bling", config, catalog=selected, state=first.last_state)
+        second = run_tap_in_process("tap-bling", config, catalog=selected, state=first.last_state)
         assert second.returncode == 0, second.stderr
         second_requests = {name: account_requests(sandbox, name) for name in BLING_ACCOUNTS}
 
@@ -236,14 +239,14 @@ def test_one_accounts_spent_quota_stops_only_that_account_which_completes_the_ne
 def test_with_accounts_the_next_day_skips_the_streams_the_stopped_run_had_finished(tmp_path: Path) -> None:
     # one account in `accounts:`; 20 requests a day: contatos, depositos and empresa fit, produtos does not
     streams = {"contatos", "depositos", "empresa", "produtos"}
-    with SandboxProcess.start("bling", "--products", "40", "--contacts", "20", "--set", "rate_limit=1000") as sandbox:
+    with SandboxThread.start("bling", "--products", "40", "--contacts", "20", "--set", "rate_limit=1000") as sandbox:
         bling_tokens.seed_tokens(sandbox, tmp_path / "tokens.json", ["loja-matriz"])
         config = bling_config(sandbox, tmp_path, accounts=[{"name": "loja-matriz"}], daily_quota=20)
         selected = catalog("tap-bling", config, streams)
-        first = run_tap("tap-bling", config, catalog=selected)
+        first = run_tap_in_process("tap-bling", config, catalog=selected)
         pass_midnight(tmp_path / "state")
         sandbox.reset_log()
-        second = run_tap("tap-bling", config, catalog=selected, state=first.last_state)
+        second = run_tap_in_process("tap-bling", config, catalog=selected, state=first.last_state)
         asked = account_requests(sandbox, "loja-matriz")
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert len(first.records("contatos")) == 20 and first.records("empresa")

@@ -1,4 +1,5 @@
-"""tap-sienge as users run it: the console script in a child process against the Sienge sandbox over sockets."""
+"""tap-sienge's behaviour: its entry point called in-process against the Sienge sandbox in a thread, over sockets
+(one smoke test runs the console script in a child process against a sandbox process)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ponte.testing import SandboxProcess, run_tap
+from ponte.testing.in_process import SandboxThread, run_tap_in_process
 from ponte.testing.singer_process import SingerRun
 
 FAST_RETRIES = {"backoff_base_seconds": 0.05}
 
 
 def run_streams(config: dict[str, Any], streams: set[str], **kwargs: Any) -> SingerRun:
-    return run_tap("tap-sienge", config, streams=streams, **kwargs)
+    return run_tap_in_process("tap-sienge", config, streams=streams, **kwargs)
 
 
 def api_requests(sandbox: SandboxProcess, suffix: str) -> list[dict[str, Any]]:
@@ -35,9 +37,10 @@ def sandbox_now() -> str:
 
 
 def test_paging_reads_every_record_exactly_once(tmp_path: Path, sienge_config: dict[str, Any]) -> None:
+    """The subprocess smoke test of tap-sienge: the console script against a sandbox process."""
     with SandboxProcess.start("sienge", "--records", "1030") as sandbox:
         config = {**sienge_config, "base_url": sandbox.base_url}
-        run = run_streams(config, {"customers"})
+        run = run_tap("tap-sienge", config, streams={"customers"})
         assert run.returncode == 0, run.stderr
         ids = [r["id"] for r in run.records("customers")]
         assert len(ids) == 1030
@@ -48,7 +51,7 @@ def test_paging_reads_every_record_exactly_once(tmp_path: Path, sienge_config: d
 
 
 def test_rows_inserted_at_the_head_while_paging_are_not_doubled(sienge_config: dict[str, Any]) -> None:
-    with SandboxProcess.start("sienge", "--records", "900") as sandbox:
+    with SandboxThread.start("sienge", "--records", "900") as sandbox:
         sandbox.configure(now=sandbox_now(), insert_customers_after_requests={"after": 2, "count": 7})
         config = {**sienge_config, "base_url": sandbox.base_url}
         first = run_streams(config, {"customers"})
@@ -82,7 +85,7 @@ def test_incremental_second_run_asks_only_for_changes(
 
 
 def test_429_with_retry_after_is_waited_out(sienge_config: dict[str, Any]) -> None:
-    with SandboxProcess.start(
+    with SandboxThread.start(
         "sienge", "--records", "2000", "--rate-limit", "4", "--rate-window", "1", "--no-rate-headers"
     ) as sandbox:
         # the tap's own budget is set far above the server's, so only the server's 429s slow it down
@@ -96,7 +99,7 @@ def test_429_with_retry_after_is_waited_out(sienge_config: dict[str, Any]) -> No
 
 
 def test_a_429_wait_from_ratelimit_reset_is_logged_as_such(sienge_config: dict[str, Any]) -> None:
-    with SandboxProcess.start(
+    with SandboxThread.start(
         "sienge", "--records", "1000", "--rate-limit", "2", "--rate-window", "1", "--no-retry-after"
     ) as sandbox:
         # no client-side budget: the server's 429s (RateLimit-Reset, no Retry-After) are the only brake
@@ -142,13 +145,13 @@ def test_401_ends_with_a_clear_message_and_no_traceback(
 
 
 def test_connection_test_makes_one_cheap_call(sienge_sandbox: SandboxProcess, sienge_config: dict[str, Any]) -> None:
-    ok = run_tap("tap-sienge", sienge_config, args=("--test",))
+    ok = run_tap_in_process("tap-sienge", sienge_config, args=("--test",))
     assert ok.returncode == 0, ok.stderr
     assert "connection OK" in ok.stderr
     assert [(r["path"], r["query"]) for r in api_requests(sienge_sandbox, "/companies")] == [
         ("/demo/public/api/v1/companies", {"limit": "1"})
     ]
-    bad = run_tap("tap-sienge", {**sienge_config, "password": "nope"}, args=("--test",))
+    bad = run_tap_in_process("tap-sienge", {**sienge_config, "password": "nope"}, args=("--test",))
     assert bad.returncode == 3
     assert "connection test FAILED" in bad.stderr
     assert "401 Unauthorized" in bad.stderr
@@ -157,7 +160,7 @@ def test_connection_test_makes_one_cheap_call(sienge_sandbox: SandboxProcess, si
 
 def test_password_never_reaches_logs_or_state(tmp_path: Path) -> None:
     secret = "Zq9-very-Secret-Pa55"
-    with SandboxProcess.start("sienge", "--password", secret) as sandbox:
+    with SandboxThread.start("sienge", "--password", secret) as sandbox:
         config = {
             "subdomain": "demo",
             "username": "demo-api",
@@ -241,7 +244,7 @@ def test_a_malformed_declaration_stops_the_tap_with_a_line_numbered_error(
     assert broken != original
     (tmp_path / "sienge.yml").write_text(broken, encoding="utf-8")
     (tmp_path / "sienge").symlink_to(Path(__file__).parents[2] / "taps" / "sienge")
-    run = run_tap("tap-sienge", sienge_config, env={"PONTE_TAPS_DIR": str(tmp_path)})
+    run = run_tap_in_process("tap-sienge", sienge_config, env={"PONTE_TAPS_DIR": str(tmp_path)})
     assert run.returncode == 2
     line = broken.splitlines().index("      oops: [unclosed") + 1
     assert f"sienge.yml:{line}:" in run.stderr, run.stderr

@@ -12,7 +12,8 @@ from typing import Any
 import jsonschema
 import requests
 
-from ponte.testing import SandboxProcess, run_tap
+from ponte.testing import SandboxProcess
+from ponte.testing.in_process import run_tap_in_process
 from ponte.testing.singer_process import SingerRun
 
 STREAMS = {"customers", "creditors"}
@@ -65,7 +66,7 @@ def without_descriptions(properties: dict[str, Any]) -> dict[str, Any]:
 def test_undeclared_fields_are_kept_announced_once_and_remembered(
     sienge_sandbox: SandboxProcess, sienge_config: dict[str, Any]
 ) -> None:
-    first = run_tap("tap-sienge", sienge_config, streams=STREAMS)
+    first = run_tap_in_process("tap-sienge", sienge_config, streams=STREAMS)
     assert first.returncode == 0, first.stderr
 
     # every value the sandbox sent reaches the output, under its own name
@@ -110,7 +111,7 @@ def test_undeclared_fields_are_kept_announced_once_and_remembered(
     saved = first.last_state["bookmarks"]
     for stream, fields in NEW_FIELDS.items():
         assert saved[stream]["ponte_undeclared_fields"] == fields
-    second = run_tap("tap-sienge", sienge_config, streams=STREAMS, state=first.last_state)
+    second = run_tap_in_process("tap-sienge", sienge_config, streams=STREAMS, state=first.last_state)
     assert second.returncode == 0, second.stderr
     for stream, fields in NEW_FIELDS.items():
         announced = schema_properties(second, stream)

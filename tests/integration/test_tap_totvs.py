@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import requests
 
-from ponte.testing import BackgroundTap, SandboxProcess, discover, run_tap
+from ponte.testing import BackgroundTap, SandboxProcess
+from ponte.testing.in_process import SandboxThread, discover_in_process, run_tap_in_process
 from ponte.testing.singer_process import SingerRun
 
 FAST = {"backoff_base_seconds": 0.05}
@@ -17,7 +18,7 @@ ACADEMICS = ["1|1|1", "1|1|2"]  # the sandbox's RM: graduação and ensino técn
 
 @pytest.fixture(scope="module")
 def totvs() -> Iterator[SandboxProcess]:
-    with SandboxProcess.start("totvs") as sandbox:
+    with SandboxThread.start("totvs") as sandbox:
         yield sandbox
 
 
@@ -32,7 +33,7 @@ def config(sandbox: SandboxProcess, flavour: str, **extra: Any) -> dict[str, Any
 
 def run(sandbox: SandboxProcess, flavour: str, streams: set[str] | None = None, **kwargs: Any) -> SingerRun:
     extra = kwargs.pop("extra", {})
-    result = run_tap("tap-totvs", config(sandbox, flavour, **extra), streams=streams, **kwargs)
+    result = run_tap_in_process("tap-totvs", config(sandbox, flavour, **extra), streams=streams, **kwargs)
     return result
 
 
@@ -63,7 +64,7 @@ def protheus_rows(sandbox: SandboxProcess, table: str, **params: Any) -> list[di
 def test_every_stream_of_every_flavour_lands_records(totvs: SandboxProcess, flavour: str) -> None:
     result = run(totvs, flavour)
     assert result.returncode == 0, result.stderr
-    catalog = discover("tap-totvs", config(totvs, flavour))
+    catalog = discover_in_process("tap-totvs", config(totvs, flavour))
     streams = {s["tap_stream_id"] for s in catalog["streams"]}
     counts = result.counts()
     assert streams and all(counts.get(s, 0) > 0 for s in streams), counts
@@ -123,7 +124,7 @@ def test_rm_reads_courses_grids_and_periods_of_every_listed_academic(totvs: Sand
     # from the environment, as a .env line sets it
     rest = {k: v for k, v in config(totvs, "rm").items() if k != "academic_ids"}
     env = {"TAP_TOTVS_ACADEMIC_IDS": '["1|1|2"]'}
-    technical = run_tap("tap-totvs", rest, streams={"cursos"}, args=("--config", "ENV"), env=env)
+    technical = run_tap_in_process("tap-totvs", rest, streams={"cursos"}, args=("--config", "ENV"), env=env)
     assert technical.returncode == 0, technical.stderr
     assert {c["academic_id"] for c in technical.records("cursos")} == {"1|1|2"}
 
@@ -175,7 +176,7 @@ def test_plant_incremental_uses_the_largest_update_time(totvs: SandboxProcess) -
 def test_a_token_expiring_mid_run_is_renewed_and_the_request_retried_once(
     flavour: str, stream: str, fragment: str, args: tuple[str, ...]
 ) -> None:
-    with SandboxProcess.start("totvs", *args) as sandbox:
+    with SandboxThread.start("totvs", *args) as sandbox:
         expected = run(sandbox, flavour, {stream}).counts()[stream]
         sandbox.reset_log()
         with BackgroundTap("tap-totvs", config(sandbox, flavour), {stream}) as tap:

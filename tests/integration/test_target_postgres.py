@@ -25,6 +25,7 @@ from psycopg import sql
 from ponte.targets.postgres import names
 from ponte.targets.postgres.reconnect import commit_landed
 from ponte.testing.pg_proxy import Action, Decide, PgProxy
+from ponte.testing.postgres import postgres_unavailable
 
 DSN = os.environ.get("PONTE_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 BIN = Path(sys.executable).parent
@@ -140,7 +141,7 @@ def db(tmp_path: Path) -> Iterator[Database]:
     try:
         conn = psycopg.connect(DSN, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {DSN!r}: {exc}")
+        postgres_unavailable(f"PostgreSQL not reachable at {DSN!r}: {exc}")
     name = f"tp_{uuid.uuid4().hex[:10]}"
     yield Database(conn, name, tmp_path)
     conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))

@@ -14,6 +14,7 @@ from singer_sdk.testing import get_target_test_class
 from singer_sdk.testing.runners import TargetTestRunner
 
 from ponte.targets.postgres.target import TargetPostgres
+from ponte.testing.postgres import postgres_unavailable
 
 DSN = os.environ.get("PONTE_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 
@@ -24,7 +25,7 @@ def pg_schema() -> Iterator[str]:
     try:
         conn = psycopg.connect(DSN, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {DSN!r}: {exc}")
+        postgres_unavailable(f"PostgreSQL not reachable at {DSN!r}: {exc}")
     name = f"sdk_{uuid.uuid4().hex[:10]}"
     yield name
     conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))

@@ -1,4 +1,5 @@
-"""target-proextend against the ProExtend sandbox, run as a user runs it: the console script in a subprocess.
+"""target-proextend against the ProExtend sandbox, its entry point called in-process (the sandbox in a thread);
+one test runs the console script in a subprocess, as users and Meltano do.
 
 Each test asserts what an operator sees: what the sandbox stored, the requests it received, the dead-letter
 file, the STATE line and the exit code.
@@ -16,6 +17,8 @@ from typing import Any
 import pytest
 
 from ponte.testing import SandboxProcess, api_targets, console_script
+from ponte.testing.cli import ponte_cli
+from ponte.testing.in_process import SandboxThread
 
 KEY = "pex_sandbox_key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -24,7 +27,7 @@ ORDER = ["units", "areas", "courses", "subjects", "professors", "students", "enr
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxProcess]:
-    with SandboxProcess.start("proextend", "--set", "rate_limit=0") as running:
+    with SandboxThread.start("proextend", "--set", "rate_limit=0") as running:
         yield running
 
 
@@ -48,7 +51,7 @@ def record(stream: str, data: dict[str, Any]) -> dict[str, Any]:
 
 def run_target(config: Path, messages: list[dict[str, Any]], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     source = api_targets.write_messages(tmp_path / f"input-{len(list(tmp_path.glob('input-*')))}.jsonl", messages)
-    return api_targets.run_api_target("target-proextend", config, source)
+    return api_targets.run_api_target_in_process("target-proextend", config, source)
 
 
 def dead_letters(tmp_path: Path) -> list[dict[str, Any]]:
@@ -259,8 +262,7 @@ def test_dlq_replay_resends_a_fixed_professor(sb: SandboxProcess, tmp_path: Path
 
     ponte = [console_script("ponte"), "dlq"]
     store = ["--store", f"file:{tmp_path / 'dl.jsonl'}"]
-    edit = subprocess.run([*ponte, "edit", str(letter["id"]), *store, "--set", 'cpf="12345678909"'],
-                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    edit = ponte_cli("dlq", "edit", str(letter["id"]), *store, "--set", 'cpf="12345678909"')
     assert edit.returncode == 0, edit.stderr
     assert dead_letters(tmp_path)[0]["record"]["cpf"] == "12345678909"
 
@@ -271,8 +273,7 @@ def test_dlq_replay_resends_a_fixed_professor(sb: SandboxProcess, tmp_path: Path
     assert stored(sb, "professors")["PROF002"]["cpf"] == "12345678909"
     assert [letter["status"] for letter in dead_letters(tmp_path)] == ["open"]  # replayed only when told so
 
-    mark = subprocess.run([*ponte, "replay", *store, "--all-open", "--target", "target-proextend", "--mark-replayed"],
-                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    mark = ponte_cli("dlq", "replay", *store, "--all-open", "--target", "target-proextend", "--mark-replayed")
     assert mark.returncode == 0 and "marked 1 dead letter(s) replayed" in mark.stderr
     assert [letter["status"] for letter in dead_letters(tmp_path)] == ["replayed"]
 

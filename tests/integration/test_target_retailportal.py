@@ -1,4 +1,5 @@
-"""target-retailportal against the RetailPortal sandbox, run as a user runs it: the console script in a subprocess.
+"""target-retailportal against the RetailPortal sandbox, its entry point called in-process (the sandbox in a thread);
+one test runs the console script in a subprocess, as users and Meltano do.
 
 Job processing is sped up with the sandbox's time_scale (never sleeps); each test asserts what the sandbox
 stored, the requests and jobs it saw, the job log, the dead letters, alerts and the exit code.
@@ -17,6 +18,8 @@ from typing import Any
 import pytest
 
 from ponte.testing import SandboxProcess, api_targets, console_script
+from ponte.testing.cli import ponte_cli
+from ponte.testing.in_process import SandboxThread
 from ponte.testing.sinks import HttpSink, SmtpSink
 
 KEY = "rp_sandbox_key"
@@ -27,7 +30,7 @@ FAST = {"time_scale": 1000.0, "rate_limit": 0, "rate_window_seconds": 60.0, "max
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxProcess]:
-    with SandboxProcess.start("retailportal", "--set", "time_scale=1000", "--set", "rate_limit=0") as sandbox:
+    with SandboxThread.start("retailportal", "--set", "time_scale=1000", "--set", "rate_limit=0") as sandbox:
         yield sandbox
 
 
@@ -59,7 +62,7 @@ def input_file(tmp_path: Path, messages: list[dict[str, Any]]) -> Path:
 
 
 def run_target(config: Path, source: Path) -> subprocess.CompletedProcess[str]:
-    return api_targets.run_api_target("target-retailportal", config, source)
+    return api_targets.run_api_target_in_process("target-retailportal", config, source)
 
 
 def info(rp: SandboxProcess) -> dict[str, Any]:
@@ -279,8 +282,7 @@ def test_dlq_list_shows_the_api_message_first_and_whole(rp: SandboxProcess, tmp_
     result = run_target(write_config(tmp_path, rp), input_file(tmp_path, messages))
     assert result.returncode == 0, result.stderr[-3000:]
 
-    listed = subprocess.run([console_script("ponte"), "dlq", "list", "--store", f"file:{tmp_path / 'dl.jsonl'}"],
-                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    listed = ponte_cli("dlq", "list", "--store", f"file:{tmp_path / 'dl.jsonl'}")
     assert listed.returncode == 0, listed.stderr
     header, line = listed.stdout.splitlines()
     reason = line[header.index("REASON") :]

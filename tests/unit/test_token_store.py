@@ -25,6 +25,7 @@ from ponte.auth.token_store import (
     build_token_store,
 )
 from ponte.core.errors import ConfigError
+from ponte.testing.postgres import postgres_unavailable
 
 PG_DSN = os.environ.get("PONTE_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 
@@ -179,7 +180,7 @@ def pg_schema() -> Iterator[str]:
     try:
         conn = psycopg.connect(PG_DSN, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError:
-        pytest.skip("no PostgreSQL at PONTE_TEST_PG_DSN")
+        postgres_unavailable("no PostgreSQL at PONTE_TEST_PG_DSN")
     schema = f"tokens_{uuid.uuid4().hex[:10]}"
     try:
         yield schema

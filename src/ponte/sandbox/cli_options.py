@@ -116,4 +116,11 @@ def serve_app(
         app = build()
     except SwitchError as exc:
         raise click.UsageError(str(exc)) from None
-    serve_until_signal(app, host, port, port_file, lambda running: click.echo(describe(app, running)))
+    _server()(app, host, port, port_file, lambda running: click.echo(describe(app, running)))
+
+
+def _server() -> Callable[..., Any]:
+    """How to serve: until a signal, or with the callable a caller passed as click's `obj` (tests use a thread)."""
+    ctx = click.get_current_context(silent=True)
+    serve = ctx.find_root().obj if ctx is not None else None
+    return serve if callable(serve) else serve_until_signal

@@ -40,6 +40,13 @@ def run_api_target(plugin: str, config: Path, source: Path, timeout: float = 60)
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def run_api_target_in_process(plugin: str, config: Path, source: Path) -> subprocess.CompletedProcess[str]:
+    """`run_api_target` with the console script's entry point called in this process (fast behaviour tests)."""
+    from ponte.testing.in_process import run_console_script
+
+    return run_console_script(plugin, ["--config", str(config), "--input", str(source)])
+
+
 def run_without_input(plugin: str, config: Path, folder: Path, timeout: float = 30) -> tuple[int, str]:
     """`<plugin> --config …` with a stdin that stays open and empty: (exit code, stderr).
 
