@@ -126,7 +126,7 @@ class RunManager:
     def environment(self, start: RunStart, project: MeltanoProject | None) -> dict[str, str]:
         """The child's environment: the service's, the service's database for the record and Meltano's system
         database, alerts off (the service alerts, once per streak), the stream selection, the run's own extras."""
-        env = {**os.environ, **ALERTS_OFF, "PONTE_DB_DSN": self.dsn, "PONTE_DB_SCHEMA": self.tables.schema}
+        env = {**self.settings.env, **ALERTS_OFF, "PONTE_DB_DSN": self.dsn, "PONTE_DB_SCHEMA": self.tables.schema}
         if self.settings.meltano_database_uri:
             env["MELTANO_DATABASE_URI"] = self.settings.meltano_database_uri
         if start.select and project is not None:
