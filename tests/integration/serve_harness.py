@@ -21,6 +21,8 @@ from ponte.service.runs import utc_now
 from ponte.service.server import server
 from ponte.service.settings import ServeSettings
 
+# What the Docker image, compose.yaml and the systemd unit start (tests/integration/test_deploy_files.py checks).
+SERVE_COMMAND = ("ponte", "serve", "--project")
 ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 
 TICK_PROJECT = """\

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
-from serve_harness import ADMIN_DSN, drop_schemas, schema_name, service_env, tick_project, wait_for
+from serve_harness import ADMIN_DSN, SERVE_COMMAND, drop_schemas, schema_name, service_env, tick_project, wait_for
 
 from ponte.console_scripts import console_script
 
@@ -31,8 +31,8 @@ def schema() -> Iterator[str]:
 def _spawn(project: Path, env: dict[str, str], name: str) -> tuple[subprocess.Popen[bytes], str]:
     port_file = project / f"{name}.port"
     log = (project / f"{name}.log").open("wb")
-    process = subprocess.Popen([console_script("ponte"), "serve", "--project", str(project), "--port-file",
-                                str(port_file)], env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    command = [console_script(SERVE_COMMAND[0]), *SERVE_COMMAND[1:], str(project), "--port-file", str(port_file)]
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     wait_for(
         lambda: (port_file.exists() and port_file.read_text()) or process.poll() is not None, 30, f"{name} to listen"
     )
