@@ -62,6 +62,11 @@ def test_one_alert_per_failure_streak_and_one_recovery(schema: str, tmp_path: Pa
     at = datetime.now(UTC)
     for _ in range(2):
         asyncio.run(streaks.schedule_missed("nightly", 3, at, True, at))
-    asyncio.run(streaks.schedule_on_time("nightly", at))
+
+    async def on_time() -> None:
+        async with await psycopg.AsyncConnection.connect(ADMIN_DSN, autocommit=True) as conn:
+            await streaks.schedule_on_time("nightly", at, conn)
+
+    asyncio.run(on_time())
     asyncio.run(streaks.schedule_missed("nightly", 1, at, False, at))
     assert [a.title for a in sent] == ["missed 3 firing(s)", "missed 1 firing(s)"]

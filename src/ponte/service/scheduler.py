@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from psycopg.rows import dict_row
 
 from ponte.errors import PonteError
@@ -61,20 +62,25 @@ class Scheduler:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._conn: psycopg.AsyncConnection | None = None
+
+    async def _db(self) -> psycopg.AsyncConnection:
+        """The scheduler's own connection (reopened after a failure): one per instance, not one per firing."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = await connect(self.dsn)
+        return self._conn
 
     async def start(self) -> None:
         """Read the schedules (a bad one fails the start) and register them; then fire them in the background."""
         project = MeltanoProject.load(self.settings.project)
         self.schedules = {s.name: s for s in load_schedules(project, self.settings)}
         now = self.clock()
-        async with await connect(self.dsn) as conn:
-            for name in self.schedules:
-                await conn.execute(
-                    self.tables.q(
-                        "INSERT INTO {schedules} (name, first_seen_at) VALUES (%s, %s) ON CONFLICT DO NOTHING"
-                    ),
-                    (name, now),
-                )
+        conn = await self._db()
+        for name in self.schedules:
+            await conn.execute(
+                self.tables.q("INSERT INTO {schedules} (name, first_seen_at) VALUES (%s, %s) ON CONFLICT DO NOTHING"),
+                (name, now),
+            )
         self.running = True
         self._task = asyncio.create_task(self._loop(), name="scheduler")
 
@@ -85,11 +91,13 @@ class Scheduler:
         for task in list(self._tasks):  # jittered firings not started yet
             task.cancel()
         self.running = False
+        if self._conn is not None:
+            await self._conn.close()
 
     async def rows(self) -> dict[str, dict[str, Any]]:
-        async with await connect(self.dsn) as conn:
-            conn.row_factory = dict_row
-            cur = await conn.execute(self.tables.q("SELECT * FROM {schedules}"))
+        conn = await self._db()
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(self.tables.q("SELECT * FROM {schedules}"))
             return {row["name"]: row for row in await cur.fetchall()}
 
     def next_fire(self, schedule: Schedule, row: dict[str, Any] | None) -> datetime | None:
@@ -99,24 +107,31 @@ class Scheduler:
 
     async def _loop(self) -> None:
         while not self._stop.is_set():
+            wait = TICK_SECONDS
             try:
-                await self._tick()
+                due = await self._tick()
                 self.error = None
+                if due is not None:  # wake at the next firing rather than up to a tick after it
+                    wait = min(TICK_SECONDS, max(0.0, (due - self.clock()).total_seconds()))
             except Exception as exc:  # the database went away: say so in /healthz, keep trying
                 if self.error is None:
                     logger.warning("scheduler: %s: %s; retrying", type(exc).__name__, exc)
                 self.error = f"{type(exc).__name__}: {exc}"
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), TICK_SECONDS)
+                await asyncio.wait_for(self._stop.wait(), wait)
 
-    async def _tick(self) -> None:
+    async def _tick(self) -> datetime | None:
+        """Fire what is due; returns the earliest time something is due next (as read now)."""
         rows = await self.rows()
         now = self.clock()
+        soonest: datetime | None = None
         for schedule in self.schedules.values():
             row = rows.get(schedule.name)
             if row is None or row["paused"] or schedule.trigger is None:
                 continue
             due = self.next_fire(schedule, row)
+            if due is not None and due > now:
+                soonest = due if soonest is None or due < soonest else soonest
             if due is None or due > now:
                 continue
             latest, count = schedule.latest_until(due, now)
@@ -126,7 +141,7 @@ class Scheduler:
             if not await self._claim(schedule.name, row["last_fire_at"], latest):
                 continue  # another instance took it
             if on_time:
-                await self.streaks.schedule_on_time(schedule.name, now)
+                await self.streaks.schedule_on_time(schedule.name, now, await self._db())
             else:
                 logger.warning("schedule %s missed %d firing(s) since %s", schedule.name, count, due.isoformat())
                 await self.streaks.schedule_missed(schedule.name, count, due, schedule.catch_up, now)
@@ -137,16 +152,20 @@ class Scheduler:
             task = asyncio.create_task(self._fire(schedule, latest, trigger, delay))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            following = schedule.following(latest)
+            if following is not None and (soonest is None or following < soonest):
+                soonest = following
+        return soonest
 
     async def _claim(self, name: str, last: datetime | None, fire: datetime) -> bool:
         """Take the firing at `fire` for this instance; False when another instance was first."""
-        async with await connect(self.dsn) as conn:
-            cur = await conn.execute(
-                self.tables.q("UPDATE {schedules} SET last_fire_at = %s, updated_at = now() WHERE name = %s "
-                              "AND NOT paused AND (last_fire_at IS NULL OR last_fire_at < %s) RETURNING name"),
-                (fire, name, fire),
-            )  # fmt: skip
-            return await cur.fetchone() is not None
+        conn = await self._db()
+        cur = await conn.execute(
+            self.tables.q("UPDATE {schedules} SET last_fire_at = %s, updated_at = now() WHERE name = %s "
+                          "AND NOT paused AND (last_fire_at IS NULL OR last_fire_at < %s) RETURNING name"),
+            (fire, name, fire),
+        )  # fmt: skip
+        return await cur.fetchone() is not None
 
     async def _fire(self, schedule: Schedule, nominal: datetime, trigger: str, delay: float) -> None:
         if delay:
@@ -162,22 +181,20 @@ class Scheduler:
             self.firings.append(Firing(schedule.name, nominal, trigger, None, str(exc)))
             return
         self.firings.append(Firing(schedule.name, nominal, trigger, run_id))
-        async with await connect(self.dsn) as conn:
-            await conn.execute(
-                self.tables.q("UPDATE {schedules} SET last_run_id = %s, last_trigger = %s WHERE name = %s"),
-                (run_id, trigger, schedule.name),
-            )
+        await (await self._db()).execute(
+            self.tables.q("UPDATE {schedules} SET last_run_id = %s, last_trigger = %s WHERE name = %s"),
+            (run_id, trigger, schedule.name),
+        )
 
     async def set_paused(self, name: str, paused: bool) -> dict[str, Any] | None:
         """Pause or resume; resuming moves the last firing to now, so the paused time is not caught up."""
         if name not in self.schedules:
             return None
-        async with await connect(self.dsn) as conn:
-            await conn.execute(
-                self.tables.q("UPDATE {schedules} SET paused = %s, updated_at = now(), last_fire_at = CASE WHEN %s "
-                              "THEN last_fire_at ELSE GREATEST(last_fire_at, %s) END WHERE name = %s"),
-                (paused, paused, self.clock(), name),
-            )  # fmt: skip
+        await (await self._db()).execute(
+            self.tables.q("UPDATE {schedules} SET paused = %s, updated_at = now(), last_fire_at = CASE WHEN %s "
+                          "THEN last_fire_at ELSE GREATEST(last_fire_at, %s) END WHERE name = %s"),
+            (paused, paused, self.clock(), name),
+        )  # fmt: skip
         return (await self.describe())[name]
 
     async def describe(self) -> dict[str, dict[str, Any]]:
