@@ -45,6 +45,7 @@ def serve(project: Path, bind: str | None, demo: bool, port_file: Path | None) -
     sandbox = None
     if demo:
         sandbox = _start_demo(project, settings)
+        settings = ServeSettings.read(project)  # again: the runs inherit the demo's environment
 
     def announce(url: str) -> None:
         _say(f"listening on {url} — try: curl {url}/healthz ; curl {url}/api/schedules")
@@ -73,7 +74,7 @@ def _start_demo(project: Path, settings: object) -> object:
     sandbox = SandboxProcess.start("sienge", log_file=state / "sandbox-sienge.log")
     _say(f"Sienge sandbox on {sandbox.url}; runs use the demo environment and load into the demo database")
     os.environ.update({"MELTANO_ENVIRONMENT": "demo", "TAP_SIENGE_BASE_URL": sandbox.base_url,
-                       "TARGET_POSTGRES_DSN": dsn})  # fmt: skip
+                       "TARGET_POSTGRES_DSN": dsn, "PONTE_DB_DSN": dsn})  # fmt: skip
     if ensure_installed(project, dict(os.environ)):
         _say("installed the Meltano plugins")
     return sandbox
