@@ -93,3 +93,22 @@ def test_sigterm_lets_the_running_pipeline_finish_then_exits_0(tmp_path: Path, s
     with psycopg.connect(ADMIN_DSN) as conn:
         row = conn.execute(f'SELECT status, exit_code FROM "{schema}".pipeline_runs WHERE run_id = %s', (run_id,))
         assert row.fetchone() == ("succeeded", 0)
+
+
+def test_a_run_longer_than_the_drain_is_stopped_and_recorded_failed_and_the_service_still_exits_0(
+    tmp_path: Path, schema: str
+) -> None:
+    project = tick_project(tmp_path / "project", {})
+    runs_log = tmp_path / "runs.log"
+    env = service_env(schema, PONTE_SERVE_RUN_COMMAND=f"{sys.executable} {project / 'fake_run.py'}",
+                      FAKE_RUN_LOG=str(runs_log), FAKE_RUN_SECONDS="600", PONTE_SERVE_DRAIN_SECONDS="1")  # fmt: skip
+    process, url = _spawn(project, env, "serve")
+    run_id = requests.post(f"{url}/api/runs", json={"job": "tick-0"}, timeout=10).json()["run_id"]
+    wait_for(lambda: _events(runs_log), 30, "the run to start")
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(60) == 0
+    assert [e for e, _, _ in _events(runs_log)] == ["start"]  # stopped after the drain, never ended by itself
+    with psycopg.connect(ADMIN_DSN) as conn:
+        row = conn.execute(f'SELECT status, error FROM "{schema}".pipeline_runs WHERE run_id = %s', (run_id,))
+        status, error = row.fetchone()
+    assert status == "failed" and "exited with code -15" in error, error

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -56,7 +57,7 @@ class Scheduler:
         self.streaks = streaks
         self.clock = clock
         self.schedules: dict[str, Schedule] = {}
-        self.firings: list[Firing] = []
+        self.firings: deque[Firing] = deque(maxlen=1000)  # the latest decisions, for the curious and the tests
         self.running = False
         self.error: str | None = None
         self._stop = asyncio.Event()
