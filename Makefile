@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint validate plugins bench clean
+.PHONY: install demo serve test lint validate plugins bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ install: $(STAMP)
 ## Run the demo end to end: sandbox + database + `ponte run tap-sienge target-postgres`, then show what landed.
 demo: $(STAMP)
 	$(BIN)/ponte demo
+
+## The service (docs/deploy.md) on the Sienge sandbox and the demo database: prints its URL; Ctrl-C stops it.
+serve: $(STAMP)
+	$(BIN)/ponte serve --demo
 
 ## Lint, check the layer contracts, validate the declarations and run the whole test suite (what CI runs).
 test: $(STAMP)
@@ -41,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/tap_sienge.py
 	$(BIN)/python bench/tap_bling.py
 	$(BIN)/python bench/target_retailportal.py
+	$(BIN)/python bench/scheduler_overhead.py
 
 clean:
 	rm -rf $(VENV) .meltano .ponte output bench/out

@@ -13,6 +13,7 @@ from ponte.cli.dlq import dlq
 from ponte.cli.docs import docs
 from ponte.cli.follow import follow
 from ponte.cli.run import run
+from ponte.cli.serve import serve
 from ponte.cli.validate import validate
 from ponte.core.errors import PonteError
 from ponte.sandbox.cli import sandbox
@@ -33,6 +34,7 @@ cli.add_command(follow)
 cli.add_command(dlq)
 cli.add_command(run)
 cli.add_command(docs)
+cli.add_command(serve)
 
 
 def main(args: list[str] | None = None) -> None:

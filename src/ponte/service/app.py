@@ -1,0 +1,197 @@
+"""The service object (database, run manager, scheduler, alerts, webhook intake) and its Starlette app.
+
+`Service.prepare()` does everything that can fail on a bad setting — finds the database, creates the tables,
+reads the schedules, brings Meltano's system database up to date — before the server listens, so a mistake is
+one line and a non-zero exit. The app's lifespan starts the scheduler (and the webhook processor) and, on
+shutdown, stops them and drains the runs in progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ponte.core.console_scripts import console_script
+from ponte.notify import Alert
+from ponte.project.local_postgres import ensure_database, find_postgres
+from ponte.service import api
+from ponte.service.database import Tables, connect, create_tables
+from ponte.service.runs import Clock, RunManager, RunStart, utc_now
+from ponte.service.scheduler import Scheduler
+from ponte.service.settings import MELTANO_SCHEMA, ServeSettings, meltano_database_uri
+from ponte.service.streaks import Notify, Streaks
+
+logger = logging.getLogger("ponte.service")
+
+DEMO_DATABASE = "ponte_demo"
+
+
+@dataclass
+class Webhooks:
+    """The webhook intake, when `ponte.service.webhooks` is installed."""
+
+    routes: list[BaseRoute]
+    processor: Any
+
+
+def resolve_dsn(settings: ServeSettings) -> str:
+    """PONTE_DB_DSN, else the demo's database on the local server or the embedded one (ponte.project.local_postgres)."""
+    if settings.dsn:
+        return settings.dsn
+    endpoint = find_postgres(settings.project / ".ponte" / "pgdata")
+    database = (os.environ.get("PONTE_DEMO_DB") or "").strip() or DEMO_DATABASE
+    logger.info(
+        "PONTE_DB_DSN is not set: using database %s on the %s PostgreSQL (%s)", database, endpoint.kind, endpoint.why
+    )
+    return ensure_database(endpoint, database)
+
+
+class Service:
+    """Everything `ponte serve` runs, on one database."""
+
+    def __init__(self, settings: ServeSettings, clock: Clock = utc_now, notify: Notify | None = None) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.notify_override = notify
+        self.tables = Tables(settings.schema)
+        self.dsn = ""
+        self.webhooks: Webhooks | None = None
+        self.draining = False
+
+    async def prepare(self) -> None:
+        """Database, tables, Meltano's system database, schedules: fail here, before listening."""
+        self.dsn = await asyncio.to_thread(resolve_dsn, self.settings)
+        derived = self.settings.meltano_database_uri is None
+        if derived:
+            self.settings.meltano_database_uri = meltano_database_uri(self.dsn)
+        await create_tables(self.dsn, self.tables, (MELTANO_SCHEMA,) if derived else ())
+        if derived:
+            await self._migrate_meltano()
+        self.streaks = Streaks(self.settings, self.dsn, self.tables, self.notify_override)
+        self.runs = RunManager(self.settings, self.dsn, self.tables, self.clock)
+        self.runs.on_finished.append(lambda run_id, _start: self.streaks.run_finished(run_id))
+        self.scheduler = Scheduler(self.settings, self.dsn, self.tables, self.runs, self.streaks, self.clock)
+        self.webhooks = self._webhooks()
+
+    async def _migrate_meltano(self) -> None:
+        """Create or upgrade Meltano's tables in schema `meltano` once, before two runs could race to do it."""
+        async with await connect(self.dsn) as conn:
+            cur = await conn.execute("SELECT to_regclass(%s)", (f"{MELTANO_SCHEMA}.alembic_version",))
+            row = await cur.fetchone()
+            if row and row[0]:
+                return
+            await conn.execute("SELECT pg_advisory_lock(hashtext('ponte.serve.meltano_migrations'))")
+            env = {**self.settings.env, "MELTANO_DATABASE_URI": self.settings.meltano_database_uri or ""}
+            command = [console_script("meltano"), "state", "list"]
+            done = await asyncio.to_thread(
+                subprocess.run, command, cwd=self.settings.project, env=env, capture_output=True, text=True, check=False
+            )
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                logger.warning(
+                    "Meltano's system database in schema %s: `meltano state list` failed: %s", MELTANO_SCHEMA, last
+                )
+
+    def _webhooks(self) -> Webhooks | None:
+        """Mount `ponte.service.webhooks` when it is installed; the service runs without it otherwise."""
+        try:
+            module = importlib.import_module("ponte.service.webhooks")
+            context_module = importlib.import_module("ponte.service.webhooks.context")
+        except ImportError:
+            return None
+        context = context_module.WebhookContext(
+            dsn=self.dsn, schema=self.tables.schema, project=self.settings.project, start_run=self.start_run,
+            notify=self.notify,
+        )  # fmt: skip
+        return Webhooks(list(module.routes(context)), module.Processor(context))
+
+    async def start_run(self, start: RunStart) -> str:
+        return await self.runs.start_run(start)
+
+    def notify(self, alert: Alert) -> None:
+        self.streaks.notify(alert)
+
+    async def start(self) -> None:
+        await self.scheduler.start()
+        if self.webhooks is not None:
+            await self.webhooks.processor.start()
+
+    async def stop(self) -> None:
+        """Stop taking work (scheduler, webhook processing, new runs), then let the runs finish (bounded)."""
+        self.draining = True
+        self.runs.accepting = False
+        await self.scheduler.stop()
+        if self.webhooks is not None:
+            with contextlib.suppress(Exception):
+                await self.webhooks.processor.stop()
+        await self.runs.drain(self.settings.drain_seconds)
+        await self.runs.wait_idle()
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        database: dict[str, Any] = {"ok": True}
+        try:
+            async with await connect(self.dsn) as conn:
+                await conn.execute("SELECT 1")
+        except Exception as exc:
+            database = {"ok": False, "error": type(exc).__name__}
+        scheduler = {
+            "running": self.scheduler.running,
+            "error": self.scheduler.error,
+            "schedules": len(self.scheduler.schedules),
+        }
+        body = {
+            "status": "draining" if self.draining else "ok",
+            "database": database,
+            "scheduler": scheduler,
+            "runs_in_progress": len(self.runs.active),
+            "webhooks": self.webhooks is not None,
+        }
+        return database["ok"] and scheduler["error"] is None, body
+
+
+async def healthz(request: Request) -> Response:
+    ok, body = await request.app.state.service.health()
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+class TokenMiddleware(BaseHTTPMiddleware):
+    """/api/* needs the bearer token when one is set."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        if request.url.path.startswith("/api/") and not api.authorized(request):
+            return JSONResponse({"error": "missing or wrong bearer token (Authorization: Bearer <PONTE_SERVE_TOKEN>)"},
+                                status_code=401, headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        return await call_next(request)
+
+
+def create_app(service: Service) -> Starlette:
+    """The ASGI app of a prepared service."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    routes: list[BaseRoute] = [Route("/healthz", healthz), *api.routes()]
+    if service.webhooks is not None:
+        routes += service.webhooks.routes
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(TokenMiddleware)])
+    app.state.service = service
+    return app

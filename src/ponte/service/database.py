@@ -1,0 +1,79 @@
+"""The service's own tables, in the schema of the run record (`ponte` by default), next to `pipeline_runs`.
+
+schedules      one row per schedule: paused, the last time it fired (claimed by one instance), first seen
+alert_streaks  one row per pipeline (or `schedule <name>`): failing or not since when, so a failure streak
+               alerts once and its end once
+run_log        every line `ponte run` printed for a run the service started (the log endpoint's stored log)
+
+Every instance of the service on one database shares them; DDL runs under an advisory lock so two instances
+starting at once do not race.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from ponte.runs.store import PIPELINE_RUNS_DDL
+
+SERVICE_DDL = """
+CREATE TABLE IF NOT EXISTS {schedules} (
+    name text PRIMARY KEY,
+    paused boolean NOT NULL DEFAULT false,
+    first_seen_at timestamptz NOT NULL,
+    last_fire_at timestamptz,
+    last_run_id uuid,
+    last_trigger text,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE {schedules} IS 'ponte serve: one row per schedule of meltano.yml — paused, last firing (nominal time).';
+CREATE TABLE IF NOT EXISTS {streaks} (
+    subject text PRIMARY KEY,
+    failing boolean NOT NULL,
+    since timestamptz NOT NULL,
+    runs integer NOT NULL DEFAULT 0,
+    first_run_id uuid,
+    last_run_id uuid,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE {streaks} IS 'ponte serve: failure streak per pipeline, so a streak alerts once and its recovery once.';
+CREATE TABLE IF NOT EXISTS {log} (
+    run_id uuid NOT NULL,
+    line_no integer NOT NULL,
+    at timestamptz NOT NULL DEFAULT now(),
+    line text NOT NULL,
+    PRIMARY KEY (run_id, line_no)
+);
+COMMENT ON TABLE {log} IS 'ponte serve: the output of ponte run for each run the service started, line by line.';
+"""
+
+
+class Tables:
+    """Qualified names of the service's tables in `schema`."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+        self.schedules = sql.Identifier(schema, "schedules")
+        self.streaks = sql.Identifier(schema, "alert_streaks")
+        self.log = sql.Identifier(schema, "run_log")
+        self.runs = sql.Identifier(schema, "pipeline_runs")
+
+    def q(self, text: str) -> sql.Composed:
+        """`text` with {schedules}, {streaks}, {log}, {runs} filled in."""
+        return sql.SQL(text).format(schedules=self.schedules, streaks=self.streaks, log=self.log, runs=self.runs)
+
+
+async def connect(dsn: str) -> psycopg.AsyncConnection:
+    return await psycopg.AsyncConnection.connect(
+        dsn, autocommit=True, connect_timeout=10, application_name="ponte serve"
+    )
+
+
+async def create_tables(dsn: str, tables: Tables, extra_schemas: tuple[str, ...] = ()) -> None:
+    """The schema, `pipeline_runs` (so the API answers before the first run) and the service's tables."""
+    async with await connect(dsn) as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('ponte.run_log'))")
+        for schema in (tables.schema, *extra_schemas):
+            await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        await conn.execute(sql.SQL(PIPELINE_RUNS_DDL).format(runs=tables.runs))
+        await conn.execute(tables.q(SERVICE_DDL))

@@ -1,0 +1,76 @@
+"""What the service needs to know of the Meltano project: its plugins, jobs and schedules (meltano.yml plus the
+files its `include_paths` match), read fresh whenever asked so an edit shows up without a restart of Meltano.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ponte.core.errors import ConfigError
+
+PLUGIN_TYPES = ("extractors", "loaders", "mappers", "utilities", "transformers", "orchestrators", "files")
+
+
+@dataclass
+class MeltanoProject:
+    """Names declared in the project: jobs (name → tasks), plugins by type, mapping names, raw schedules."""
+
+    root: Path
+    jobs: dict[str, list[Any]] = field(default_factory=dict)
+    plugins: dict[str, set[str]] = field(default_factory=dict)
+    mappings: set[str] = field(default_factory=set)
+    schedules: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, root: Path) -> MeltanoProject:
+        main = root / "meltano.yml"
+        try:
+            data = yaml.safe_load(main.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read {main}: {exc}") from None
+        found = cls(root)
+        documents = [data]
+        for pattern in data.get("include_paths") or []:
+            for path in sorted(root.glob(str(pattern).removeprefix("./"))):
+                try:
+                    documents.append(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+                except (OSError, yaml.YAMLError) as exc:
+                    raise ConfigError(f"cannot read {path}: {exc}") from None
+        for document in documents:
+            for job in document.get("jobs") or []:
+                found.jobs[str(job["name"])] = list(job.get("tasks") or [])
+            for kind, entries in (document.get("plugins") or {}).items():
+                for entry in entries or []:
+                    found.plugins.setdefault(kind, set()).add(str(entry["name"]))
+                    found.mappings.update(str(m["name"]) for m in entry.get("mappings") or [] if m.get("name"))
+            found.schedules += [dict(s) for s in document.get("schedules") or []]
+        return found
+
+    def blocks(self, pipeline: list[str]) -> list[str]:
+        """Every plugin (or `plugin:command`) a pipeline of job names and plugin names runs, in order."""
+        found: list[str] = []
+        for name in pipeline:
+            if name in self.jobs:
+                for task in self.jobs[name]:
+                    for text in task if isinstance(task, list) else [task]:
+                        found += str(text).split()
+            else:
+                found.append(name)
+        return found
+
+    def extractors(self, pipeline: list[str]) -> list[str]:
+        known = self.plugins.get("extractors", set())
+        return [block for block in self.blocks(pipeline) if block in known]
+
+    def unknown(self, pipeline: list[str]) -> list[str]:
+        """Names in `pipeline` that are neither a job, a plugin (`plugin:command` too) nor a mapping."""
+        plugins = set().union(*self.plugins.values()) if self.plugins else set()
+        return [
+            name
+            for name in pipeline
+            if name not in self.jobs and name.split(":")[0] not in plugins and name not in self.mappings
+        ]
