@@ -119,7 +119,7 @@ def entities_table(root: Path, declaration: str) -> str:
     rows = []
     for raw in data.get("entities") or []:
         entity = {**(data.get("defaults") or {}), **raw}
-        key = entity.get("key")
+        key = ", ".join(entity.get("primary_key") or [])
         batch = str(entity.get("batch_size") or "")
         setting = re.fullmatch(r"\{\{\s*config\.(\w+)\s*\}\}", batch)
         batch = f"setting `{setting.group(1)}`" if setting else batch

@@ -21,7 +21,7 @@ from ponte.tap.runtime import build_runtime
 from ponte.testing import SandboxProcess, bling_tokens
 
 ACCOUNT = "loja-matriz"
-TOKEN_CALLS_PER_MINUTE = 5  # taps/bling.yml auth.max_token_requests_per_minute
+TOKEN_CALLS_PER_MINUTE = 5  # taps/bling.yml auth.rate_limit.requests
 
 
 @pytest.fixture

@@ -59,7 +59,7 @@ def build_client(
     limiter = None
     if limits.get("requests"):
         try:
-            limiter = RateLimiter(int(limits["requests"]), float(limits.get("window_seconds") or 60))
+            limiter = RateLimiter(int(limits["requests"]), float(limits.get("per_seconds") or 60))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{label}: invalid rate budget ({exc}); check the rate settings") from None
     quota = None
@@ -74,4 +74,4 @@ def build_client(
 
 
 def _marker(spec: Mapping[str, Any] | None) -> tuple[str, Any] | None:
-    return (str(spec["path"]), spec["equals"]) if spec else None
+    return (str(spec["field"]), spec["equals"]) if spec else None
