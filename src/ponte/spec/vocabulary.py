@@ -66,6 +66,7 @@ class Rename:
     new: str
     why: str
     transform: Transform | None = None
+    forms: tuple[str, str] | None = None  # an old value and its new form, for `--explain`
 
     @property
     def renames_key(self) -> bool:
@@ -79,8 +80,10 @@ def _paginator_blocks() -> list[tuple[str, ...]]:
 def _selector_renames() -> list[Rename]:
     why = '`$` is the whole body (`""` is the old spelling)'
     blocks = [("defaults",), ("streams", ANY), ("streams", ANY, "detail"), ("streams", ANY, "ids_from")]
-    found = [Rename(b, "record_selector", "record_selector", why, _whole_body) for b in blocks]
-    found.append(Rename(("streams", ANY, "schema", "response", ANY), "selector", "selector", why, _whole_body))
+    forms = ('""', "$")
+    found = [Rename(b, "record_selector", "record_selector", why, _whole_body, forms) for b in blocks]
+    response = ("streams", ANY, "schema", "response", ANY)
+    found.append(Rename(response, "selector", "selector", why, _whole_body, forms))
     return found
 
 
@@ -88,7 +91,14 @@ RATE = "one rate vocabulary: rate_limit: {requests, per_seconds, per_day}"
 JSON_FIELD = "`*_field` is a dotted JSON path into a body; `*_path` is a URL path"
 TAP_RENAMES: tuple[Rename, ...] = (
     Rename(("rate_limit",), "window_seconds", "per_seconds", RATE),
-    Rename(("auth",), "max_token_requests_per_minute", "rate_limit", RATE, _per_minute),
+    Rename(
+        ("auth",),
+        "max_token_requests_per_minute",
+        "rate_limit",
+        RATE,
+        _per_minute,
+        ("5", "{requests: 5, per_seconds: 60}"),
+    ),
     *(Rename(b, "total_path", "total_field", JSON_FIELD) for b in _paginator_blocks()),
     *(Rename(b, "total_pages_path", "total_pages_field", JSON_FIELD) for b in _paginator_blocks()),
     *(Rename(b, "has_next_path", "has_next_field", JSON_FIELD) for b in _paginator_blocks()),
@@ -104,7 +114,7 @@ def _entity_renames() -> list[Rename]:
     found: list[Rename] = []
     for block in ENTITY_BLOCKS:
         found += [
-            Rename(block, "key", "primary_key", KEY, _as_list),
+            Rename(block, "key", "primary_key", KEY, _as_list, ("code", "[code]")),
             Rename(block, "key_type", "primary_key_type", KEY),
             Rename((*block, "record_errors"), "errors_path", "errors_field", JSON_FIELD),
             Rename((*block, "record_errors"), "partial_path", "partial_field", JSON_FIELD),
@@ -112,11 +122,9 @@ def _entity_renames() -> list[Rename]:
         job = (*block, "job")
         for old in ("id", "state", "status_url", "succeeded", "failed", "item_errors", "error"):
             found.append(Rename(job, f"{old}_path", f"{old}_field", JSON_FIELD))
-        found.append(
-            Rename(
-                job, "status_path", "status_path", "one template syntax: `{{ job.id }}` (not `{job_id}`)", _job_template
-            )
-        )
+        why = "one template syntax: `{{ job.id }}` (not `{job_id}`)"
+        forms = ("/jobs/{job_id}", "/jobs/{{ job.id }}")
+        found.append(Rename(job, "status_path", "status_path", why, _job_template, forms))
     return found
 
 
@@ -276,8 +284,8 @@ def deprecated_spellings(kind: str) -> list[tuple[str, str, str]]:
         prefix = f"{block}." if block else ""
         old = f"{prefix}{rule.old}"
         new = f"{prefix}{rule.new}"
-        if not rule.renames_key:
-            old, new = f"{old} (old value form)", f"{new} (new value form)"
+        if rule.forms:
+            old, new = f"{old}: {rule.forms[0]}", f"{new}: {rule.forms[1]}"
         if (old, new, rule.why) not in rows:
             rows.append((old, new, rule.why))
     return rows
