@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from ponte.meltano_install import project_files
+from ponte.spec.shared_settings import HTTP_SETTINGS
 
 BLOCK = re.compile(r"(<!-- ponte docs: (?P<kind>\w+) (?P<arg>\S+) -->\n)(?P<body>.*?)(<!-- /ponte docs -->)", re.DOTALL)
 GUIDES = "docs/plugins"
@@ -63,6 +64,8 @@ def _declared_descriptions(root: Path, plugin: str) -> dict[str, str]:
             for setting in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("settings") or []:
                 if setting.get("description"):
                     found.setdefault(str(setting["name"]), str(setting["description"]))
+    for setting in HTTP_SETTINGS:  # added to every tap and target by code, not written in their YAML
+        found.setdefault(setting["name"], setting["description"])
     return found
 
 

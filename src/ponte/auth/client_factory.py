@@ -47,7 +47,7 @@ def build_client(
         user_agent=http.get("user_agent", "ponte-elt/0.1 (+https://github.com/ponte-elt)"),
         retry=RetryPolicy(
             max_retries=int(http.get("max_retries", 6)),
-            base_seconds=float(http.get("backoff_base_seconds", 1.0)),
+            base_seconds=float(_given(http.get("backoff_base_seconds"), 1.0)),
             max_seconds=float(http.get("backoff_max_seconds", 60.0)),
             rate_limit_fallback_seconds=float(http.get("rate_limit_wait_seconds") or 60.0),
         ),
@@ -71,6 +71,11 @@ def build_client(
             timezone=timezone.key,
         )
     return HttpClient(settings, limiter=limiter, quota=quota, redactor=redactor, auth=auth, logger=logger)
+
+
+def _given(value: Any, default: float) -> Any:
+    """A rendered value, or the default when its template rendered empty (the setting was not set)."""
+    return default if value in (None, "") else value
 
 
 def _marker(spec: Mapping[str, Any] | None) -> tuple[str, Any] | None:

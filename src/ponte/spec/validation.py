@@ -24,6 +24,7 @@ from ponte.errors import SpecError
 from ponte.spec.locate import sort_key, spec_error
 from ponte.spec.registry import DECLARATION_FOLDERS, DECLARATION_FORMATS
 from ponte.spec.schema_errors import first_schema_error
+from ponte.spec.shared_settings import add_shared_settings
 from ponte.spec.tap_checks import check_tap
 from ponte.spec.target_checks import check_target
 from ponte.spec.vocabulary import Deprecation, normalise, warn
@@ -148,6 +149,7 @@ def load_declaration(
     loaded, deprecations = normalise(kind, loaded)  # from here on only the new vocabulary exists
     if log_deprecations:
         warn(deprecations)
+    add_shared_settings(kind, loaded.data)
     error = first_schema_error(validator.iter_errors(loaded.data), loaded)
     if error is not None:
         raise error

@@ -1,0 +1,42 @@
+"""Shared HTTP settings are added to every tap and API target by code, not copied into their YAML."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from ponte.auth.client_factory import build_client
+from ponte.http.redaction import Redactor
+from ponte.spec import find_declarations, load_declaration
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_no_declaration_copies_the_shared_http_settings_yet_every_http_plugin_has_them() -> None:
+    for kind, path in find_declarations(REPO):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert "backoff_base_seconds" not in (raw.get("http") or {}), path.name
+        data = load_declaration(path, kind).data
+        names = [s["name"] for s in data.get("settings") or []]
+        if kind in ("tap", "target") and data.get("format") != "line_files":
+            assert names.count("backoff_base_seconds") == 1, path.name
+            assert data["http"]["backoff_base_seconds"] == "{{ config.backoff_base_seconds }}", path.name
+        else:
+            assert "backoff_base_seconds" not in names, path.name
+
+
+def test_the_shared_setting_reaches_the_client_and_a_declared_default_wins(tmp_path: Path) -> None:
+    def retry_base(declaration: Path, config: dict) -> float:
+        spec = load_declaration(declaration, "target" if declaration.parent.name == "targets" else "tap").data
+        default = next(s["default"] for s in spec["settings"] if s["name"] == "backoff_base_seconds")
+        scope = {"config": {"backoff_base_seconds": default, "state_dir": str(tmp_path), **config}}
+        client = build_client(spec, scope, Redactor(), ZoneInfo("UTC"), logging.getLogger("t"), "p", plugin="p")
+        return client.settings.retry.base_seconds
+
+    sienge = REPO / "taps" / "sienge.yml"
+    assert retry_base(sienge, {"subdomain": "x", "username": "u", "password": "p"}) == 1.0
+    assert retry_base(sienge, {"backoff_base_seconds": 0.25, "username": "u", "password": "p"}) == 0.25
+    assert retry_base(REPO / "targets" / "retailportal.yml", {"api_key": "k"}) == 0.5
