@@ -23,6 +23,7 @@ import yaml
 
 from ponte.meltano_install import project_files
 from ponte.spec.shared_settings import HTTP_SETTINGS
+from ponte.spec.vocabulary import REMOVED_IN
 
 BLOCK = re.compile(r"(<!-- ponte docs: (?P<kind>\w+) (?P<arg>\S+) -->\n)(?P<body>.*?)(<!-- /ponte docs -->)", re.DOTALL)
 GUIDES = "docs/plugins"
@@ -87,6 +88,9 @@ def settings_table(root: Path, plugin: str) -> str:
         name = str(setting["name"])
         kind = str(setting.get("kind", "string")) + (", secret" if setting.get("sensitive") else "")
         meaning = setting.get("description") or declared.get(name) or setting.get("label")
+        old = ", ".join(f"`{prefix}_{str(a).upper()}`" for a in setting.get("aliases") or ())
+        if old:
+            meaning = f"{meaning or ''} Formerly {old}: still read, with a warning, until ponte {REMOVED_IN}.".strip()
         rows.append((f"`{name}`", f"`{prefix}_{name.upper()}`", kind, _default(setting.get("value")), meaning))
     return _table(("setting", "environment variable", "kind", "default", "what it is for"), rows)
 

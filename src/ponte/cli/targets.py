@@ -29,6 +29,7 @@ from ponte.http.redaction import Redactor, weak_secret_warnings
 from ponte.log_level import misnamed_level_warning, plugin_log_level
 from ponte.setting_text import read_setting
 from ponte.spec.declaration_paths import declaration_path
+from ponte.spec.setting_aliases import apply_aliases
 from ponte.spec.validation import load_declaration
 from ponte.tap.runtime import effective_config, secret_settings
 from ponte.targets.api.about import FORMATS, about_info, render_about
@@ -87,7 +88,9 @@ def run_target(name: str, argv: list[str] | None = None) -> int:
         if args.about:
             print(render_about(about_info(declaration, settings), args.format), end="")
             return 0
-        config = effective_config(settings, read_config(args.config, name, settings))
+        config = effective_config(
+            settings, apply_aliases(f"target-{name}", settings, read_config(args.config, name, settings))
+        )
         missing = [s["name"] for s in settings if s.get("required") and config.get(s["name"]) in (None, "")]
         if missing:
             env = ", ".join(f"TARGET_{name.upper()}_{m.upper()}" for m in missing)

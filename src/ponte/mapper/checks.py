@@ -84,7 +84,7 @@ def check_structure(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[Spe
                 yield spec_error(
                     loaded,
                     (*path, "primary_key", k),
-                    f"primary_key field '{name}' is not an output field{did_you_mean(name, outputs)}",
+                    f"key field '{name}' is not an output field{did_you_mean(name, outputs)}",
                 )
         for k, name in enumerate(item.get("group_by") or []):
             if name not in fields:

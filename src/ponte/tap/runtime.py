@@ -14,6 +14,7 @@ from ponte.auth.client_factory import build_client
 from ponte.errors import QuotaExhausted
 from ponte.http import HttpClient
 from ponte.http.redaction import Redactor, weak_secret_warnings
+from ponte.spec.setting_aliases import apply_aliases
 from ponte.tap.accounts import resolve_accounts, secret_fields
 from ponte.tap.templates import render
 
@@ -116,7 +117,7 @@ def build_runtime(
     `started_at` is the tap's start: incremental windows end there and full-table versions derive from it.
     """
     name = f"tap-{spec['name']}"
-    cfg = effective_config(spec.get("settings", []), config)
+    cfg = effective_config(spec.get("settings", []), apply_aliases(name, spec.get("settings", []), config))
     secrets = secret_settings(spec.get("settings", []), cfg)
     redactor = Redactor(secrets.values())
     for warning in weak_secret_warnings(name, secrets):
