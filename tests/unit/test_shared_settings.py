@@ -73,3 +73,11 @@ def test_every_plugin_with_a_rate_has_the_same_two_settings() -> None:
             assert {"rate_limit_requests", "rate_limit_seconds"} <= names, path.name
             assert data["rate_limit"]["requests"] == "{{ config.rate_limit_requests }}", path.name
             assert data["rate_limit"]["per_seconds"] == "{{ config.rate_limit_seconds }}", path.name
+
+
+def test_an_old_setting_name_wins_over_a_default_filled_in_under_the_new_one() -> None:
+    from ponte.spec.setting_aliases import apply_aliases
+
+    settings = load_declaration(REPO / "taps" / "bling.yml", "tap").data["settings"]
+    sdk_config = {"rate_limit_requests": 3, "rate_limit_seconds": 1.05, "requests_per_second": 20}
+    assert apply_aliases("tap-bling", settings, sdk_config, environ={})["rate_limit_requests"] == 20

@@ -30,7 +30,9 @@ def apply_aliases(
 ) -> dict[str, Any]:
     """`config` with each value given under an old name moved to its setting's name (warned about once each).
 
-    A value under the new name wins over one under an old name; the old one is then ignored, with a warning.
+    A value under the new name wins over one under an old name (the old one is then ignored, with a warning),
+    unless it is the setting's default: singer-sdk fills declared defaults into a tap's config before the tap
+    sees it, so a default under the new name says nothing about what the user chose.
     """
     environ = os.environ if environ is None else environ
     prefix = plugin.upper().replace("-", "_") + "_"
@@ -44,8 +46,9 @@ def apply_aliases(
             if given in (None, ""):
                 continue
             new = f"{name} ({prefix}{name.upper()})"
-            current = result.get(name)
-            if current in (None, "") or str(current) == str(given):  # Meltano already read the alias: same value
+            current, default = result.get(name), setting.get("default")
+            unset = current in (None, "") or (default is not None and str(current) == str(default))
+            if unset or str(current) == str(given):  # the same value: Meltano already read the alias
                 result[name] = read_setting(setting.get("kind", "string"), given, name)
                 logger.warning("%s: %s is deprecated and works until ponte %s: use %s", plugin, where, REMOVED_IN, new)
             else:
