@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/tap_bling.py [--products 2000] [--budget-products 150]
 
-1. Unlimited: `ponte sandbox bling --set rate_limit=0`, the tap's own budget off (requests_per_second 0); streams
+1. Unlimited: `ponte sandbox bling --set rate_limit=0`, the tap's own budget off (rate_limit_requests 0); streams
    produtos (list + one detail request per product), depositos and estoques_saldos for two accounts. Prints
    records/s and requests/s: what the engine itself costs.
 2. Budget: the sandbox enforcing Bling's documented 3 requests/second per account and the tap at its defaults.
@@ -77,7 +77,7 @@ def main() -> None:
         tempfile.TemporaryDirectory() as tmp,
         SandboxProcess.start("bling", "--products", str(options.products), "--set", "rate_limit=0") as sandbox,
     ):
-        seconds, records, peak = run_tap(sandbox, Path(tmp), requests_per_second=0)
+        seconds, records, peak = run_tap(sandbox, Path(tmp), rate_limit_requests=0)
         requests_sent = len(resource_log(sandbox))
     print(
         f"tap-bling, unlimited sandbox: 2 accounts x {options.products} products; streams {', '.join(sorted(STREAMS))}"

@@ -31,7 +31,7 @@ CREDENTIALS = {"subdomain": "demo", "username": "demo-api", "password": "demo-se
 def run_tap_once(sandbox: SandboxProcess, folder: Path, page_size: int) -> tuple[float, int, float]:
     """One tap run: (seconds, records, peak RSS MiB)."""
     # the sandbox has no rate limit here, so the client-side budget is switched off too (0 = none)
-    config = {**CREDENTIALS, "base_url": sandbox.base_url, "state_dir": str(folder / "state"), "requests_per_window": 0}
+    config = {**CREDENTIALS, "base_url": sandbox.base_url, "state_dir": str(folder / "state"), "rate_limit_requests": 0}
     (folder / "config.json").write_text(json.dumps(config))
     discover = subprocess.run(
         [console_script("tap-sienge"), "--config", str(folder / "config.json"), "--discover"],

@@ -60,7 +60,7 @@ def main() -> None:
             "parallel_jobs": args.parallel,
             "batch_size": args.batch_size,
             "poll_seconds": 5 / args.time_scale,
-            "requests_per_minute": budget,
+            "rate_limit_requests": budget,
             "dead_letter_path": str(folder / "dead_letters.jsonl"),
             "job_log_path": str(folder / "jobs.jsonl"),
         }

@@ -22,7 +22,7 @@ from ponte.testing import SandboxProcess, bling_tokens
 from ponte.testing.in_process import SandboxThread
 
 ACCOUNT = "loja-matriz"
-TOKEN_CALLS_PER_MINUTE = 5  # taps/bling.yml auth.max_token_requests_per_minute
+TOKEN_CALLS_PER_MINUTE = 5  # taps/bling.yml auth.rate_limit.requests
 
 
 @pytest.fixture

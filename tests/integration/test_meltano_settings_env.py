@@ -23,7 +23,7 @@ PROJECT = Path(__file__).parents[2]
 @pytest.mark.parametrize(
     ("plugin", "variable", "value"),
     [
-        ("tap-sienge", "TAP_SIENGE_RATE_WINDOW_SECONDS", "30.5"),
+        ("tap-sienge", "TAP_SIENGE_RATE_LIMIT_SECONDS", "30.5"),
         ("target-postgres", "TARGET_POSTGRES_FLUSH_INTERVAL_SECONDS", "1.5"),
         ("target-retailportal", "TARGET_RETAILPORTAL_POLL_SECONDS", "0.2"),
     ],
@@ -36,6 +36,14 @@ def test_a_decimal_setting_from_the_environment_reaches_the_plugin(
     assert run.returncode == 0, run.stderr[-2000:]
     setting = variable.split("_", 2)[2].lower()
     assert float(json.loads(run.stdout)[setting]) == float(value)
+
+
+def test_an_old_setting_variable_reaches_the_plugin_under_the_new_name(meltano_installed: None) -> None:
+    """meltano.yml lists the old names as `aliases:`, so a .env written for the last release keeps working."""
+    env = {**os.environ, "MELTANO_ENVIRONMENT": "dev", "TAP_SIENGE_RATE_WINDOW_SECONDS": "30.5"}
+    run = meltano_cli(PROJECT, ["invoke", "--dump=config", "tap-sienge"], env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert float(json.loads(run.stdout)["rate_limit_seconds"]) == 30.5
 
 
 def test_the_tap_syncs_with_a_number_given_as_text() -> None:

@@ -324,7 +324,7 @@ def test_token_calls_never_exceed_the_budget_per_rolling_minute(
     assert len(times) == 10 and bling.reuse == 0
     assert all(times[i + 3] - times[i] >= 60 for i in range(len(times) - 3))
     assert slept and sum(slept) >= 3 * 60
-    assert "max_token_requests_per_minute" in caplog.text
+    assert "auth.rate_limit" in caplog.text
 
 
 def test_a_token_is_renewed_once_a_tenth_of_its_lifetime_is_left(bling: FakeBling, tmp_path: Path) -> None:
@@ -379,7 +379,7 @@ def test_registry_wires_the_store_and_token_endpoint_options(bling: FakeBling, t
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
         "token_headers": {"Accept": "1.0", "enable-jwt": 1},
-        "max_token_requests_per_minute": "4",
+        "rate_limit": {"requests": "4", "per_seconds": "60"},
         "reauth_command": "ponte auth bling --account loja1",
         "token_store": {"type": "file", "path": str(tmp_path / "t.json"), "dsn": None, "key": "bling-loja1"},
     }

@@ -30,9 +30,9 @@ GOOD = textwrap.dedent(
       token: "{{ config.token }}"
     rate_limit:
       requests: "{{ config.window }}"
-      window_seconds: 60
+      per_seconds: 60
     defaults:
-      paginator: {type: offset, page_size: 100, total_path: meta.total}
+      paginator: {type: offset, page_size: 100, total_field: meta.total}
       record_selector: data
     streams:
       - name: items
@@ -48,7 +48,7 @@ GOOD = textwrap.dedent(
         path: /items/{{ parent.id }}/parts
         parent_keys: {itemId: id}
         primary_key: [itemId, id]
-        paginator: {type: page, has_next_path: hasNext}
+        paginator: {type: page, has_next_field: hasNext}
         schema:
           inline:
             type: object
@@ -157,9 +157,9 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
             "expected a list, got a string ('id')",
         ),
         (
-            "window_seconds: 60",
-            "window_seconds: soon",
-            "taps/demo.yml:18:19 rate_limit.window_seconds:",
+            "per_seconds: 60",
+            "per_seconds: soon",
+            "taps/demo.yml:18:16 rate_limit.per_seconds:",
             "expected a number > 0 or a `{{ config.<setting> }}` template, got a string ('soon')",
         ),
         (
@@ -269,8 +269,8 @@ def test_first_error_in_the_file_wins(tmp_path: Path) -> None:
             "parent field 'code' is not in the schema of parent stream 'items'",
         ),
         (
-            "total_path: meta.total}",
-            "total_path: meta.total, limit_param: since}",
+            "total_field: meta.total}",
+            "total_field: meta.total, limit_param: since}",
             "taps/demo.yml:30:22 streams.0.replication.request_param:",
             "'since' is already sent by the paginator limit_param",
         ),
@@ -356,9 +356,9 @@ def test_sienge_declaration_is_valid() -> None:
             "taps/demo.yml:17:33 errors.hints.oops: key 'oops' is not an HTTP status code (100-599)",
         ),
         (
-            "total_path: meta.total}",
+            "total_field: meta.total}",
             "inserts_at: head}",
-            "defaults.paginator.inserts_at: inserts_at: head needs total_path",
+            "defaults.paginator.inserts_at: inserts_at: head needs total_field",
         ),
         (
             "  record_selector: data\n",

@@ -94,7 +94,7 @@ def test_named_failures_in_the_three_error_styles(body: object, named: dict, unn
 def test_partial_success_names_refused_records_by_position() -> None:
     professors = entity(target("proextend"), "professors")
     body = {"data": {"created": 1, "failed": 1, "errors": {"professors.0.email": ["Email já cadastrado"]}}}
-    found, unnamed = named_failures(body, professors.record_errors.partial_path, professors.record_errors, 2)
+    found, unnamed = named_failures(body, professors.record_errors.partial_field, professors.record_errors, 2)
     assert found == {0: {"email": ["Email já cadastrado"]}} and not unnamed
 
 
@@ -191,7 +191,7 @@ def test_the_status_url_follows_location_then_status_url_then_the_declared_path(
     status: int, headers: dict[str, str], body: dict, expected: str
 ) -> None:
     warnings: list[str] = []
-    url = status_url(accepted(headers, status), body, job_of(status_path="/x/{job_id}"), "7",
+    url = status_url(accepted(headers, status), body, job_of(status_path="/x/{{ job.id }}"), "7",
                      lambda path: "https://api.example.com/erp-data" + path, warnings.append)  # fmt: skip
     assert url == "https://api.example.com" + expected
     assert bool(warnings) == ("evil" in str(headers)) and all("evil.example.net" in w for w in warnings)

@@ -324,7 +324,7 @@ class OAuth2Auth:
         limit, window = self.max_token_requests_per_minute, self.token_window_seconds
         self.logger.warning(
             f"{self.label}: waiting {wait:.1f} s before calling the token endpoint: {limit} token requests "
-            f"already made in the last {window:g} s (max_token_requests_per_minute; Bling blocks the IP for "
+            f"already made in the last {window:g} s (auth.rate_limit; Bling blocks the IP for "
             "an hour after 20 a minute)"
         )
         self.sleep(wait)

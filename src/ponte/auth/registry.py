@@ -45,16 +45,22 @@ def _oauth2(
         "token_request_format",
     ]
     kwargs: dict[str, Any] = {k: spec[k] for k in keys if spec.get(k) not in (None, "")}
-    limit = spec.get("max_token_requests_per_minute")
-    if limit not in (None, ""):
-        try:
+    token_rate = spec.get("rate_limit") or {}
+    limit, seconds = token_rate.get("requests"), token_rate.get("per_seconds")
+    try:
+        if limit not in (None, ""):
             kwargs["max_token_requests_per_minute"] = int(limit)
             if kwargs["max_token_requests_per_minute"] < 1:
                 raise ValueError
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"{label}: max_token_requests_per_minute must be a whole number >= 1, got {limit!r}"
-            ) from None
+        if seconds not in (None, ""):
+            kwargs["token_window_seconds"] = float(seconds)
+            if kwargs["token_window_seconds"] <= 0:
+                raise ValueError
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{label}: auth.rate_limit needs requests (a whole number >= 1) and per_seconds (> 0), "
+            f"got requests={limit!r}, per_seconds={seconds!r}"
+        ) from None
     store_spec = spec.get("token_store")
     if store_spec:
         key = str(store_spec.get("key") or "").strip()

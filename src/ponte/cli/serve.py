@@ -8,6 +8,9 @@ from pathlib import Path
 
 import click
 
+from ponte.project.meltano_install import ensure_installed
+from ponte.sandbox.process import SandboxProcess
+
 
 def _say(text: str) -> None:
     click.echo(click.style("ponte serve: ", fg="cyan") + text, err=True)
@@ -64,9 +67,7 @@ def serve(project: Path, bind: str | None, demo: bool, port_file: Path | None) -
 def _start_demo(project: Path, settings: object) -> object:
     """The Sienge sandbox on a free port, the demo database, the demo environment for every run; Meltano plugins
     installed when needed (as `make demo` does)."""
-    from ponte.project.meltano_install import ensure_installed
-    from ponte.sandbox.process import SandboxProcess
-    from ponte.service.app import resolve_dsn
+    from ponte.service.app import resolve_dsn  # lazily, as above
 
     dsn = resolve_dsn(settings)  # type: ignore[arg-type]
     settings.dsn = dsn  # type: ignore[attr-defined]

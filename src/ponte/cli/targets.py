@@ -27,6 +27,7 @@ from ponte.core.errors import ApiError, ConfigError, PonteError
 from ponte.core.log_level import misnamed_level_warning, plugin_log_level
 from ponte.core.setting_text import read_setting
 from ponte.declaration.declaration_paths import declaration_path
+from ponte.declaration.setting_aliases import apply_aliases
 from ponte.declaration.validation import load_declaration
 from ponte.http import HttpClient
 from ponte.http.client_factory import build_client
@@ -88,7 +89,9 @@ def run_target(name: str, argv: list[str] | None = None) -> int:
         if args.about:
             print(render_about(about_info(declaration, settings), args.format), end="")
             return 0
-        config = effective_config(settings, read_config(args.config, name, settings))
+        config = effective_config(
+            settings, apply_aliases(f"target-{name}", settings, read_config(args.config, name, settings))
+        )
         missing = [s["name"] for s in settings if s.get("required") and config.get(s["name"]) in (None, "")]
         if missing:
             env = ", ".join(f"TARGET_{name.upper()}_{m.upper()}" for m in missing)

@@ -42,8 +42,18 @@ FORMATS = [name for name in DECLARATION_FORMATS if has_schema(name)]  # picked b
     default=None,
     help="Print the reference of a declaration format (keys, types, allowed values) and exit.",
 )
-def validate(paths: tuple[Path, ...], root: Path | None, kind: str | None, explain: str | None) -> None:
-    """Validate declarations: PATHS, or every taps/*.yml (and other kinds) under --root."""
+@click.option(
+    "--strict",
+    is_flag=True,
+    default=False,
+    help="Treat deprecated spellings (old keys that still work for one release) as errors.",
+)
+def validate(paths: tuple[Path, ...], root: Path | None, kind: str | None, explain: str | None, strict: bool) -> None:
+    """Validate declarations: PATHS, or every taps/*.yml (and other kinds) under --root.
+
+    Deprecated spellings are printed as warnings (each with `file:line:col` and the new key); `--strict`
+    fails on them, so CI can keep a repository on the current vocabulary.
+    """
     if explain:
         click.echo(reference(explain), nl=False)
         return
@@ -58,9 +68,18 @@ def validate(paths: tuple[Path, ...], root: Path | None, kind: str | None, expla
             raise SpecError(
                 f"no declarations found under {base.resolve()} (looked in {folders}); pass --root or file paths"
             )
+    deprecated = 0
     for target_kind, path in targets:
-        declaration = load_declaration(path, target_kind, display_name=_display(path))
+        declaration = load_declaration(path, target_kind, display_name=_display(path), log_deprecations=False)
+        for item in declaration.deprecations:
+            click.echo(f"{'error' if strict else 'warning'}: {item}", err=True)
+        deprecated += len(declaration.deprecations)
         click.echo(f"ok  {declaration.file} ({declaration.summary})")
+    if strict and deprecated:
+        raise SpecError(
+            f"{deprecated} deprecated spelling(s) (listed above) under --strict; write the new keys "
+            "(`ponte validate --explain <kind>` lists each old spelling and its replacement)"
+        )
 
 
 def _kind_for(path: Path) -> str:

@@ -1,7 +1,9 @@
 """`ponte validate --explain <kind>`: the reference of a declaration format, generated from its JSON Schema.
 
 The schema's descriptions are the user documentation, so the reference can never drift from what the
-validator accepts: every key, its type, allowed values and whether it is required, in file order.
+validator accepts: every key, its type, allowed values and whether it is required, in file order. Each block
+carries an example (the schema's `examples`, checked against the schema by a test), and the reference ends
+with the deprecated spellings `vocabulary.normalise` still accepts and what to write instead.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ import textwrap
 from collections.abc import Mapping
 from typing import Any
 
+import yaml
+
 from ponte.declaration.validation import load_schema
+from ponte.declaration.vocabulary import REMOVED_IN, deprecated_spellings
 
 WIDTH = 100
 CODE_SPAN = re.compile(r"`[^`]*`")
@@ -23,9 +28,41 @@ def explain(kind: str) -> str:
     title = schema.get("title", kind)
     lines = [title, "=" * len(title), ""]
     lines += _wrap(schema.get("description", ""), 0)
-    lines += ["", "Keys marked * are required. Nested keys are written with their full path.", ""]
+    lines += ["", *VOCABULARY, ""]
+    lines += ["Keys marked * are required. Nested keys are written with their full path.", ""]
     _object(schema, schema, "", 0, lines, skip=())
+    lines += _deprecated(kind)
     return "\n".join(lines).rstrip() + "\n"
+
+
+VOCABULARY = (
+    "Vocabulary shared by taps, targets, mappings and line files:",
+    "  rate_limit: {requests: N, per_seconds: S, per_day: D}  one way to declare a rate, also in auth.",
+    "  *_url / *_path  a URL / a URL path; *_field  a dotted JSON path into a body (`data.items`).",
+    "  {{ config.x }}, {{ parent.x }}, {{ record.x }}, {{ job.id }}  the one template syntax.",
+    "  $  the whole body; primary_key: [..]  the fields that identify a record.",
+)
+
+
+def _deprecated(kind: str) -> list[str]:
+    rows = deprecated_spellings(kind)
+    if not rows:
+        return []
+    lines = ["", f"Deprecated spellings (still read, with a warning, until ponte {REMOVED_IN}):"]
+    for old, new, why in rows:
+        lines.append(f"  {old}  →  {new}")
+        lines += _wrap(why, 3)
+    return lines
+
+
+def _example(node: Mapping[str, Any], key: str, depth: int) -> list[str]:
+    """The block's first `examples` entry as YAML, under its own key, indented like the block."""
+    examples = node.get("examples")
+    if not examples:
+        return []
+    text = yaml.safe_dump({key: examples[0]}, sort_keys=False, allow_unicode=True, width=WIDTH)
+    indent = "  " * (depth + 2)
+    return [f"{'  ' * (depth + 1)}example:", *(f"{indent}{line}" for line in text.splitlines())]
 
 
 def _object(
@@ -39,6 +76,7 @@ def _object(
         mark = "*" if key in required else ""
         lines.append(f"{'  ' * depth}{prefix}{key}{mark}  ({_phrase(sub, root)})")
         lines += _wrap(sub.get("description", ""), depth + 2)
+        lines += _example(sub, key, depth)
         _children(sub, root, f"{prefix}{key}", depth + 1, lines)
 
 

@@ -28,7 +28,8 @@ def spec_error(loaded: LoadedYaml, path: KeyPath, message: str, *, at_key: bool 
     path = tuple(path)
     position = loaded.position(path) if at_key else loaded.value_position(path)
     line, column = position or loaded.nearest_position(path)
-    return SpecError(message, file=loaded.file, line=line, column=column, key_path=dotted(path) or None)
+    named = loaded.spelled.get(path, path)
+    return SpecError(message, file=loaded.file, line=line, column=column, key_path=dotted(named) or None)
 
 
 def sort_key(error: SpecError) -> tuple[int, int]:

@@ -227,11 +227,11 @@ def _check_paginator(
     kind = paginator.get("type")
     sent: dict[str, str] = {}
     if kind == "offset":
-        if paginator.get("inserts_at") == "head" and not paginator.get("total_path"):
+        if paginator.get("inserts_at") == "head" and not paginator.get("total_field"):
             yield spec_error(
                 loaded,
                 (*where, "inserts_at"),
-                "inserts_at: head needs total_path (the list's total count) to notice rows inserted while paging",
+                "inserts_at: head needs total_field (the list's total count) to notice rows inserted while paging",
             )
         sent = {
             paginator.get("limit_param", "limit"): "paginator limit_param",

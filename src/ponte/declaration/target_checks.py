@@ -22,6 +22,8 @@ from ponte.declaration.tap_checks import check_auth_secrets, check_settings, che
 from ponte.declaration.template_checks import CONFIG_ONLY, check_string
 from ponte.declaration.yaml_loader import KeyPath, LoadedYaml
 
+CONFIG_AND_JOB = CONFIG_ONLY | {"job"}  # a job's status path names the job: `/jobs/{{ job.id }}`
+
 UNRENDERED = ("description", "settings", "schema", "record_errors")
 
 
@@ -53,7 +55,8 @@ def _check_templates(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[Sp
     settings = [s.get("name") for s in data.get("settings") or [] if isinstance(s, dict)]
     for path, text in _strings(data, ()):
         if "{{" in text or "}}" in text:
-            yield from check_string(data, loaded, path, text, settings, CONFIG_ONLY)
+            allowed = CONFIG_AND_JOB if path[-2:] == ("job", "status_path") else CONFIG_ONLY
+            yield from check_string(data, loaded, path, text, settings, allowed)
 
 
 def _strings(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:
@@ -119,13 +122,15 @@ def _check_schema(
         yield spec_error(loaded, (*where, "schema"), f"{entity['schema']} is not a valid JSON Schema: {message}")
         return
     properties = schema.get("properties") or {}
-    key = merged.get("key")
+    key = (merged.get("primary_key") or [None])[0]
     if not key:
-        yield spec_error(loaded, (*where, "name"), "no `key`: name the field the API upserts on (here or in defaults)")
+        yield spec_error(
+            loaded, (*where, "name"), "no `primary_key`: name the field the API upserts on (here or in defaults)"
+        )
     elif key not in properties:
         yield spec_error(
             loaded,
-            (*where, "key") if "key" in entity else (*where, "schema"),
+            (*where, "primary_key") if "primary_key" in entity else (*where, "schema"),
             f"key '{key}' is not a property of {entity['schema']}{did_you_mean(key, list(properties))}",
         )
     depends = set(entity.get("depends_on") or [])

@@ -1,4 +1,4 @@
-"""`{{ config.x }}`, `{{ parent.x }}`, `{{ account.x }}`, `{{ record.x }}`, `{{ each.x }}`: the one template syntax."""
+"""`{{ config.x }}`, `{{ parent.x }}`, `{{ account.x }}`, `{{ record.x }}`, `{{ each.x }}`, `{{ job.id }}`: the one template syntax."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-TEMPLATE = re.compile(r"\{\{\s*(config|parent|account|record|each)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+TEMPLATE = re.compile(r"\{\{\s*(config|parent|account|record|each|job)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 def render(value: Any, scope: Mapping[str, Mapping[str, Any]]) -> Any:

@@ -24,8 +24,10 @@ from ponte.core.errors import SpecError
 from ponte.declaration.locate import sort_key, spec_error
 from ponte.declaration.registry import DECLARATION_FOLDERS, DECLARATION_FORMATS
 from ponte.declaration.schema_errors import first_schema_error
+from ponte.declaration.shared_settings import add_shared_settings
 from ponte.declaration.tap_checks import check_tap
 from ponte.declaration.target_checks import check_target
+from ponte.declaration.vocabulary import Deprecation, normalise, warn
 from ponte.declaration.yaml_loader import LoadedYaml, load_yaml
 
 SemanticCheck = Callable[[Mapping[str, Any], LoadedYaml, Path], Iterable[SpecError]]
@@ -62,6 +64,7 @@ class Declaration:
     data: dict[str, Any]
     loaded: LoadedYaml = field(repr=False)
     base_dir: Path
+    deprecations: tuple[Deprecation, ...] = ()  # old spellings met (already rewritten in `data`)
 
     @property
     def summary(self) -> str:
@@ -121,10 +124,15 @@ def _bundle(schema: dict[str, Any]) -> dict[str, Any]:
     return bundled
 
 
-def load_declaration(path: str | Path, kind: str = "tap", *, display_name: str | None = None) -> Declaration:
-    """Parse, schema-check and semantically check one declaration; raise SpecError for its first mistake.
+def load_declaration(
+    path: str | Path, kind: str = "tap", *, display_name: str | None = None, log_deprecations: bool = True
+) -> Declaration:
+    """Parse, normalise to the one vocabulary, schema-check and semantically check one declaration.
+
+    Raises SpecError for its first mistake; old spellings are rewritten and logged as deprecations.
 
     `display_name` is how messages name the file (e.g. relative to the repo root); the path itself by default.
+    `log_deprecations=False` leaves reporting them to the caller (`ponte validate` prints them itself).
     """
     path = Path(path)
     validator = _validator(kind)
@@ -139,6 +147,10 @@ def load_declaration(path: str | Path, kind: str = "tap", *, display_name: str |
     chosen = _format_of(kind, loaded)
     if chosen != kind:
         kind, validator = chosen, _validator(chosen)
+    loaded, deprecations = normalise(kind, loaded)  # from here on only the new vocabulary exists
+    if log_deprecations:
+        warn(deprecations)
+    add_shared_settings(kind, loaded.data)
     error = first_schema_error(validator.iter_errors(loaded.data), loaded)
     if error is not None:
         raise error
@@ -148,7 +160,14 @@ def load_declaration(path: str | Path, kind: str = "tap", *, display_name: str |
         problems = sorted(check(loaded.data, loaded, path.parent), key=sort_key)
         if problems:
             raise problems[0]
-    return Declaration(kind=kind, file=loaded.file, data=loaded.data, loaded=loaded, base_dir=path.resolve().parent)
+    return Declaration(
+        kind=kind,
+        file=loaded.file,
+        data=loaded.data,
+        loaded=loaded,
+        base_dir=path.resolve().parent,
+        deprecations=deprecations,
+    )
 
 
 def _format_of(kind: str, loaded: LoadedYaml) -> str:

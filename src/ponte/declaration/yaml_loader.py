@@ -33,6 +33,8 @@ class LoadedYaml:
     key_positions: dict[KeyPath, Position] = field(repr=False)
     value_positions: dict[KeyPath, Position] = field(repr=False)
     lines: tuple[str, ...] = field(repr=False, default=())
+    # Key paths renamed by `vocabulary.normalise` → the path as the user spelt it, so messages name their key.
+    spelled: dict[KeyPath, KeyPath] = field(repr=False, default_factory=dict)
 
     def position(self, key_path: KeyPath) -> Position | None:
         """Line and column of the key (or list item) at `key_path`, or None if the path is not in the file."""

@@ -49,7 +49,7 @@ def build_client(
         user_agent=http.get("user_agent", "ponte-elt/0.1 (+https://github.com/ponte-elt)"),
         retry=RetryPolicy(
             max_retries=int(http.get("max_retries", 6)),
-            base_seconds=float(http.get("backoff_base_seconds", 1.0)),
+            base_seconds=float(_given(http.get("backoff_base_seconds"), 1.0)),
             max_seconds=float(http.get("backoff_max_seconds", 60.0)),
             rate_limit_fallback_seconds=float(http.get("rate_limit_wait_seconds") or 60.0),
         ),
@@ -61,7 +61,7 @@ def build_client(
     limiter = None
     if limits.get("requests"):
         try:
-            limiter = RateLimiter(int(limits["requests"]), float(limits.get("window_seconds") or 60))
+            limiter = RateLimiter(int(limits["requests"]), float(limits.get("per_seconds") or 60))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{label}: invalid rate budget ({exc}); check the rate settings") from None
     quota = None
@@ -75,5 +75,10 @@ def build_client(
     return HttpClient(settings, limiter=limiter, quota=quota, redactor=redactor, auth=auth, logger=logger)
 
 
+def _given(value: Any, default: float) -> Any:
+    """A rendered value, or the default when its template rendered empty (the setting was not set)."""
+    return default if value in (None, "") else value
+
+
 def _marker(spec: Mapping[str, Any] | None) -> tuple[str, Any] | None:
-    return (str(spec["path"]), spec["equals"]) if spec else None
+    return (str(spec["field"]), spec["equals"]) if spec else None

@@ -80,10 +80,12 @@ def check_structure(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[Spe
                     loaded, (*path, "collect", name), f"'{name}' is both a field and a collect list", at_key=True
                 )
         outputs = [*fields, *collect]
-        for k, name in enumerate(item.get("key") or []):
+        for k, name in enumerate(item.get("primary_key") or []):
             if name not in outputs:
                 yield spec_error(
-                    loaded, (*path, "key", k), f"key field '{name}' is not an output field{did_you_mean(name, outputs)}"
+                    loaded,
+                    (*path, "primary_key", k),
+                    f"key field '{name}' is not an output field{did_you_mean(name, outputs)}",
                 )
         for k, name in enumerate(item.get("group_by") or []):
             if name not in fields:

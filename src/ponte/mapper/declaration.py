@@ -90,7 +90,7 @@ def compile_mappings(declaration: Declaration) -> MappingFile:
                 index=index,
                 source=item["source"],
                 target=item["target"],
-                key=list(item["key"]),
+                key=list(item["primary_key"]),
                 fields=[_field_rule(declaration, n, s, (*path, "fields", n)) for n, s in item["fields"].items()],
                 filter=Expression(item["filter"]) if "filter" in item else None,
                 group_by=list(item.get("group_by") or []),

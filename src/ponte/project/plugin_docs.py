@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from ponte.declaration.shared_settings import HTTP_SETTINGS
+from ponte.declaration.vocabulary import REMOVED_IN
 from ponte.project.meltano_install import project_files
 
 BLOCK = re.compile(r"(<!-- ponte docs: (?P<kind>\w+) (?P<arg>\S+) -->\n)(?P<body>.*?)(<!-- /ponte docs -->)", re.DOTALL)
@@ -63,6 +65,8 @@ def _declared_descriptions(root: Path, plugin: str) -> dict[str, str]:
             for setting in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("settings") or []:
                 if setting.get("description"):
                     found.setdefault(str(setting["name"]), str(setting["description"]))
+    for setting in HTTP_SETTINGS:  # added to every tap and target by code, not written in their YAML
+        found.setdefault(setting["name"], setting["description"])
     return found
 
 
@@ -84,6 +88,9 @@ def settings_table(root: Path, plugin: str) -> str:
         name = str(setting["name"])
         kind = str(setting.get("kind", "string")) + (", secret" if setting.get("sensitive") else "")
         meaning = setting.get("description") or declared.get(name) or setting.get("label")
+        old = ", ".join(f"`{prefix}_{str(a).upper()}`" for a in setting.get("aliases") or ())
+        if old:
+            meaning = f"{meaning or ''} Formerly {old}: still read, with a warning, until ponte {REMOVED_IN}.".strip()
         rows.append((f"`{name}`", f"`{prefix}_{name.upper()}`", kind, _default(setting.get("value")), meaning))
     return _table(("setting", "environment variable", "kind", "default", "what it is for"), rows)
 
@@ -119,7 +126,7 @@ def entities_table(root: Path, declaration: str) -> str:
     rows = []
     for raw in data.get("entities") or []:
         entity = {**(data.get("defaults") or {}), **raw}
-        key = entity.get("key")
+        key = ", ".join(entity.get("primary_key") or [])
         batch = str(entity.get("batch_size") or "")
         setting = re.fullmatch(r"\{\{\s*config\.(\w+)\s*\}\}", batch)
         batch = f"setting `{setting.group(1)}`" if setting else batch

@@ -37,7 +37,7 @@ class OffsetPaginator(BaseAPIPaginator[int]):
         self.limit_param = spec.get("limit_param", "limit")
         self.offset_param = spec.get("offset_param", "offset")
         self.page_size = int(spec.get("page_size", 100))
-        self.total_path = spec.get("total_path")
+        self.total_field = spec.get("total_field")
         self.inserts_at_head = spec.get("inserts_at") == "head"
         self.selector = selector
         self.overlap = max(1, min(20, self.page_size // 10))
@@ -60,9 +60,9 @@ class OffsetPaginator(BaseAPIPaginator[int]):
 
     def records_to_skip(self, response: requests.Response, page_len: int) -> int:
         """How many leading rows of this page were already emitted because rows were inserted at the head."""
-        if not (self.inserts_at_head and self.total_path):
+        if not (self.inserts_at_head and self.total_field):
             return 0
-        total = dig(_body(response), self.total_path)
+        total = dig(_body(response), self.total_field)
         if not isinstance(total, int):
             return 0
         if self._last_total is not None and total > self._last_total:
@@ -74,7 +74,7 @@ class OffsetPaginator(BaseAPIPaginator[int]):
 
     def remaining(self, response: requests.Response) -> int | None:
         """Rows from this page to the end of the list, when the envelope gives the total (progress and ETA)."""
-        total = dig(_body(response), self.total_path) if self.total_path else None
+        total = dig(_body(response), self.total_field) if self.total_field else None
         return total - self.current_value if isinstance(total, int) else None
 
     def get_next(self, response: requests.Response) -> int | None:
@@ -84,8 +84,8 @@ class OffsetPaginator(BaseAPIPaginator[int]):
         if count == 0:
             return None
         next_offset = self.current_value + count
-        if self.total_path:
-            total = dig(body, self.total_path)
+        if self.total_field:
+            total = dig(body, self.total_field)
             if isinstance(total, int) and next_offset >= total:
                 return None
         return next_offset
@@ -100,8 +100,8 @@ class PagePaginator(BaseAPIPaginator[int]):
         self.page_param = spec.get("page_param", "page")
         self.size_param = spec.get("size_param", "pageSize")
         self.page_size = int(spec.get("page_size", 100))
-        self.has_next_path = spec.get("has_next_path")
-        self.total_pages_path = spec.get("total_pages_path")
+        self.has_next_field = spec.get("has_next_field")
+        self.total_pages_field = spec.get("total_pages_field")
         self.selector = selector
 
     def resume_start(self, token: Any, done: int) -> tuple[int, int]:
@@ -128,10 +128,10 @@ class PagePaginator(BaseAPIPaginator[int]):
         body = _body(response)
         if not select_records(body, self.selector):
             return None
-        if self.has_next_path and not dig(body, self.has_next_path):
+        if self.has_next_field and not dig(body, self.has_next_field):
             return None
-        if self.total_pages_path:
-            pages = dig(body, self.total_pages_path)
+        if self.total_pages_field:
+            pages = dig(body, self.total_pages_field)
             if isinstance(pages, int) and self.current_value - self.start_page + 1 >= pages:
                 return None
         return self.current_value + 1

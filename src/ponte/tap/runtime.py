@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from ponte.auth.registry import build_authenticator
 from ponte.core.errors import QuotaExhausted
+from ponte.declaration.setting_aliases import apply_aliases
 from ponte.declaration.templates import render
 from ponte.http import HttpClient
 from ponte.http.client_factory import build_client
@@ -117,7 +118,7 @@ def build_runtime(
     `started_at` is the tap's start: incremental windows end there and full-table versions derive from it.
     """
     name = f"tap-{spec['name']}"
-    cfg = effective_config(spec.get("settings", []), config)
+    cfg = effective_config(spec.get("settings", []), apply_aliases(name, spec.get("settings", []), config))
     secrets = secret_settings(spec.get("settings", []), cfg)
     redactor = Redactor(secrets.values())
     for warning in weak_secret_warnings(name, secrets):

@@ -17,7 +17,7 @@ from ponte.core.console_scripts import console_script
 def write_config(folder: Path, **values: Any) -> Path:
     """`folder/config.json`: fast retries, no client-side rate budget, dead letters and job log in `folder`."""
     config = {
-        "requests_per_minute": 0,
+        "rate_limit_requests": 0,
         "backoff_base_seconds": 0.05,
         "dead_letter_path": str(folder / "dl.jsonl"),
         "job_log_path": str(folder / "jobs.jsonl"),

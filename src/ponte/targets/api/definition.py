@@ -22,8 +22,8 @@ class RecordErrors:
     """Where a response names the records the API refused."""
 
     statuses: tuple[int, ...] = (422,)
-    errors_path: str = "errors"
-    partial_path: str | None = None
+    errors_field: str = "errors"
+    partial_field: str | None = None
     key_patterns: tuple[re.Pattern[str], ...] = ()
     unnamed: str = "split"
 
@@ -36,21 +36,21 @@ class JobDef:
     """How an asynchronous entity's jobs are followed (paths are dotted).
 
     Where an API's docs leave a choice open, several answers are accepted: the status URL comes from the 202's
-    `Location` header, else `status_url_path`, else `status_path`; job-level and per-item messages are read
+    `Location` header, else `status_url_field`, else `status_path`; job-level and per-item messages are read
     from the first of several fields that holds one.
     """
 
-    id_path: str
-    state_path: str
+    id_field: str
+    state_field: str
     success_states: tuple[str, ...]
     failure_states: tuple[str, ...]
     status_path: str | None = None
-    status_url_path: str | None = None
+    status_url_field: str | None = None
     pending_states: tuple[str, ...] = ()
-    succeeded_path: str | None = None
-    failed_path: str | None = None
-    error_paths: tuple[str, ...] = ("error", "message", "detail")
-    item_errors_path: str | None = None
+    succeeded_field: str | None = None
+    failed_field: str | None = None
+    error_fields: tuple[str, ...] = ("error", "message", "detail")
+    item_errors_field: str | None = None
     item_index_field: str | None = None
     item_key_field: str | None = None
     item_message_fields: tuple[str, ...] = MESSAGE_FIELDS
@@ -172,7 +172,9 @@ def _within_limit(
 
 
 def _entity(plugin: str, raw: Mapping[str, Any], base_dir: Path, scope: Mapping[str, Any]) -> EntityDef:
-    values = render({k: v for k, v in raw.items() if k not in ("description", "record_errors")}, scope)
+    # `{{ job.id }}` (in job.status_path) is only known once a job exists: it renders to itself here.
+    job_scope = {**scope, "job": {"id": "{{ job.id }}"}}
+    values = render({k: v for k, v in raw.items() if k not in ("description", "record_errors")}, job_scope)
     name = values["name"]
     batch = _within_limit(raw, values, "batch_size", "max_batch_size", 100, plugin)
     parallel = _within_limit(raw, values, "parallel", "max_parallel", 1, plugin)
@@ -181,12 +183,12 @@ def _entity(plugin: str, raw: Mapping[str, Any], base_dir: Path, scope: Mapping[
         name=name,
         streams=tuple(values.get("streams") or (name,)),
         path=values["path"],
-        key=values["key"],
+        key=values["primary_key"][0],
         schema=load_payload_schema(base_dir, values["schema"]),
         schema_file=values["schema"],
         method=values.get("method", "POST"),
         wrapper=wrapper,
-        key_type=values.get("key_type"),
+        key_type=values.get("primary_key_type"),
         depends_on=tuple(values.get("depends_on") or ()),
         references=dict(values.get("references") or {}),
         batch_size=batch,
@@ -204,8 +206,8 @@ def _record_errors(raw: Mapping[str, Any], wrapper: str) -> RecordErrors:
     patterns = raw.get("key_patterns") or DEFAULT_KEY_PATTERNS
     return RecordErrors(
         statuses=tuple(raw.get("statuses") or (422,)),
-        errors_path=raw.get("errors_path", "errors"),
-        partial_path=raw.get("partial_path"),
+        errors_field=raw.get("errors_field", "errors"),
+        partial_field=raw.get("partial_field"),
         key_patterns=tuple(re.compile(p.replace("{wrapper}", re.escape(wrapper))) for p in patterns),
         unnamed=raw.get("unnamed", "split"),
     )
@@ -213,10 +215,10 @@ def _record_errors(raw: Mapping[str, Any], wrapper: str) -> RecordErrors:
 
 def _job(raw: Mapping[str, Any], entity: str, plugin: str) -> JobDef:
     known = {k: v for k, v in raw.items() if k in JobDef.__dataclass_fields__}
-    if "error_path" in raw:  # one dotted path or a list of them, tried in order
-        paths = raw["error_path"]
-        known["error_paths"] = (paths,) if isinstance(paths, str) else paths
-    for key in ("success_states", "failure_states", "pending_states", "error_paths", "item_message_fields"):
+    if "error_field" in raw:  # one dotted path or a list of them, tried in order
+        paths = raw["error_field"]
+        known["error_fields"] = (paths,) if isinstance(paths, str) else paths
+    for key in ("success_states", "failure_states", "pending_states", "error_fields", "item_message_fields"):
         if key in known:
             known[key] = tuple(known[key])
     for key in ("poll_seconds", "max_wait_seconds"):

@@ -62,7 +62,7 @@ class JobSender:
                 self._unknown(job_id, batch, reading)
                 return
             if reading.outcome == FAILED:
-                error = message_in(reading.body, job.error_paths) or f"the job ended {reading.state} without a message"
+                error = message_in(reading.body, job.error_fields) or f"the job ended {reading.state} without a message"
                 self.job_log.finished(job_id=job_id, state=reading.state, succeeded=0, failed=len(batch), error=error,
                                       plugin=self.context.target.plugin)  # fmt: skip
                 self.context.outcome.add(jobs_failed=1)
@@ -96,16 +96,16 @@ class JobSender:
                                     context=f"the API refused it (HTTP {error.status})")  # fmt: skip
             return None
         body = getattr(response, "ponte_json", None)
-        job_id = dig(body, job.id_path)
+        job_id = dig(body, job.id_field)
         if not job_id:
             raise ApiError(f"{self.context.target.plugin}: {entity.name}: the answer to the batch has no job id at "
-                           f"`{job.id_path}` (HTTP {response.status_code}); check job.id_path in the declaration")  # fmt: skip
+                           f"`{job.id_field}` (HTTP {response.status_code}); check job.id_field in the declaration")  # fmt: skip
         job_id = str(job_id)
         url = status_url(response, body, job, job_id, self.context.target.url,
                          lambda text: self.logger.warning("%s: %s", entity.name, text))  # fmt: skip
         if url is None:
             raise ApiError(f"{self.context.target.plugin}: {entity.name}: the answer to job {job_id} names no status "
-                           f"URL (no Location header, nothing at `{job.status_url_path}`) and job.status_path is not "
+                           f"URL (no Location header, nothing at `{job.status_url_field}`) and job.status_path is not "
                            f"declared; declare it in targets/{self.context.target.name}.yml")  # fmt: skip
         self.job_log.submitted(run_id=self.run_id, plugin=self.context.target.plugin, job_id=job_id, entity=entity.name,
                                items=len(batch), path=entity.path)  # fmt: skip
@@ -195,11 +195,11 @@ class JobSender:
         for index, reason, detail in failures:
             self.context.reject(entity, batch[index], reason, {"jobId": job_id, **detail},
                                 context=f"job {job_id} refused it")  # fmt: skip
-        unnamed = int_count(dig(status, job.failed_path) if job.failed_path else None) - len(failures)
+        unnamed = int_count(dig(status, job.failed_field) if job.failed_field else None) - len(failures)
         if unnamed > 0:
             self.logger.error("%s: job %s reports %d failure(s) that name no item; see the integration history",
                               entity.name, job_id, unnamed)  # fmt: skip
-        succeeded = dig(status, job.succeeded_path) if job.succeeded_path else None
+        succeeded = dig(status, job.succeeded_field) if job.succeeded_field else None
         succeeded = int_count(succeeded) if succeeded is not None else len(batch) - len(failures)
         self.job_log.finished(job_id=job_id, state=state, succeeded=succeeded, failed=len(failures) + max(unnamed, 0),
                               plugin=self.context.target.plugin)  # fmt: skip
@@ -210,7 +210,7 @@ class JobSender:
 
     def _item_failures(self, status: Any, batch: list[Item]) -> list[tuple[int, str, dict[str, Any]]]:
         job, key = self.job, self.context.entity.key
-        errors = dig(status, job.item_errors_path) if job.item_errors_path else None
+        errors = dig(status, job.item_errors_field) if job.item_errors_field else None
         if not isinstance(errors, list):
             return []
         by_key = {item.payload.get(key): index for index, item in enumerate(batch)}

@@ -16,6 +16,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from ponte.declaration.records import dig
+from ponte.declaration.templates import render
 from ponte.targets.api.definition import JobDef
 
 SUCCEEDED, FAILED, PENDING = "succeeded", "failed", "pending"
@@ -39,9 +40,9 @@ def int_count(value: Any) -> int:
 
 def read_status(body: Any, job: JobDef, size: int) -> JobReading:
     """What one status answer says about a job of `size` items."""
-    raw = dig(body, job.state_path)
-    state = str(raw) if raw not in (None, "") else f"(none at `{job.state_path}`)"
-    done = sum(int_count(dig(body, path)) for path in (job.succeeded_path, job.failed_path) if path)
+    raw = dig(body, job.state_field)
+    state = str(raw) if raw not in (None, "") else f"(none at `{job.state_field}`)"
+    done = sum(int_count(dig(body, path)) for path in (job.succeeded_field, job.failed_field) if path)
     folded = state.casefold()
     for outcome, states in ((SUCCEEDED, job.success_states), (FAILED, job.failure_states),
                             (PENDING, job.pending_states)):  # fmt: skip
@@ -66,7 +67,7 @@ def status_url(
     """
     origin = _origin(url_of("/"))
     given = [("Location header", response.headers.get("Location") if response.status_code == 202 else None)]
-    given.append((f"`{job.status_url_path}`", dig(body, job.status_url_path) if job.status_url_path else None))
+    given.append((f"`{job.status_url_field}`", dig(body, job.status_url_field) if job.status_url_field else None))
     for where, link in given:
         if isinstance(link, str) and link.strip():
             url = urljoin(response.url or url_of("/"), link.strip())
@@ -74,7 +75,7 @@ def status_url(
                 return url
             warn(f"job {job_id}: the status link in its {where} leads to another host ({_origin(url)[1]}); not "
                  "followed, so the API key stays with the API")  # fmt: skip
-    return url_of(job.status_path.replace("{job_id}", job_id)) if job.status_path else None
+    return url_of(render(job.status_path, {"job": {"id": job_id}})) if job.status_path else None
 
 
 def _origin(url: str) -> tuple[str, str]:

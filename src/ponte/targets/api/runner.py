@@ -261,7 +261,7 @@ class TargetRun:
         except PonteError as exc:
             self.logger.warning("%s: could not read the API's totals: %s", self.target.plugin, exc)
             return
-        totals = dig(body, report["totals_path"]) or {}
+        totals = dig(body, report["totals_field"]) or {}
         for name, outcome in self.outcomes.items():
             value = totals.get(name) if isinstance(totals, dict) else None
             value = value.get(report.get("total_field") or "total") if isinstance(value, dict) else value

@@ -34,14 +34,14 @@ class SyncSender:
             self._refused(batch, error)
             return
         body = getattr(response, "ponte_json", None)
-        named, _ = named_failures(body, self.rules.partial_path, self.rules, len(batch))
+        named, _ = named_failures(body, self.rules.partial_field, self.rules, len(batch))
         for index, fields in sorted(named.items()):
             self._reject(batch[index], fields, {"status": response.status_code, "errors": fields})
         counts = {name: dig(body, path) for name, path in entity.result.items() if name in ("created", "updated")}
         outcome.add(delivered=len(batch) - len(named), **{k: v for k, v in counts.items() if isinstance(v, int)})
 
     def _refused(self, batch: list[Item], error: ApiError) -> None:
-        named, _ = named_failures(error.body, self.rules.errors_path, self.rules, len(batch))
+        named, _ = named_failures(error.body, self.rules.errors_field, self.rules, len(batch))
         message = dig(error.body, "message") if isinstance(error.body, dict) else None
         if named:
             for index, fields in sorted(named.items()):
@@ -55,7 +55,7 @@ class SyncSender:
             self.send(batch[:middle])
             self.send(batch[middle:])
             return
-        fields = field_errors_of(error.body, self.rules.errors_path) or {"": [str(message or error)]}
+        fields = field_errors_of(error.body, self.rules.errors_field) or {"": [str(message or error)]}
         for item in batch:
             self._reject(item, fields, {"status": error.status, "message": message, "errors": fields})
 
