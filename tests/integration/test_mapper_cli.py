@@ -7,6 +7,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ponte.runlog.dead_letters import FileDeadLetterStore
 from ponte.testing import SingerRun, console_script
 
@@ -144,10 +146,22 @@ def test_a_failing_record_stops_the_run_naming_file_stream_record_and_field(tmp_
     assert "record {'id': 9}" in line and "field 'description'" in line and "name.strip()" in line
 
 
-def test_with_dead_letters_a_failing_record_is_kept_aside_and_the_run_goes_on(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"dead_letter_store": "file", "dead_letter_path": "dlq.jsonl"},  # the settings every plugin kind has
+        {"dead_letters": {"type": "file", "path": "dlq.jsonl"}},  # the deprecated object, for one release
+    ],
+    ids=["dead_letter_settings", "deprecated_object"],
+)
+def test_with_dead_letters_a_failing_record_is_kept_aside_and_the_run_goes_on(
+    tmp_path: Path, config: dict[str, Any]
+) -> None:
     bad = record("items", id=9, name="X", status="A", price="two", shop="x")
-    run = run_mapper(tmp_path, [*ITEMS[:2], bad], dead_letters={"type": "file", "path": "dlq.jsonl"})
+    run = run_mapper(tmp_path, [*ITEMS[:2], bad], **config)
     assert run.returncode == 0, run.stderr
+    deprecated = "setting dead_letters is deprecated; set dead_letter_store" in run.stderr
+    assert deprecated == ("dead_letters" in config)
     assert [r["erpId"] for r in run.records("products")] == [1]
     assert [s["code"] for s in run.records("shops")] == ["sp", "x"]  # its other mapping still ran
     assert "orders" not in {m["stream"] for m in run.of_type("SCHEMA")}  # no source of orders was read
@@ -188,4 +202,4 @@ def test_about_lists_the_settings() -> None:
     )
     about = json.loads(out.stdout)
     assert about["name"] == "ponte-mapper"
-    assert {"mapping", "dead_letters"} <= set(about["settings"]["properties"])
+    assert {"mapping", "dead_letter_store", "dead_letter_path", "dead_letter_dsn"} <= set(about["settings"]["properties"])

@@ -32,14 +32,53 @@ from singer_sdk.mapper_base import InlineMapper
 
 from ponte.core.errors import ConfigError, DataError, PonteError
 from ponte.declaration.declaration_paths import declaration_file
+from ponte.declaration.settings_schema import settings_jsonschema
 from ponte.mapper.declaration import MappingFile, MappingRule, load_mapping
 from ponte.mapper.expressions import ExpressionError
 from ponte.mapper.fields import FieldError, FieldRule
 from ponte.mapper.group_store import GroupStore
-from ponte.runlog.dead_letters import DeadLetter, DeadLetterStore, build_dead_letter_store
+from ponte.runlog.dead_letters import (
+    DEAD_LETTER_SETTINGS,
+    DeadLetter,
+    DeadLetterStore,
+    dead_letter_store_from_settings,
+)
 from ponte.runlog.report import launcher_run_id
 
 NAME = "ponte-mapper"
+
+# The dead-letter settings every plugin has; without a store, a record whose mapping fails stops the run.
+MAPPER_DEAD_LETTER_SETTINGS = tuple(
+    {**s, "default": "none", "description": s["description"] + " Default none: such a record stops the run."}
+    if s["name"] == "dead_letter_store"
+    else s
+    for s in DEAD_LETTER_SETTINGS
+)
+
+
+def merge_schemas(*schemas: dict[str, Any]) -> dict[str, Any]:
+    """One JSON Schema object with every property and required name of `schemas`."""
+    merged: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
+    for schema in schemas:
+        merged["properties"].update(schema.get("properties") or {})
+        merged["required"] += [n for n in schema.get("required") or [] if n not in merged["required"]]
+    return merged
+
+
+def dead_letter_config(config: dict[str, Any], logger: Any) -> dict[str, Any]:
+    """The config with the deprecated `dead_letters` object turned into the `dead_letter_*` settings (warned)."""
+    old = config.get("dead_letters")
+    if not old or (config.get("dead_letter_store") or "none") != "none":  # the new settings win
+        return dict(config)
+    logger.warning("%s: setting dead_letters is deprecated; set dead_letter_store, dead_letter_path, dead_letter_dsn "
+                   "and dead_letter_schema (PONTE_MAPPER_DEAD_LETTER_*) instead", NAME)  # fmt: skip
+    renamed = {
+        "type": "dead_letter_store",
+        "path": "dead_letter_path",
+        "dsn": "dead_letter_dsn",
+        "schema": "dead_letter_schema",
+    }
+    return {**config, **{new: old[key] for key, new in renamed.items() if old.get(key)}}
 
 
 def mapping_path(configured: str) -> Path:
@@ -62,20 +101,22 @@ class PonteMapper(InlineMapper):
 
     name = NAME
     capabilities: ClassVar[list[CapabilitiesEnum]] = [PluginCapabilities.ABOUT]
-    config_jsonschema: ClassVar[dict[str, Any]] = th.PropertiesList(
-        th.Property(
-            "mapping",
-            th.StringType,
-            required=True,
-            description="Mapping declaration to run, e.g. transforms/bling-to-retailportal.yml.",
-        ),
-        th.Property(
-            "dead_letters",
-            th.ObjectType(),
-            description="Where records whose mapping fails go ({type: file, path} or {type: postgres, dsn}); "
-            "without it such a record stops the run.",
-        ),
-    ).to_dict()
+    config_jsonschema: ClassVar[dict[str, Any]] = merge_schemas(
+        th.PropertiesList(
+            th.Property(
+                "mapping",
+                th.StringType,
+                required=True,
+                description="Mapping declaration to run, e.g. transforms/bling-to-retailportal.yml.",
+            ),
+            th.Property(
+                "dead_letters",
+                th.ObjectType(),
+                description="Deprecated (one release): {type, path, dsn, schema}; use the dead_letter_* settings.",
+            ),
+        ).to_dict(),
+        settings_jsonschema(MAPPER_DEAD_LETTER_SETTINGS),
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -84,8 +125,8 @@ class PonteMapper(InlineMapper):
             raise ConfigError(f"{NAME}: set `mapping` to the path of a mapping declaration (transforms/*.yml)")
         path = mapping_path(configured)
         self.spec: MappingFile = load_mapping(path, display_name=configured)
-        self.dead_letters: DeadLetterStore | None = (
-            build_dead_letter_store(self.config["dead_letters"]) if self.config.get("dead_letters") else None
+        self.dead_letters: DeadLetterStore | None = dead_letter_store_from_settings(
+            dead_letter_config(self.config, self.logger), NAME, default="none"
         )
         self.groups = GroupStore() if any(m.grouped for m in self.spec.mappings) else None
         self.held_state: dict[str, Any] | None = None

@@ -378,6 +378,50 @@ class PostgresDeadLetterStore(DeadLetterStore):
         self._conn.close()
 
 
+DEFAULT_FILE = ".ponte/dead_letters.jsonl"
+
+# The one dead-letter vocabulary: every plugin kind that sets records aside (API targets, the mapper) takes these
+# settings; target-postgres keeps its letters in its own database (`<schema>.dead_letters`, the same table).
+DEAD_LETTER_SETTINGS: tuple[dict[str, Any], ...] = (
+    {"name": "dead_letter_store", "kind": "string", "default": "file",
+     "description": "Where refused records go: `file` (JSON Lines at dead_letter_path), `postgres` (dead_letter_dsn) "
+                    "or `none`."},
+    {"name": "dead_letter_path", "kind": "string", "default": DEFAULT_FILE,
+     "description": "Dead-letter file (`ponte dlq list --store file:<path>`)."},
+    {"name": "dead_letter_dsn", "kind": "string", "secret": True,
+     "description": "PostgreSQL DSN of the dead-letter table (the same `<schema>.dead_letters` target-postgres uses)."},
+    {"name": "dead_letter_schema", "kind": "string", "default": "ponte", "description": "Schema of the dead-letter table."},
+)  # fmt: skip
+
+
+def dead_letter_store_from_settings(
+    config: Mapping[str, Any],
+    plugin: str,
+    *,
+    default: str = "file",
+    redact: Redact | None = None,
+    conninfo: Callable[[str], str] = str,
+) -> DeadLetterStore | None:
+    """The store the `dead_letter_*` settings name (None for `none`); `default` applies when the store is unset.
+
+    One reading for every plugin kind, so a setting means the same wherever it is set. `run_log_dsn` stands in for
+    an empty `dead_letter_dsn`: one database for the run history and the letters is the usual deployment.
+    """
+    kind = str(config.get("dead_letter_store") or default).strip().lower()
+    if kind == "none":
+        return None
+    if kind == "file":
+        return FileDeadLetterStore(config.get("dead_letter_path") or DEFAULT_FILE, redact=redact)
+    if kind == "postgres":
+        dsn = config.get("dead_letter_dsn") or config.get("run_log_dsn")
+        if not dsn:
+            raise ConfigError(f"{plugin}: dead_letter_store is postgres but dead_letter_dsn is empty; set it, or use "
+                              "dead_letter_store file")  # fmt: skip
+        schema = config.get("dead_letter_schema") or "ponte"
+        return PostgresDeadLetterStore(conninfo(str(dsn)), schema=schema, redact=redact)
+    raise ConfigError(f"{plugin}: unknown dead_letter_store {kind!r}; use file, postgres or none")
+
+
 def build_dead_letter_store(spec: Mapping[str, Any], redact: Redact | None = None) -> DeadLetterStore:
     """A store from `{type: file, path}` or `{type: postgres, dsn, schema}`."""
     kind = spec.get("type")

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ponte.runlog.dead_letters import DEAD_LETTER_SETTINGS
+
 COMMON_SETTINGS: tuple[dict[str, Any], ...] = (
-    {"name": "dead_letter_store", "kind": "string", "default": "file",
-     "description": "Where refused records go: `file` (JSON Lines at dead_letter_path) or `postgres` (dead_letter_dsn)."},
-    {"name": "dead_letter_path", "kind": "string", "default": ".ponte/dead_letters.jsonl",
-     "description": "Dead-letter file (`ponte dlq list --store file:<path>`)."},
-    {"name": "dead_letter_dsn", "kind": "string", "secret": True,
-     "description": "PostgreSQL DSN of the dead-letter table (the same `<schema>.dead_letters` target-postgres uses)."},
-    {"name": "dead_letter_schema", "kind": "string", "default": "ponte", "description": "Schema of the dead-letter table."},
+    *DEAD_LETTER_SETTINGS,
     {"name": "run_log_dsn", "kind": "string", "secret": True,
      "description": "PostgreSQL DSN of the run history (`ponte.sync_runs`) and the job log (`ponte.sync_jobs`); empty: job log in job_log_path."},
     {"name": "run_log_schema", "kind": "string", "default": "ponte", "description": "Schema of sync_runs and sync_jobs."},

@@ -26,7 +26,7 @@ from ponte.declaration.records import dig
 from ponte.http import HttpClient
 from ponte.http.redaction import Redactor
 from ponte.notify import Alert, Alerter, AlertSettings
-from ponte.runlog.dead_letters import DeadLetter, DeadLetterStore, build_dead_letter_store
+from ponte.runlog.dead_letters import DeadLetter, DeadLetterStore, dead_letter_store_from_settings
 from ponte.runlog.report import this_run_id
 from ponte.targets.api.definition import EntityDef, TargetDef
 from ponte.targets.api.job_log import JobLog, build_job_log
@@ -355,15 +355,10 @@ def _open_stores(target: TargetDef, config: Mapping[str, Any], redactor: Redacto
     def conninfo(dsn: str) -> str:
         return build_conninfo({"dsn": dsn}, application_name=target.plugin)
 
-    kind = config.get("dead_letter_store") or "file"
-    if kind == "postgres":
-        dsn = config.get("dead_letter_dsn") or config.get("run_log_dsn")
-        if not dsn:
-            raise ConfigError(f"{target.plugin}: dead_letter_store is postgres but dead_letter_dsn is empty")
-        spec = {"type": "postgres", "dsn": conninfo(dsn), "schema": config.get("dead_letter_schema") or "ponte"}
-    else:
-        spec = {"type": kind, "path": config.get("dead_letter_path") or ".ponte/dead_letters.jsonl"}
-    store = build_dead_letter_store(spec, redact=redactor.redact)
+    store = dead_letter_store_from_settings(config, target.plugin, redact=redactor.redact, conninfo=conninfo)
+    if store is None:
+        raise ConfigError(f"{target.plugin}: dead_letter_store none is not allowed here: an API target must keep "
+                          "what the API refuses (use file or postgres)")  # fmt: skip
     run_log = None
     if config.get("run_log_dsn"):
 
