@@ -19,9 +19,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
+from ponte.sandbox.credentials import basic_credentials, bearer
 from ponte.sandbox.server import Request, Response
 from ponte.sandbox.switches import Switches
-from ponte.sandbox.totvs.auth import basic_credentials, bearer
 from ponte.sandbox.totvs.errors import TotvsError, bad_request, detail, not_found, unauthorized
 from ponte.sandbox.totvs.flavour import NO_STORE, FlavourApi
 from ponte.sandbox.totvs.pharma import TENANTS, Plant

@@ -16,9 +16,10 @@
 
 from __future__ import annotations
 
+from ponte.sandbox.credentials import basic_credentials, bearer
 from ponte.sandbox.server import Request, Response
 from ponte.sandbox.switches import Switches
-from ponte.sandbox.totvs.auth import basic_credentials, bearer, json_object
+from ponte.sandbox.totvs.auth import json_object
 from ponte.sandbox.totvs.errors import TotvsError, bad_request, not_found, unauthorized
 from ponte.sandbox.totvs.flavour import NO_STORE, FlavourApi
 from ponte.sandbox.totvs.query import Row, param
