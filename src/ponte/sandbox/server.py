@@ -108,6 +108,8 @@ class SandboxApp:
     name = "sandbox"
     base_path = ""
     extra_switches: tuple[Switch, ...] = ()
+    real_clock_zone: dt.tzinfo | None = None  # set: an empty `now` switch means the real clock in this zone
+    real_clock_microseconds = False  # whether that real clock keeps microseconds (row stamps) or whole seconds
 
     def __init__(self, seed: int = 42, switches: Mapping[str, Any] | None = None) -> None:
         self.seed = seed
@@ -165,8 +167,13 @@ class SandboxApp:
 
     # --- clock --------------------------------------------------------------------------------------------
     def now(self) -> dt.datetime:
-        """The sandbox clock: the `now` switch, frozen, so data and quotas are reproducible."""
-        return _parse_now(self.switches["now"])
+        """The sandbox clock: the `now` switch, frozen, so data and quotas are reproducible; with
+        `real_clock_zone` set and the switch empty, the real clock in that zone."""
+        text = self.switches["now"]
+        if text or self.real_clock_zone is None:
+            return _parse_now(text)
+        moment = dt.datetime.now(self.real_clock_zone)
+        return moment if self.real_clock_microseconds else moment.replace(microsecond=0)
 
     def _day(self) -> tuple[str, float]:
         now = self.now()

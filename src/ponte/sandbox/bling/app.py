@@ -13,7 +13,6 @@ revoke them, and change records while a tap reads them.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,6 +38,7 @@ class BlingApp(SandboxApp):
     name = "bling"
     base_path = BASE_PATH
     extra_switches = BLING_OVERRIDES + BLING_SWITCHES
+    real_clock_zone = BRT  # what taps compare with
 
     def __init__(
         self,
@@ -70,12 +70,6 @@ class BlingApp(SandboxApp):
         add_admin_routes(self)
         if switches:
             self.configure(**switches)
-
-    def now(self) -> dt.datetime:
-        """The `now` switch when set (frozen), else the real clock in Brasília time (what taps compare with)."""
-        if self.switches["now"]:
-            return super().now()
-        return dt.datetime.now(BRT).replace(microsecond=0)
 
     @property
     def default_company(self) -> str:

@@ -22,17 +22,17 @@ Guessed behaviours are switches (`proextend_switches.py`). Admin endpoints under
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 
-from ponte.sandbox.gates import Admission, RateGate
+from ponte.sandbox.api_keys import ApiKeyApp
+from ponte.sandbox.gates import Admission
 from ponte.sandbox.proextend.store import ENTITIES, Store
 from ponte.sandbox.proextend.switches import PROEXTEND_OVERRIDES, PROEXTEND_SWITCHES
-from ponte.sandbox.server import Request, Response, Router, SandboxApp, as_response
+from ponte.sandbox.server import Request, Response, Router, as_response
 
 DEFAULT_API_KEY = "pex_sandbox_key"
 DEFAULT_INSTITUTION = "demo"
@@ -54,11 +54,13 @@ class ApiError(Exception):
         return Response(self.status, body)
 
 
-class ProExtendApp(SandboxApp):
+class ProExtendApp(ApiKeyApp):
     """ProExtend's integration API for one institution, reachable with any of `api_keys`."""
 
     name = "proextend"
+    default_api_key = DEFAULT_API_KEY
     extra_switches = PROEXTEND_OVERRIDES + PROEXTEND_SWITCHES
+    real_clock_zone = dt.UTC
 
     def __init__(
         self,
@@ -67,11 +69,9 @@ class ProExtendApp(SandboxApp):
         seed: int = 42,
         switches: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(seed)
-        self.api_keys = tuple(api_keys) or (DEFAULT_API_KEY,)
+        super().__init__(api_keys, seed)
         self.institution = institution
         self.base_path = f"/{institution}{API_SUFFIX}"
-        self.gates = {key: RateGate(self.switches) for key in self.api_keys}
         self.store = Store(self.switches)
         self.api = Router()
         self.api.add("POST", f"/{ENTITY_PATTERN}/sync", self._sync)
@@ -86,24 +86,9 @@ class ProExtendApp(SandboxApp):
             self.configure(**switches)
 
     # --- SandboxApp hooks ---------------------------------------------------------------------------------
-    def now(self) -> dt.datetime:
-        """The `now` switch when set (frozen), else the real clock in UTC."""
-        if self.switches["now"]:
-            return super().now()
-        return dt.datetime.now(dt.UTC).replace(microsecond=0)
-
     def in_scope(self, path: str) -> bool:
         """Anything under /{instituicao}/api passes the gates; other paths are plain 404s."""
         return path.startswith(f"/{self.institution}/api/")
-
-    def admit(self, request: Request) -> Admission | None:
-        """Authenticate first (the limit is per API key); requests without a valid key are not counted."""
-        key = self._key(request)
-        if key is None:
-            return None
-        request.context["api_key"] = key
-        today, to_midnight = self._day()
-        return self.gates[key].admit(today, to_midnight)
 
     def refuse(self, request: Request, admission: Admission) -> Response:
         """429 in the API's error shape (message guessed from the seed's status table)."""
@@ -142,20 +127,10 @@ class ProExtendApp(SandboxApp):
         """The API key masked (never in clear)."""
         return {"api_key": _mask(request.headers.get("Authorization"))}
 
-    def reset_limits(self) -> dict[str, Any]:
-        """Forget every key's rate window."""
-        for gate in self.gates.values():
-            gate.reset()
-        return {"status": "ok"}
-
-    def _key(self, request: Request) -> str | None:
+    def given_key(self, request: Request) -> str:
+        """The `pex_...` key of `Authorization: Bearer`."""
         scheme, _, given = (request.headers.get("Authorization") or "").strip().partition(" ")
-        if scheme.lower() != "bearer" or not given.startswith("pex_"):
-            return None
-        for key in self.api_keys:
-            if hmac.compare_digest(given.strip().encode(), key.encode()):
-                return key
-        return None
+        return given.strip() if scheme.lower() == "bearer" and given.startswith("pex_") else ""
 
     # --- endpoints ----------------------------------------------------------------------------------------
     def _stamp(self) -> str:

@@ -59,6 +59,8 @@ class TotvsApp(SandboxApp):
     name = "totvs"
     base_path = ""
     extra_switches = TOTVS_OVERRIDES + TOTVS_SWITCHES
+    real_clock_zone = dt.UTC
+    real_clock_microseconds = True
 
     def __init__(
         self,
@@ -92,12 +94,6 @@ class TotvsApp(SandboxApp):
         add_admin_routes(self)
         if switches:
             self.configure(**switches)
-
-    def now(self) -> dt.datetime:
-        """The `now` switch when set (frozen), else the real clock (UTC)."""
-        if self.switches["now"]:
-            return super().now()
-        return dt.datetime.now(dt.UTC)
 
     # --- SandboxApp hooks ---------------------------------------------------------------------------------
     def in_scope(self, path: str) -> bool:
