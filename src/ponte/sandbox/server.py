@@ -9,6 +9,7 @@ faults (`gates.py`), the request log that tests assert on, runtime configuration
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import threading
 from collections import Counter, deque
@@ -72,6 +73,14 @@ class Response:
 Handler = Callable[[Request], "Response | tuple[int, dict[str, str], Any]"]
 
 
+def object_body(request: Request) -> dict[str, Any]:
+    """An admin request's JSON object body; anything else is a ValueError (the admin router's 400)."""
+    body = request.json()
+    if not isinstance(body, dict):
+        raise ValueError("expects a JSON object")
+    return body
+
+
 def as_response(result: Response | tuple[int, dict[str, str], Any]) -> Response:
     """Accept the short form `(status, headers, body)` from handlers."""
     if isinstance(result, Response):
@@ -131,6 +140,11 @@ class SandboxApp:
         self.admin.add("GET", "/_sandbox/stats", lambda r: (200, {}, self.stats()))
         if switches:
             self.configure(**switches)
+
+    def add_admin_routes(self, routes: Mapping[tuple[str, str], Callable[..., Any]]) -> None:
+        """Register `{(method, name): handler(app, request)}` as `/_sandbox/<name of the app>/<name>`."""
+        for (method, name), handler in routes.items():
+            self.admin.add(method, f"/_sandbox/{self.name}/{name}", functools.partial(handler, self))
 
     # --- hooks for subclasses -----------------------------------------------------------------------------
     def in_scope(self, path: str) -> bool:
@@ -330,6 +344,7 @@ __all__ = [
     "RunningSandbox",
     "SandboxApp",
     "as_response",
+    "object_body",
     "run_in_thread",
     "serve_until_signal",
 ]
