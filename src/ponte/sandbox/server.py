@@ -92,12 +92,22 @@ def as_response(result: Response | tuple[int, dict[str, str], Any]) -> Response:
 class Router:
     """Method + full-path regex -> handler; named groups become `request.params`."""
 
+    flags = re.NOFLAG
+
     def __init__(self) -> None:
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
 
     def add(self, method: str, pattern: str, handler: Handler) -> None:
         """Register a handler; patterns are anchored at both ends."""
-        self._routes.append((method.upper(), re.compile(f"^{pattern}$"), handler))
+        self._routes.append((method.upper(), re.compile(f"^{pattern}$", self.flags), handler))
+
+    def knows(self, path: str) -> bool:
+        """Whether some route (any method) matches the path."""
+        return any(pattern.match(path) for _, pattern, _ in self._routes)
+
+    def params(self, found: re.Match[str]) -> dict[str, str]:
+        """The named groups of a matched path, as the handler gets them."""
+        return found.groupdict()
 
     def match(self, method: str, path: str) -> tuple[Handler | None, dict[str, str], bool]:
         """(handler, params, path_exists): path_exists without handler means 'wrong method'."""
@@ -106,7 +116,7 @@ class Router:
             found = pattern.match(path)
             if found:
                 if route_method == method:
-                    return handler, found.groupdict(), True
+                    return handler, self.params(found), True
                 path_exists = True
         return None, {}, path_exists
 
