@@ -18,7 +18,7 @@ from ponte.core.closable import Closable
 from ponte.core.errors import ConfigError, PonteError
 from ponte.core.file_lock import private_file_lock
 from ponte.core.private_files import append_lines, replace_lines
-from ponte.runlog import report
+from ponte.runlog import database, report
 from ponte.runlog.tables import DEAD_LETTER_API_DDL, RUNS_DDL
 
 STATUSES = ("open", "replayed", "discarded")
@@ -246,22 +246,15 @@ class PostgresDeadLetterStore(DeadLetterStore):
     """The `<schema>.dead_letters` table target-postgres writes, extended for every target."""
 
     def __init__(self, dsn: str, schema: str = "ponte", redact: Redact | None = None) -> None:
-        import psycopg
         from psycopg import sql
 
         super().__init__(redact)
         self.schema = schema
         self._sql = sql
         self._dead = sql.Identifier(schema, "dead_letters")
-        try:
-            self._conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
-        except psycopg.OperationalError as exc:
-            raise ConfigError(f"cannot connect to the dead-letter database: {exc}".strip()) from exc
-        with self._conn.transaction():
-            self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('ponte.run_log'))")
-            self._conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-            self._conn.execute(sql.SQL(RUNS_DDL).format(runs=sql.Identifier(schema, "sync_runs"), dead=self._dead))
-            self._conn.execute(sql.SQL(DEAD_LETTER_API_DDL).format(dead=self._dead))
+        self._conn = database.connect(dsn, "dead-letter", redact)
+        runs = sql.Identifier(schema, "sync_runs")
+        database.create_tables(self._conn, schema, RUNS_DDL, DEAD_LETTER_API_DDL, runs=runs, dead=self._dead)
 
     def _q(self, text: str) -> Any:
         return self._sql.SQL(text).format(dead=self._dead)

@@ -25,6 +25,7 @@ from ponte.core.closable import Closable
 from ponte.core.errors import ConfigError
 from ponte.core.file_lock import private_file_lock
 from ponte.core.private_files import append_lines
+from ponte.runlog import database
 from ponte.runlog.dead_letters import run_uuid
 from ponte.runlog.tables import JOBS_DDL
 
@@ -130,7 +131,6 @@ class JobLog(Closable, ABC):
     @abstractmethod
     def list(self, *, plugin: str | None = None, run_id: str | None = None, limit: int = 100) -> list[JobEntry]:
         """Jobs matching the filters, newest first."""
-
 
 
 # -- file ---------------------------------------------------------------------------------------------
@@ -249,21 +249,14 @@ class PostgresJobLog(JobLog):
     """
 
     def __init__(self, dsn: str, schema: str = "ponte", redact: Redact | None = None) -> None:
-        import psycopg
         from psycopg import sql
 
         super().__init__(redact)
         self.schema = schema
         self._sql = sql
         self._jobs = sql.Identifier(schema, "sync_jobs")
-        try:
-            self._conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
-        except psycopg.OperationalError as exc:
-            raise ConfigError(f"cannot connect to the job log database: {self.redact(str(exc)).strip()}") from exc
-        with self._conn.transaction():
-            self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('ponte.run_log'))")
-            self._conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-            self._conn.execute(sql.SQL(JOBS_DDL).format(jobs=self._jobs))
+        self._conn = database.connect(dsn, "job log", self.redact)
+        database.create_tables(self._conn, schema, JOBS_DDL, jobs=self._jobs)
 
     def _q(self, text: str) -> Any:
         return self._sql.SQL(text).format(jobs=self._jobs)
