@@ -7,16 +7,33 @@ from collections.abc import Iterable
 from typing import Any
 
 from ponte.sandbox.gates import Admission, RateGate
-from ponte.sandbox.server import Request, SandboxApp
+from ponte.sandbox.server import Request, Response, Router, SandboxApp, as_response
+
+
+class ApiKeyError(Exception):
+    """An error answer; each API's subclass gives its body shape in `response`."""
+
+    def __init__(self, status: int, message: str, errors: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.errors = status, message, errors
+
+    def response(self) -> Response:
+        raise NotImplementedError
 
 
 class ApiKeyApp(SandboxApp):
     """Keys compared in constant time; a request without a valid key is not counted against any window.
 
-    Subclasses say where the key travels (`given_key`) and what `default_api_key` is.
+    Subclasses say where the key travels (`given_key`), what `default_api_key` is, their `error` class, their
+    `api` router (paths below `base_path`) and the wording of the routing errors (`{method}`, `{path}`).
     """
 
     default_api_key = ""
+    error: type[ApiKeyError] = ApiKeyError
+    missing_key_text = ""
+    not_found_text = ""
+    wrong_method_text = ""
+    api: Router
 
     def __init__(self, api_keys: Iterable[str], seed: int = 42) -> None:
         super().__init__(seed)
@@ -43,6 +60,28 @@ class ApiKeyApp(SandboxApp):
         today, to_midnight = self._day()
         return self.gates[key].admit(today, to_midnight)
 
+    def serve(self, request: Request) -> Response:
+        """Authenticated endpoints under the base path; errors in the API's shape."""
+        try:
+            return self._serve(request)
+        except ApiKeyError as error:
+            return error.response()
+
+    def _serve(self, request: Request) -> Response:
+        if not (request.path == self.base_path or request.path.startswith(f"{self.base_path}/")):
+            raise self.error(404, self.not_found_text.format(method=request.method, path=request.path))
+        if "api_key" not in request.context:
+            key = self._key(request)
+            if key is None:
+                raise self.error(401, self.missing_key_text)
+            request.context["api_key"] = key
+        handler, params, exists = self.api.match(request.method, request.path[len(self.base_path) :])
+        if handler is None:
+            text = self.wrong_method_text if exists else self.not_found_text
+            raise self.error(405 if exists else 404, text.format(method=request.method, path=request.path))
+        request.params = params
+        return as_response(handler(request))
+
     def reset_limits(self) -> dict[str, Any]:
         """Forget every key's rate window."""
         for gate in self.gates.values():
@@ -50,4 +89,4 @@ class ApiKeyApp(SandboxApp):
         return {"status": "ok"}
 
 
-__all__ = ["ApiKeyApp"]
+__all__ = ["ApiKeyApp", "ApiKeyError"]

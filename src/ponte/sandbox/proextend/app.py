@@ -28,11 +28,11 @@ from typing import Any
 
 import orjson
 
-from ponte.sandbox.api_keys import ApiKeyApp
+from ponte.sandbox.api_keys import ApiKeyApp, ApiKeyError
 from ponte.sandbox.gates import Admission
 from ponte.sandbox.proextend.store import ENTITIES, Store
 from ponte.sandbox.proextend.switches import PROEXTEND_OVERRIDES, PROEXTEND_SWITCHES
-from ponte.sandbox.server import Request, Response, Router, as_response
+from ponte.sandbox.server import Request, Response, Router
 
 DEFAULT_API_KEY = "pex_sandbox_key"
 DEFAULT_INSTITUTION = "demo"
@@ -40,12 +40,8 @@ API_SUFFIX = "/api/integration/v1"
 ENTITY_PATTERN = "(?P<entity>" + "|".join(ENTITIES) + ")"
 
 
-class ApiError(Exception):
+class ApiError(ApiKeyError):
     """An error answer in ProExtend's shape: {"success": false, "message": ..., "errors"?: {...}}."""
-
-    def __init__(self, status: int, message: str, errors: Mapping[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.errors = status, message, errors
 
     def response(self) -> Response:
         body: dict[str, Any] = {"success": False, "message": self.message}
@@ -59,6 +55,10 @@ class ProExtendApp(ApiKeyApp):
 
     name = "proextend"
     default_api_key = DEFAULT_API_KEY
+    error = ApiError
+    missing_key_text = "API Key inválida ou ausente."
+    not_found_text = "Recurso não encontrado."
+    wrong_method_text = "Método {method} não permitido."
     extra_switches = PROEXTEND_OVERRIDES + PROEXTEND_SWITCHES
     real_clock_zone = dt.UTC
 
@@ -99,29 +99,6 @@ class ProExtendApp(ApiKeyApp):
     def error_body(self, status: int, message: str) -> Any:
         """Injected failures and sandbox errors in the API's error shape."""
         return {"success": False, "message": message}
-
-    def serve(self, request: Request) -> Response:
-        """Authenticated endpoints under the base path; errors in the API's shape."""
-        try:
-            return self._serve(request)
-        except ApiError as error:
-            return error.response()
-
-    def _serve(self, request: Request) -> Response:
-        if not (request.path == self.base_path or request.path.startswith(f"{self.base_path}/")):
-            raise ApiError(404, "Recurso não encontrado.")
-        if "api_key" not in request.context:
-            key = self._key(request)
-            if key is None:
-                raise ApiError(401, "API Key inválida ou ausente.")
-            request.context["api_key"] = key
-        handler, params, exists = self.api.match(request.method, request.path[len(self.base_path) :])
-        if handler is None:
-            if exists:
-                raise ApiError(405, f"Método {request.method} não permitido.")
-            raise ApiError(404, "Recurso não encontrado.")
-        request.params = params
-        return as_response(handler(request))
 
     def log_fields(self, request: Request, response: Response) -> dict[str, Any]:
         """The API key masked (never in clear)."""

@@ -30,23 +30,19 @@ from typing import Any
 
 import orjson
 
-from ponte.sandbox.api_keys import ApiKeyApp
+from ponte.sandbox.api_keys import ApiKeyApp, ApiKeyError
 from ponte.sandbox.gates import Admission
 from ponte.sandbox.retailportal.admin import add_admin_routes
 from ponte.sandbox.retailportal.jobs import ENTITY, FINAL, Store, iso_z, validate
 from ponte.sandbox.retailportal.switches import RETAILPORTAL_OVERRIDES, RETAILPORTAL_SWITCHES
-from ponte.sandbox.server import Request, Response, Router, as_response
+from ponte.sandbox.server import Request, Response, Router
 
 BASE_PATH = "/erp-data"
 DEFAULT_API_KEY = "rp_sandbox_key"
 
 
-class ApiError(Exception):
-    """An error answer in RetailPortal's (guessed) shape."""
-
-    def __init__(self, status: int, message: str, errors: list[Any] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.errors = status, message, errors
+class ApiError(ApiKeyError):
+    """An error answer in RetailPortal's (guessed) shape (`errors`: a list)."""
 
     def response(self) -> Response:
         body: dict[str, Any] = {"success": False, "status": self.status, "message": self.message}
@@ -60,6 +56,10 @@ class RetailPortalApp(ApiKeyApp):
 
     name = "retailportal"
     default_api_key = DEFAULT_API_KEY
+    error = ApiError
+    missing_key_text = "API Key ausente ou inválida (cabeçalho X-API-Key)."
+    not_found_text = "Recurso não encontrado: {path}"
+    wrong_method_text = "Método {method} não permitido em {path}."
     base_path = BASE_PATH
     extra_switches = RETAILPORTAL_OVERRIDES + RETAILPORTAL_SWITCHES
 
@@ -102,29 +102,6 @@ class RetailPortalApp(ApiKeyApp):
     def error_body(self, status: int, message: str) -> Any:
         """Injected failures and sandbox errors in the API's error shape."""
         return {"success": False, "status": status, "message": message}
-
-    def serve(self, request: Request) -> Response:
-        """Authenticated endpoints under /erp-data; errors in the API's shape."""
-        try:
-            return self._serve(request)
-        except ApiError as error:
-            return error.response()
-
-    def _serve(self, request: Request) -> Response:
-        if not self.in_scope(request.path):
-            raise ApiError(404, f"Recurso não encontrado: {request.path}")
-        if "api_key" not in request.context:
-            key = self._key(request)
-            if key is None:
-                raise ApiError(401, "API Key ausente ou inválida (cabeçalho X-API-Key).")
-            request.context["api_key"] = key
-        handler, params, exists = self.api.match(request.method, request.path[len(BASE_PATH) :])
-        if handler is None:
-            if exists:
-                raise ApiError(405, f"Método {request.method} não permitido em {request.path}.")
-            raise ApiError(404, f"Recurso não encontrado: {request.path}")
-        request.params = params
-        return as_response(handler(request))
 
     def log_fields(self, request: Request, response: Response) -> dict[str, Any]:
         """The API key masked (never in clear), in the log and in the logged headers."""
