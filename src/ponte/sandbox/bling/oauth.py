@@ -133,9 +133,7 @@ class OAuthServer(TokenClock):
     def token(self, request: Request) -> Response:
         """`POST /oauth/token`: grant_type authorization_code or refresh_token."""
         self._check_ip(request)
-        form = self._form(request)
-        request.context["form"] = form
-        self._check_client(request, form)
+        form = self._client_form(request)
         grant = form.get("grant_type", "")
         if not grant:
             raise self._bad_request("invalid_request", "The grant type was not specified in the request")
@@ -146,6 +144,13 @@ class OAuthServer(TokenClock):
         else:
             raise self._bad_request("unsupported_grant_type", "The authorization grant type is not supported")
         return Response(200, pair, {"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    def _client_form(self, request: Request) -> dict[str, str]:
+        """The form of a token or revoke request (kept for the log), once its client credentials check out."""
+        form = self._form(request)
+        request.context["form"] = form
+        self._check_client(request, form)
+        return form
 
     def _form(self, request: Request) -> dict[str, str]:
         content_type = request.headers.get("Content-Type", "").lower()
@@ -278,9 +283,7 @@ class OAuthServer(TokenClock):
     # --- revoke -----------------------------------------------------------------------------------------------
     def revoke(self, request: Request) -> Response:
         """`POST /oauth/revoke` [C]: token (+ token_type_hint), revoke_target user|company; 200 even if unknown."""
-        form = self._form(request)
-        request.context["form"] = form
-        self._check_client(request, form)
+        form = self._client_form(request)
         value = form.get("token", "")
         if not value:
             raise self._bad_request("invalid_request", "The token was not specified in the request")
