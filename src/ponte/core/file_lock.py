@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ponte.core.errors import PonteError
+from ponte.core.private_files import private_folder
 
 POLL_SECONDS = 0.02
 
@@ -67,3 +68,12 @@ def file_lock(
             os.close(fd)
     finally:
         thread_lock.release()
+
+
+@contextlib.contextmanager
+def private_file_lock(path: Path, what: str, setting: str) -> Iterator[None]:
+    """Hold the lock of a private file store: make its 0700 folder (a ConfigError naming `setting` if it
+    cannot), then lock `<path>.lock` for as long as it takes."""
+    private_folder(path.parent, what, setting)
+    with file_lock(path.with_name(path.name + ".lock"), None, f"{what} file {path}"):
+        yield

@@ -8,16 +8,17 @@ import os
 import uuid
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ponte.core.closable import Closable
 from ponte.core.errors import ConfigError, PonteError
-from ponte.core.file_lock import file_lock
-from ponte.core.private_files import append_lines, private_folder, replace_lines
-from ponte.runlog import report
+from ponte.core.file_lock import private_file_lock
+from ponte.core.private_files import append_lines, replace_lines
+from ponte.runlog import database, report
 from ponte.runlog.tables import DEAD_LETTER_API_DDL, RUNS_DDL
 
 STATUSES = ("open", "replayed", "discarded")
@@ -87,8 +88,31 @@ def redact_letter(letter: DeadLetter, redact: Redact | None) -> DeadLetter:
     return replace(letter, reason=redact(letter.reason), api_response=response)
 
 
-class DeadLetterStore(ABC):
-    """Where dead letters of every target are kept."""
+@dataclass(frozen=True)
+class LetterFilter:
+    """What `DeadLetterStore.list` asks for: every filter given (not None) must match; status 'all' matches any."""
+
+    target: str | None = None
+    stream: str | None = None
+    status: str = "open"
+    run_id: str | None = None
+
+    def matches(self, letter: DeadLetter) -> bool:
+        return (
+            (self.target is None or letter.target == self.target)
+            and (self.stream is None or letter.stream == self.stream)
+            and (self.status == "all" or letter.status == self.status)
+            and (self.run_id is None or letter.run_id == self.run_id)
+        )
+
+
+def not_found(ids: Iterable[int], where: object) -> DeadLetterNotFound:
+    """The error for ids no letter in `where` (a file or a table) has."""
+    return DeadLetterNotFound(f"no dead letter with id {', '.join(map(str, sorted(ids)))} in {where}")
+
+
+class DeadLetterStore(Closable, ABC):
+    """Where dead letters of every target are kept. Statuses are checked here, once for every backend."""
 
     def __init__(self, redact: Redact | None = None) -> None:
         self.redact = redact
@@ -97,7 +121,6 @@ class DeadLetterStore(ABC):
     def add(self, letters: Iterable[DeadLetter]) -> list[int]:
         """Store new letters (status open); return their ids."""
 
-    @abstractmethod
     def list(
         self,
         target: str | None = None,
@@ -107,27 +130,29 @@ class DeadLetterStore(ABC):
         limit: int | None = 100,
     ) -> list[DeadLetter]:
         """Letters matching every given filter, oldest first; status 'all' matches any status."""
+        _check_status(status, allow_all=True)
+        return self._find(LetterFilter(target, stream, status, run_id), limit)
+
+    @abstractmethod
+    def _find(self, wanted: LetterFilter, limit: int | None) -> list[DeadLetter]:
+        """The letters `list` returns; the status is already checked."""
 
     @abstractmethod
     def get(self, id: int) -> DeadLetter:
         """One letter; raises DeadLetterNotFound."""
 
-    @abstractmethod
     def mark(self, ids: Iterable[int], status: str) -> int:
         """Set the status of these letters; unknown ids raise DeadLetterNotFound. Returns how many changed."""
+        _check_status(status)
+        return self._mark(ids, status)
+
+    @abstractmethod
+    def _mark(self, ids: Iterable[int], status: str) -> int:
+        """What `mark` does; the status is already checked."""
 
     @abstractmethod
     def update_record(self, id: int, record: dict[str, Any]) -> None:
         """Replace a letter's record (the operator fixed its data)."""
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release resources."""
-
-    def __enter__(self) -> DeadLetterStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 # -- file ---------------------------------------------------------------------------------------------
@@ -143,13 +168,9 @@ class FileDeadLetterStore(DeadLetterStore):
     def __init__(self, path: str | os.PathLike[str], redact: Redact | None = None) -> None:
         super().__init__(redact)
         self.path = Path(path)
-        self._lock_path = self.path.with_name(self.path.name + ".lock")
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        private_folder(self.path.parent, "dead-letter", "dead_letter_path")
-        with file_lock(self._lock_path, what=f"dead-letter file {self.path}"):
-            yield
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return private_file_lock(self.path, "dead-letter", "dead_letter_path")
 
     def _read(self) -> list[DeadLetter]:
         if not self.path.exists():
@@ -172,25 +193,10 @@ class FileDeadLetterStore(DeadLetterStore):
         report_stored(new)
         return [letter.id for letter in new if letter.id is not None]
 
-    def list(
-        self,
-        target: str | None = None,
-        stream: str | None = None,
-        status: str = "open",
-        run_id: str | None = None,
-        limit: int | None = 100,
-    ) -> list[DeadLetter]:
-        _check_status(status, allow_all=True)
+    def _find(self, wanted: LetterFilter, limit: int | None) -> list[DeadLetter]:
         with self._locked():
             letters = self._read()
-        found = [
-            letter
-            for letter in letters
-            if (target is None or letter.target == target)
-            and (stream is None or letter.stream == stream)
-            and (status == "all" or letter.status == status)
-            and (run_id is None or letter.run_id == run_id)
-        ]
+        found = [letter for letter in letters if wanted.matches(letter)]
         return found if limit is None else found[:limit]
 
     def get(self, id: int) -> DeadLetter:
@@ -198,7 +204,7 @@ class FileDeadLetterStore(DeadLetterStore):
             for letter in self._read():
                 if letter.id == id:
                     return letter
-        raise DeadLetterNotFound(f"no dead letter with id {id} in {self.path}")
+        raise not_found([id], self.path)
 
     def _change(self, ids: Iterable[int], change: Callable[[DeadLetter], DeadLetter]) -> int:
         wanted = set(ids)
@@ -206,15 +212,12 @@ class FileDeadLetterStore(DeadLetterStore):
             letters = self._read()
             missing = wanted - {letter.id for letter in letters}
             if missing:
-                raise DeadLetterNotFound(
-                    f"no dead letter with id {', '.join(map(str, sorted(missing)))} in {self.path}"
-                )
+                raise not_found(missing, self.path)
             updated = [change(letter) if letter.id in wanted else letter for letter in letters]
             self._write_all(updated)
         return len(wanted)
 
-    def mark(self, ids: Iterable[int], status: str) -> int:
-        _check_status(status)
+    def _mark(self, ids: Iterable[int], status: str) -> int:
         return self._change(ids, lambda letter: replace(letter, status=status))
 
     def update_record(self, id: int, record: dict[str, Any]) -> None:
@@ -243,22 +246,15 @@ class PostgresDeadLetterStore(DeadLetterStore):
     """The `<schema>.dead_letters` table target-postgres writes, extended for every target."""
 
     def __init__(self, dsn: str, schema: str = "ponte", redact: Redact | None = None) -> None:
-        import psycopg
         from psycopg import sql
 
         super().__init__(redact)
         self.schema = schema
         self._sql = sql
         self._dead = sql.Identifier(schema, "dead_letters")
-        try:
-            self._conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
-        except psycopg.OperationalError as exc:
-            raise ConfigError(f"cannot connect to the dead-letter database: {exc}".strip()) from exc
-        with self._conn.transaction():
-            self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('ponte.run_log'))")
-            self._conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-            self._conn.execute(sql.SQL(RUNS_DDL).format(runs=sql.Identifier(schema, "sync_runs"), dead=self._dead))
-            self._conn.execute(sql.SQL(DEAD_LETTER_API_DDL).format(dead=self._dead))
+        self._conn = database.connect(dsn, "dead-letter", redact)
+        runs = sql.Identifier(schema, "sync_runs")
+        database.create_tables(self._conn, schema, RUNS_DDL, DEAD_LETTER_API_DDL, runs=runs, dead=self._dead)
 
     def _q(self, text: str) -> Any:
         return self._sql.SQL(text).format(dead=self._dead)
@@ -311,28 +307,21 @@ class PostgresDeadLetterStore(DeadLetterStore):
         report_stored(stored)
         return ids
 
-    def list(
-        self,
-        target: str | None = None,
-        stream: str | None = None,
-        status: str = "open",
-        run_id: str | None = None,
-        limit: int | None = 100,
-    ) -> list[DeadLetter]:
-        _check_status(status, allow_all=True)
-        where, params = [], []
-        if target is not None:
+    def _find(self, wanted: LetterFilter, limit: int | None) -> list[DeadLetter]:
+        where: list[str] = []
+        params: list[Any] = []
+        if wanted.target is not None:
             where.append("COALESCE(target, 'postgres') = %s")
-            params.append(target)
-        if stream is not None:
+            params.append(wanted.target)
+        if wanted.stream is not None:
             where.append("stream = %s")
-            params.append(stream)
-        if status != "all":
+            params.append(wanted.stream)
+        if wanted.status != "all":
             where.append("status = %s")
-            params.append(status)
-        if run_id is not None:
+            params.append(wanted.status)
+        if wanted.run_id is not None:
             where.append("run_id = %s")
-            params.append(run_uuid(run_id))
+            params.append(run_uuid(wanted.run_id))
         text = _SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
         if limit is not None:
             text += " LIMIT %s"
@@ -342,19 +331,16 @@ class PostgresDeadLetterStore(DeadLetterStore):
     def get(self, id: int) -> DeadLetter:
         row = self._conn.execute(self._q(_SELECT + " WHERE id = %s"), (id,)).fetchone()
         if row is None:
-            raise DeadLetterNotFound(f"no dead letter with id {id} in {self.schema}.dead_letters")
+            raise not_found([id], f"{self.schema}.dead_letters")
         return self._letter(row)
 
     def _require(self, ids: list[int]) -> None:
         found = {r[0] for r in self._conn.execute(self._q("SELECT id FROM {dead} WHERE id = ANY(%s)"), (ids,))}
         missing = sorted(set(ids) - found)
         if missing:
-            raise DeadLetterNotFound(
-                f"no dead letter with id {', '.join(map(str, missing))} in {self.schema}.dead_letters"
-            )
+            raise not_found(missing, f"{self.schema}.dead_letters")
 
-    def mark(self, ids: Iterable[int], status: str) -> int:
-        _check_status(status)
+    def _mark(self, ids: Iterable[int], status: str) -> int:
         wanted = sorted(set(ids))
         with self._conn.transaction():
             self._require(wanted)

@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ponte.core.file_lock import file_lock
-from ponte.core.private_files import append_lines, private_folder
+from ponte.core.file_lock import private_file_lock
+from ponte.core.private_files import append_lines
+from ponte.runlog.database import create_tables
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +105,7 @@ class FileRunStore:
         self.where = str(path)
 
     def _append(self, run: PipelineRun) -> None:
-        private_folder(self.path.parent, "run record", "PONTE_DB_DSN (or run from a writable project folder)")
-        with file_lock(self.path.with_name(self.path.name + ".lock"), what=f"run record file {self.path}"):
+        with private_file_lock(self.path, "run record", "PONTE_DB_DSN (or run from a writable project folder)"):
             append_lines(self.path, [run.to_json()])
 
     started = _append
@@ -126,10 +126,7 @@ class PostgresRunStore:
         self.table = sql.Identifier(schema, "pipeline_runs")
         self.where = f"{schema}.pipeline_runs"
         self._conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
-        with self._conn.transaction():
-            self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('ponte.run_log'))")
-            self._conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-            self._conn.execute(sql.SQL(PIPELINE_RUNS_DDL).format(runs=self.table))
+        create_tables(self._conn, schema, PIPELINE_RUNS_DDL, runs=self.table)
 
     def _values(self, run: PipelineRun) -> dict[str, Any]:
         from psycopg.types.json import Jsonb

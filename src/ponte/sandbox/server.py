@@ -9,6 +9,7 @@ faults (`gates.py`), the request log that tests assert on, runtime configuration
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import threading
 from collections import Counter, deque
@@ -72,6 +73,14 @@ class Response:
 Handler = Callable[[Request], "Response | tuple[int, dict[str, str], Any]"]
 
 
+def object_body(request: Request) -> dict[str, Any]:
+    """An admin request's JSON object body; anything else is a ValueError (the admin router's 400)."""
+    body = request.json()
+    if not isinstance(body, dict):
+        raise ValueError("expects a JSON object")
+    return body
+
+
 def as_response(result: Response | tuple[int, dict[str, str], Any]) -> Response:
     """Accept the short form `(status, headers, body)` from handlers."""
     if isinstance(result, Response):
@@ -83,12 +92,22 @@ def as_response(result: Response | tuple[int, dict[str, str], Any]) -> Response:
 class Router:
     """Method + full-path regex -> handler; named groups become `request.params`."""
 
+    flags = re.NOFLAG
+
     def __init__(self) -> None:
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
 
     def add(self, method: str, pattern: str, handler: Handler) -> None:
         """Register a handler; patterns are anchored at both ends."""
-        self._routes.append((method.upper(), re.compile(f"^{pattern}$"), handler))
+        self._routes.append((method.upper(), re.compile(f"^{pattern}$", self.flags), handler))
+
+    def knows(self, path: str) -> bool:
+        """Whether some route (any method) matches the path."""
+        return any(pattern.match(path) for _, pattern, _ in self._routes)
+
+    def params(self, found: re.Match[str]) -> dict[str, str]:
+        """The named groups of a matched path, as the handler gets them."""
+        return found.groupdict()
 
     def match(self, method: str, path: str) -> tuple[Handler | None, dict[str, str], bool]:
         """(handler, params, path_exists): path_exists without handler means 'wrong method'."""
@@ -97,7 +116,7 @@ class Router:
             found = pattern.match(path)
             if found:
                 if route_method == method:
-                    return handler, found.groupdict(), True
+                    return handler, self.params(found), True
                 path_exists = True
         return None, {}, path_exists
 
@@ -108,6 +127,8 @@ class SandboxApp:
     name = "sandbox"
     base_path = ""
     extra_switches: tuple[Switch, ...] = ()
+    real_clock_zone: dt.tzinfo | None = None  # set: an empty `now` switch means the real clock in this zone
+    real_clock_microseconds = False  # whether that real clock keeps microseconds (row stamps) or whole seconds
 
     def __init__(self, seed: int = 42, switches: Mapping[str, Any] | None = None) -> None:
         self.seed = seed
@@ -129,6 +150,11 @@ class SandboxApp:
         self.admin.add("GET", "/_sandbox/stats", lambda r: (200, {}, self.stats()))
         if switches:
             self.configure(**switches)
+
+    def add_admin_routes(self, routes: Mapping[tuple[str, str], Callable[..., Any]]) -> None:
+        """Register `{(method, name): handler(app, request)}` as `/_sandbox/<name of the app>/<name>`."""
+        for (method, name), handler in routes.items():
+            self.admin.add(method, f"/_sandbox/{self.name}/{name}", functools.partial(handler, self))
 
     # --- hooks for subclasses -----------------------------------------------------------------------------
     def in_scope(self, path: str) -> bool:
@@ -165,8 +191,13 @@ class SandboxApp:
 
     # --- clock --------------------------------------------------------------------------------------------
     def now(self) -> dt.datetime:
-        """The sandbox clock: the `now` switch, frozen, so data and quotas are reproducible."""
-        return _parse_now(self.switches["now"])
+        """The sandbox clock: the `now` switch, frozen, so data and quotas are reproducible; with
+        `real_clock_zone` set and the switch empty, the real clock in that zone."""
+        text = self.switches["now"]
+        if text or self.real_clock_zone is None:
+            return _parse_now(text)
+        moment = dt.datetime.now(self.real_clock_zone)
+        return moment if self.real_clock_microseconds else moment.replace(microsecond=0)
 
     def _day(self) -> tuple[str, float]:
         now = self.now()
@@ -323,6 +354,7 @@ __all__ = [
     "RunningSandbox",
     "SandboxApp",
     "as_response",
+    "object_body",
     "run_in_thread",
     "serve_until_signal",
 ]

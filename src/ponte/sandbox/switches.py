@@ -79,9 +79,19 @@ def iso_moment(value: str) -> str | None:
     return None
 
 
+def real_clock_or_moment(value: str) -> str | None:
+    """`check` for a `now` switch whose empty value means the real clock."""
+    return None if value == "" else iso_moment(value)
+
+
 def non_negative(value: float) -> str | None:
     """`check` for counts, delays and limits."""
     return None if value >= 0 else "must not be negative"
+
+
+def positive(value: float) -> str | None:
+    """`check` for windows and speeds, where zero would divide by zero or never move."""
+    return None if value > 0 else "must be positive"
 
 
 COMMON_SWITCHES: tuple[Switch, ...] = (
@@ -105,7 +115,7 @@ COMMON_SWITCHES: tuple[Switch, ...] = (
         "rate_window_seconds",
         60.0,
         "Length of the fixed rate window, in seconds.",
-        check=lambda v: None if v > 0 else "must be positive",
+        check=positive,
     ),
     Switch("retry_after_header", True, "Send Retry-After on 429 responses.", guess=True),
     Switch(

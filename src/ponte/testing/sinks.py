@@ -21,7 +21,9 @@ import threading
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, TypeVar
+
+from ponte.core.closable import Closable
 
 T = TypeVar("T")
 
@@ -52,7 +54,7 @@ class _Collected(Generic[T]):
             return list(self._items)
 
 
-class _Served:
+class _Served(Closable):
     """Runs a socketserver in a daemon thread; context manager."""
 
     server: socketserver.BaseServer
@@ -70,12 +72,6 @@ class _Served:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 # -- SMTP ---------------------------------------------------------------------------------------------

@@ -18,13 +18,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from typing import TYPE_CHECKING, Any
 
 from ponte.sandbox.bling.account import Account
 from ponte.sandbox.bling.company import Rec, render_dates
 from ponte.sandbox.bling.query import local_naive
-from ponte.sandbox.server import Request
+from ponte.sandbox.server import Request, object_body
 from ponte.sandbox.timeline import BRT
 
 if TYPE_CHECKING:
@@ -46,15 +45,7 @@ def add_admin_routes(app: BlingApp) -> None:
         ("GET", "tokens"): tokens,
         ("POST", "advance-clock"): advance_clock,
     }
-    for (method, name), handler in routes.items():
-        app.admin.add(method, f"/_sandbox/bling/{name}", functools.partial(handler, app))
-
-
-def _body(request: Request) -> dict[str, Any]:
-    body = request.json()
-    if not isinstance(body, dict):
-        raise ValueError("expects a JSON object")
-    return body
+    app.add_admin_routes(routes)
 
 
 def _account(app: BlingApp, body: dict[str, Any]) -> Account:
@@ -94,15 +85,15 @@ def info(app: BlingApp, request: Request) -> Answer:
 
 def grant(app: BlingApp, request: Request) -> Answer:
     """A token pair for a company, as the token endpoint would answer a code exchange."""
-    return 200, {}, app.oauth.grant(_account(app, _body(request)).slug)
+    return 200, {}, app.oauth.grant(_account(app, object_body(request)).slug)
 
 
 def expire_access_tokens(app: BlingApp, request: Request) -> Answer:
-    return 200, {}, {"expired": app.oauth.expire_access_tokens(_account(app, _body(request)).slug)}
+    return 200, {}, {"expired": app.oauth.expire_access_tokens(_account(app, object_body(request)).slug)}
 
 
 def revoke_refresh_tokens(app: BlingApp, request: Request) -> Answer:
-    return 200, {}, {"revoked": app.oauth.revoke_refresh_tokens(_account(app, _body(request)).slug)}
+    return 200, {}, {"revoked": app.oauth.revoke_refresh_tokens(_account(app, object_body(request)).slug)}
 
 
 def tokens(app: BlingApp, request: Request) -> Answer:
@@ -110,7 +101,7 @@ def tokens(app: BlingApp, request: Request) -> Answer:
 
 
 def advance_clock(app: BlingApp, request: Request) -> Answer:
-    seconds = _body(request).get("seconds")
+    seconds = object_body(request).get("seconds")
     if not isinstance(seconds, int | float) or isinstance(seconds, bool):
         raise ValueError('advance-clock expects {"seconds": n}')
     return 200, {}, {"offset_seconds": app.oauth.advance(float(seconds))}
@@ -118,7 +109,7 @@ def advance_clock(app: BlingApp, request: Request) -> Answer:
 
 def touch(app: BlingApp, request: Request) -> Answer:
     """Change a record (optionally) and set its hidden last-modified time; answer its detail form."""
-    body = _body(request)
+    body = object_body(request)
     account = _account(app, body)
     resource = RESOURCES.get(str(body.get("resource", "produtos")))
     if resource is None:

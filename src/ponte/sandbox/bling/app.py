@@ -13,7 +13,6 @@ revoke them, and change records while a tap reads them.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,9 +20,10 @@ from ponte.sandbox.bling import account as bling_account
 from ponte.sandbox.bling.admin import add_admin_routes
 from ponte.sandbox.bling.company import companies as make_companies
 from ponte.sandbox.bling.errors import BlingError, method_not_allowed, not_found, rate_limited, server_error_body
-from ponte.sandbox.bling.oauth import OAuthServer, basic_credentials, mask
+from ponte.sandbox.bling.oauth import OAuthServer, mask
 from ponte.sandbox.bling.resources import Resources, add_routes
 from ponte.sandbox.bling.switches import BLING_OVERRIDES, BLING_SWITCHES
+from ponte.sandbox.credentials import masked_auth
 from ponte.sandbox.gates import Admission
 from ponte.sandbox.server import Request, Response, Router, SandboxApp, as_response
 from ponte.sandbox.timeline import BRT
@@ -38,6 +38,7 @@ class BlingApp(SandboxApp):
     name = "bling"
     base_path = BASE_PATH
     extra_switches = BLING_OVERRIDES + BLING_SWITCHES
+    real_clock_zone = BRT  # what taps compare with
 
     def __init__(
         self,
@@ -69,12 +70,6 @@ class BlingApp(SandboxApp):
         add_admin_routes(self)
         if switches:
             self.configure(**switches)
-
-    def now(self) -> dt.datetime:
-        """The `now` switch when set (frozen), else the real clock in Brasília time (what taps compare with)."""
-        if self.switches["now"]:
-            return super().now()
-        return dt.datetime.now(BRT).replace(microsecond=0)
 
     @property
     def default_company(self) -> str:
@@ -159,7 +154,7 @@ class BlingApp(SandboxApp):
         """
         fields: dict[str, Any] = {
             "company": request.context.get("company"),
-            "auth": _masked_auth(request.headers.get("Authorization")),
+            "auth": masked_auth(request.headers.get("Authorization"), mask),
             "query": {k: _query_value(k, v) for k, v in request.query_all.items()},
         }
         form = request.context.get("form")
@@ -189,16 +184,6 @@ class BlingApp(SandboxApp):
 
 def _query_value(name: str, values: list[str]) -> list[str | None]:
     return [mask(v) for v in values] if name in SECRET_KEYS else list(values)
-
-
-def _masked_auth(header: str | None) -> str | None:
-    if not header:
-        return None
-    scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() == "basic":
-        credentials = basic_credentials(header)
-        return f"Basic {credentials[0]}:***" if credentials else "Basic ***"
-    return f"{scheme} {mask(value.strip())}"
 
 
 __all__ = ["BASE_PATH", "BLING_OVERRIDES", "BLING_SWITCHES", "BlingApp"]

@@ -12,12 +12,9 @@ clock forward for tests. Tokens are random (`secrets`), never derived from the s
 
 from __future__ import annotations
 
-import base64
-import binascii
 import itertools
 import secrets
 import threading
-import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,8 +24,10 @@ from urllib.parse import parse_qs, urlencode
 import orjson
 
 from ponte.sandbox.bling.errors import BlingError, envelope, oauth
+from ponte.sandbox.credentials import basic_credentials
 from ponte.sandbox.server import Request, Response
 from ponte.sandbox.switches import Switches
+from ponte.sandbox.token_clock import TokenClock
 
 SCOPE = "98309 318257570 5862218180"  # [C] the docs' example: scope ids, not names
 DOCS_ERRORS = "https://developer.bling.com.br/erros-comuns"
@@ -68,49 +67,23 @@ def mask(secret: str | None) -> str | None:
     return secret[:4] + "…"
 
 
-def basic_credentials(header: str | None) -> tuple[str, str] | None:
-    """(client_id, client_secret) from `Basic base64(id:secret)`, or None."""
-    scheme, _, token = (header or "").strip().partition(" ")
-    if scheme.lower() != "basic" or not token.strip():
-        return None
-    try:
-        decoded = base64.b64decode(token.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    client_id, sep, client_secret = decoded.partition(":")
-    return (client_id, client_secret) if sep else None
-
-
-class OAuthServer:
+class OAuthServer(TokenClock):
     """Codes, tokens, per-company counters and the token endpoint's IP limiter."""
 
     def __init__(
         self, switches: Switches, client_id: str, client_secret: str, companies: Callable[[], Mapping[str, Any]]
     ) -> None:
+        super().__init__()
         self.switches = switches
         self.client_id, self.client_secret = client_id, client_secret
         self._companies = companies  # slug -> company (for authorize's sandbox_company and admin grants)
         self._lock = threading.RLock()
-        self._offset = 0.0
         self._codes: dict[str, Code] = {}
         self._tokens: dict[str, Token] = {}
         self._chains = itertools.count(1)
         self._counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._hits: defaultdict[str, deque[float]] = defaultdict(deque)
         self._blocked: dict[str, float] = {}
-
-    # --- clock ------------------------------------------------------------------------------------------------
-    def clock(self) -> float:
-        """Seconds on the token clock (monotonic plus what `advance` added)."""
-        return time.monotonic() + self._offset
-
-    def advance(self, seconds: float) -> float:
-        """Move the token clock forward (codes, tokens and IP blocks age without sleeping)."""
-        if seconds < 0:
-            raise ValueError("seconds must not be negative")
-        with self._lock:
-            self._offset += seconds
-            return self._offset
 
     # --- authorize --------------------------------------------------------------------------------------------
     def authorize(self, request: Request, default_company: str) -> Response:
@@ -160,9 +133,7 @@ class OAuthServer:
     def token(self, request: Request) -> Response:
         """`POST /oauth/token`: grant_type authorization_code or refresh_token."""
         self._check_ip(request)
-        form = self._form(request)
-        request.context["form"] = form
-        self._check_client(request, form)
+        form = self._client_form(request)
         grant = form.get("grant_type", "")
         if not grant:
             raise self._bad_request("invalid_request", "The grant type was not specified in the request")
@@ -173,6 +144,13 @@ class OAuthServer:
         else:
             raise self._bad_request("unsupported_grant_type", "The authorization grant type is not supported")
         return Response(200, pair, {"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    def _client_form(self, request: Request) -> dict[str, str]:
+        """The form of a token or revoke request (kept for the log), once its client credentials check out."""
+        form = self._form(request)
+        request.context["form"] = form
+        self._check_client(request, form)
+        return form
 
     def _form(self, request: Request) -> dict[str, str]:
         content_type = request.headers.get("Content-Type", "").lower()
@@ -305,9 +283,7 @@ class OAuthServer:
     # --- revoke -----------------------------------------------------------------------------------------------
     def revoke(self, request: Request) -> Response:
         """`POST /oauth/revoke` [C]: token (+ token_type_hint), revoke_target user|company; 200 even if unknown."""
-        form = self._form(request)
-        request.context["form"] = form
-        self._check_client(request, form)
+        form = self._client_form(request)
         value = form.get("token", "")
         if not value:
             raise self._bad_request("invalid_request", "The token was not specified in the request")
@@ -422,4 +398,4 @@ def error_response(error: BlingError) -> Response:
     return Response(error.status, error.body)
 
 
-__all__ = ["SCOPE", "OAuthServer", "Token", "basic_credentials", "client_ip", "envelope", "error_response", "mask"]
+__all__ = ["SCOPE", "OAuthServer", "Token", "client_ip", "envelope", "error_response", "mask"]

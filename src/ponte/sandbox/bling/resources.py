@@ -8,7 +8,7 @@ Unknown ids answer 404 RESOURCE_NOT_FOUND, also for another company's ids.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -56,6 +56,13 @@ class Resources:
     # --- helpers --------------------------------------------------------------------------------------------
     def _ok(self, data: Any, status: int = 200) -> Response:
         return Response(status, {"data": render_dates(data, self.app.switches["empty_date"])})
+
+    def _detail(self, by_id: Mapping[int, Rec], request: Request, missing: str) -> Response:
+        """The record whose id is in the path, or Bling's 404 with the resource's `missing` message."""
+        rec = by_id.get(int(request.params["id"]))
+        if rec is None:
+            raise not_found(missing)
+        return self._ok(dict(rec.data))
 
     def _page(self, request: Request, recs: Iterable[Rec], row: Callable[[Rec], Any]) -> Response:
         ordered = sorted(recs, key=lambda rec: rec.id, reverse=True)
@@ -316,10 +323,7 @@ class Resources:
         return self._page(request, rows, sales.order_row)
 
     def order(self, request: Request) -> Response:
-        rec = self._account(request).orders_by_id.get(int(request.params["id"]))
-        if rec is None:
-            raise not_found("O pedido de venda não foi encontrado.")
-        return self._ok(dict(rec.data))
+        return self._detail(self._account(request).orders_by_id, request, "O pedido de venda não foi encontrado.")
 
     # --- contacts -------------------------------------------------------------------------------------------
     def contacts(self, request: Request) -> Response:
@@ -367,10 +371,7 @@ class Resources:
         return self._page(request, rows, people.list_row)
 
     def contact(self, request: Request) -> Response:
-        rec = self._account(request).contacts_by_id.get(int(request.params["id"]))
-        if rec is None:
-            raise not_found("O contato não foi encontrado.")
-        return self._ok(dict(rec.data))
+        return self._detail(self._account(request).contacts_by_id, request, "O contato não foi encontrado.")
 
     # --- production orders ----------------------------------------------------------------------------------
     def production(self, request: Request) -> Response:
@@ -380,10 +381,7 @@ class Resources:
         return self._page(request, rows, sales.production_row)
 
     def production_order(self, request: Request) -> Response:
-        rec = self._account(request).production_by_id.get(int(request.params["id"]))
-        if rec is None:
-            raise not_found("A ordem de produção não foi encontrada.")
-        return self._ok(dict(rec.data))
+        return self._detail(self._account(request).production_by_id, request, "A ordem de produção não foi encontrada.")
 
 
 def _has_component(rec: Rec, component: int) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ponte.sandbox.switches import COMMON_SWITCHES, Switch, iso_moment, non_negative
+from ponte.sandbox.switches import COMMON_SWITCHES, Switch, non_negative, positive, real_clock_or_moment
 
 
 def _positive_or_null(value: Any) -> str | None:
@@ -25,10 +25,6 @@ def _slugs(value: Any) -> str | None:
     return "expects a list of company slugs"
 
 
-def _clock(value: str) -> str | None:
-    return None if value == "" else iso_moment(value)
-
-
 def _status(value: int) -> str | None:
     return None if 400 <= value <= 599 else "must be 4xx/5xx"
 
@@ -36,11 +32,11 @@ def _status(value: int) -> str | None:
 # Shared switches with the values Bling documents [C] /limites (per account, all endpoints together).
 BLING_OVERRIDES: tuple[Switch, ...] = (
     Switch("rate_limit", 3, "Requests allowed per account (company) per rate window; Bling: 3 per second (0 = no limit).", check=non_negative),
-    Switch("rate_window_seconds", 1.0, "Length of each account's fixed rate window, in seconds (the 429 body still says period 'second').", check=lambda v: None if v > 0 else "must be positive"),
+    Switch("rate_window_seconds", 1.0, "Length of each account's fixed rate window, in seconds (the 429 body still says period 'second').", check=positive),
     Switch("daily_quota", 120_000, "Requests allowed per account per sandbox day; Bling: 120,000 (0 = no quota).", check=non_negative),
     Switch("rate_headers", False, "Send X-RateLimit-*/RateLimit-* headers; Bling documents none.", guess=True),
     Switch("retry_after_header", False, "Send Retry-After on 429 responses; Bling documents none.", guess=True),
-    Switch("now", "", "The sandbox clock: empty = the real clock (Brasília time), which taps' incremental windows also use; an ISO 8601 date-time with offset freezes it (touches, daily quotas, open date ranges).", check=_clock),
+    Switch("now", "", "The sandbox clock: empty = the real clock (Brasília time), which taps' incremental windows also use; an ISO 8601 date-time with offset freezes it (touches, daily quotas, open date ranges).", check=real_clock_or_moment),
 )  # fmt: skip
 
 BLING_SWITCHES: tuple[Switch, ...] = (
@@ -52,7 +48,7 @@ BLING_SWITCHES: tuple[Switch, ...] = (
     Switch("refresh_grace_seconds", 0.0, "How long a rotated (old) refresh token keeps working; 0 = it dies at once.", guess=True, check=non_negative),
     Switch("refresh_revokes_access_token", False, "A refresh also kills the access token issued with the old refresh token.", guess=True),
     Switch("token_rate_limit", 20, "Token-endpoint requests allowed per IP per token window (Bling: 20 in 60 s) before the IP is blocked (0 = no limit).", check=non_negative),
-    Switch("token_rate_window_seconds", 60.0, "Length of the token endpoint's sliding window, in seconds.", check=lambda v: None if v > 0 else "must be positive"),
+    Switch("token_rate_window_seconds", 60.0, "Length of the token endpoint's sliding window, in seconds.", check=positive),
     Switch("token_block_seconds", 3_600.0, "How long an IP stays blocked on the token endpoint (Bling: 60 min).", check=non_negative),
     Switch("token_block_status", 429, "HTTP status (with a TOO_MANY_REQUESTS body) of token requests from a blocked IP.", guess=True, check=_status),
     Switch("invalid_client_status", 401, "HTTP status of invalid_client answers of the token endpoint.", guess=True, check=_status),

@@ -22,17 +22,17 @@ Guessed behaviours are switches (`proextend_switches.py`). Admin endpoints under
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 
-from ponte.sandbox.gates import Admission, RateGate
+from ponte.sandbox.api_keys import ApiKeyApp, ApiKeyError
+from ponte.sandbox.gates import Admission
 from ponte.sandbox.proextend.store import ENTITIES, Store
 from ponte.sandbox.proextend.switches import PROEXTEND_OVERRIDES, PROEXTEND_SWITCHES
-from ponte.sandbox.server import Request, Response, Router, SandboxApp, as_response
+from ponte.sandbox.server import Request, Response, Router
 
 DEFAULT_API_KEY = "pex_sandbox_key"
 DEFAULT_INSTITUTION = "demo"
@@ -40,12 +40,8 @@ API_SUFFIX = "/api/integration/v1"
 ENTITY_PATTERN = "(?P<entity>" + "|".join(ENTITIES) + ")"
 
 
-class ApiError(Exception):
+class ApiError(ApiKeyError):
     """An error answer in ProExtend's shape: {"success": false, "message": ..., "errors"?: {...}}."""
-
-    def __init__(self, status: int, message: str, errors: Mapping[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.errors = status, message, errors
 
     def response(self) -> Response:
         body: dict[str, Any] = {"success": False, "message": self.message}
@@ -54,11 +50,17 @@ class ApiError(Exception):
         return Response(self.status, body)
 
 
-class ProExtendApp(SandboxApp):
+class ProExtendApp(ApiKeyApp):
     """ProExtend's integration API for one institution, reachable with any of `api_keys`."""
 
     name = "proextend"
+    default_api_key = DEFAULT_API_KEY
+    error = ApiError
+    missing_key_text = "API Key inválida ou ausente."
+    not_found_text = "Recurso não encontrado."
+    wrong_method_text = "Método {method} não permitido."
     extra_switches = PROEXTEND_OVERRIDES + PROEXTEND_SWITCHES
+    real_clock_zone = dt.UTC
 
     def __init__(
         self,
@@ -67,11 +69,9 @@ class ProExtendApp(SandboxApp):
         seed: int = 42,
         switches: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(seed)
-        self.api_keys = tuple(api_keys) or (DEFAULT_API_KEY,)
+        super().__init__(api_keys, seed)
         self.institution = institution
         self.base_path = f"/{institution}{API_SUFFIX}"
-        self.gates = {key: RateGate(self.switches) for key in self.api_keys}
         self.store = Store(self.switches)
         self.api = Router()
         self.api.add("POST", f"/{ENTITY_PATTERN}/sync", self._sync)
@@ -86,24 +86,9 @@ class ProExtendApp(SandboxApp):
             self.configure(**switches)
 
     # --- SandboxApp hooks ---------------------------------------------------------------------------------
-    def now(self) -> dt.datetime:
-        """The `now` switch when set (frozen), else the real clock in UTC."""
-        if self.switches["now"]:
-            return super().now()
-        return dt.datetime.now(dt.UTC).replace(microsecond=0)
-
     def in_scope(self, path: str) -> bool:
         """Anything under /{instituicao}/api passes the gates; other paths are plain 404s."""
         return path.startswith(f"/{self.institution}/api/")
-
-    def admit(self, request: Request) -> Admission | None:
-        """Authenticate first (the limit is per API key); requests without a valid key are not counted."""
-        key = self._key(request)
-        if key is None:
-            return None
-        request.context["api_key"] = key
-        today, to_midnight = self._day()
-        return self.gates[key].admit(today, to_midnight)
 
     def refuse(self, request: Request, admission: Admission) -> Response:
         """429 in the API's error shape (message guessed from the seed's status table)."""
@@ -115,47 +100,14 @@ class ProExtendApp(SandboxApp):
         """Injected failures and sandbox errors in the API's error shape."""
         return {"success": False, "message": message}
 
-    def serve(self, request: Request) -> Response:
-        """Authenticated endpoints under the base path; errors in the API's shape."""
-        try:
-            return self._serve(request)
-        except ApiError as error:
-            return error.response()
-
-    def _serve(self, request: Request) -> Response:
-        if not (request.path == self.base_path or request.path.startswith(f"{self.base_path}/")):
-            raise ApiError(404, "Recurso não encontrado.")
-        if "api_key" not in request.context:
-            key = self._key(request)
-            if key is None:
-                raise ApiError(401, "API Key inválida ou ausente.")
-            request.context["api_key"] = key
-        handler, params, exists = self.api.match(request.method, request.path[len(self.base_path) :])
-        if handler is None:
-            if exists:
-                raise ApiError(405, f"Método {request.method} não permitido.")
-            raise ApiError(404, "Recurso não encontrado.")
-        request.params = params
-        return as_response(handler(request))
-
     def log_fields(self, request: Request, response: Response) -> dict[str, Any]:
         """The API key masked (never in clear)."""
         return {"api_key": _mask(request.headers.get("Authorization"))}
 
-    def reset_limits(self) -> dict[str, Any]:
-        """Forget every key's rate window."""
-        for gate in self.gates.values():
-            gate.reset()
-        return {"status": "ok"}
-
-    def _key(self, request: Request) -> str | None:
+    def given_key(self, request: Request) -> str:
+        """The `pex_...` key of `Authorization: Bearer`."""
         scheme, _, given = (request.headers.get("Authorization") or "").strip().partition(" ")
-        if scheme.lower() != "bearer" or not given.startswith("pex_"):
-            return None
-        for key in self.api_keys:
-            if hmac.compare_digest(given.strip().encode(), key.encode()):
-                return key
-        return None
+        return given.strip() if scheme.lower() == "bearer" and given.startswith("pex_") else ""
 
     # --- endpoints ----------------------------------------------------------------------------------------
     def _stamp(self) -> str:

@@ -7,28 +7,20 @@ bodies, list metadata, ...) is a switch flagged `guess=True`.
 
 from __future__ import annotations
 
-from ponte.sandbox.switches import COMMON_SWITCHES, Switch, iso_moment, non_negative
-
-
-def _positive(value: float) -> str | None:
-    return None if value > 0 else "must be positive"
+from ponte.sandbox.switches import COMMON_SWITCHES, Switch, non_negative, positive, real_clock_or_moment
 
 
 def _status(value: int) -> str | None:
     return None if 400 <= value <= 599 else "must be 4xx/5xx"
 
 
-def _clock(value: str) -> str | None:
-    return None if value == "" else iso_moment(value)
-
-
 # Seed: sync-status says "rate_limit": 60 for the API client; 429 "Limite de taxa excedido".
 PROEXTEND_OVERRIDES: tuple[Switch, ...] = (
     Switch("rate_limit", 60, "Requests allowed per API key per rate window; ProExtend: 60 per minute (0 = no limit).", check=non_negative),
-    Switch("rate_window_seconds", 60.0, "Length of each API key's fixed rate window, in seconds.", check=_positive),
+    Switch("rate_window_seconds", 60.0, "Length of each API key's fixed rate window, in seconds.", check=positive),
     Switch("retry_after_header", True, "Send Retry-After (seconds until the key's window ends) on 429 responses (Laravel's throttle does).", guess=True),
     Switch("rate_headers", True, "Send X-RateLimit-*/RateLimit-* headers on allowed responses (Laravel's throttle sends X-RateLimit-Limit/Remaining).", guess=True),
-    Switch("now", "", "The sandbox clock: empty = the real clock (UTC), which sync-status' last_sync uses; an ISO 8601 date-time with offset freezes it.", check=_clock),
+    Switch("now", "", "The sandbox clock: empty = the real clock (UTC), which sync-status' last_sync uses; an ISO 8601 date-time with offset freezes it.", check=real_clock_or_moment),
 )  # fmt: skip
 
 PROEXTEND_SWITCHES: tuple[Switch, ...] = (

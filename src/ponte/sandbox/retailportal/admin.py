@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING, Any
 
 from ponte.sandbox.server import Request
@@ -21,7 +20,6 @@ if TYPE_CHECKING:
     from ponte.sandbox.retailportal.app import RetailPortalApp
 
 Answer = tuple[int, dict[str, str], Any]
-PREFIX = "/_sandbox/retailportal"
 
 
 def add_admin_routes(app: RetailPortalApp) -> None:
@@ -35,8 +33,7 @@ def add_admin_routes(app: RetailPortalApp) -> None:
         ("POST", "advance"): advance,
         ("POST", "reset"): reset,
     }
-    for (method, name), handler in routes.items():
-        app.admin.add(method, f"{PREFIX}/{name}", functools.partial(handler, app))
+    app.add_admin_routes(routes)
 
 
 def info(app: RetailPortalApp, request: Request) -> Answer:

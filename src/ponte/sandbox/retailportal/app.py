@@ -25,28 +25,24 @@ Admin endpoints under `/_sandbox/retailportal/` (`retailportal_admin.py`). Error
 from __future__ import annotations
 
 import functools
-import hmac
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 
-from ponte.sandbox.gates import Admission, RateGate
+from ponte.sandbox.api_keys import ApiKeyApp, ApiKeyError
+from ponte.sandbox.gates import Admission
 from ponte.sandbox.retailportal.admin import add_admin_routes
 from ponte.sandbox.retailportal.jobs import ENTITY, FINAL, Store, iso_z, validate
 from ponte.sandbox.retailportal.switches import RETAILPORTAL_OVERRIDES, RETAILPORTAL_SWITCHES
-from ponte.sandbox.server import Request, Response, Router, SandboxApp, as_response
+from ponte.sandbox.server import Request, Response, Router
 
 BASE_PATH = "/erp-data"
 DEFAULT_API_KEY = "rp_sandbox_key"
 
 
-class ApiError(Exception):
-    """An error answer in RetailPortal's (guessed) shape."""
-
-    def __init__(self, status: int, message: str, errors: list[Any] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.errors = status, message, errors
+class ApiError(ApiKeyError):
+    """An error answer in RetailPortal's (guessed) shape (`errors`: a list)."""
 
     def response(self) -> Response:
         body: dict[str, Any] = {"success": False, "status": self.status, "message": self.message}
@@ -55,10 +51,15 @@ class ApiError(Exception):
         return Response(self.status, body)
 
 
-class RetailPortalApp(SandboxApp):
+class RetailPortalApp(ApiKeyApp):
     """RetailPortal's ERP ingest API for products, one tenant reachable with any of `api_keys`."""
 
     name = "retailportal"
+    default_api_key = DEFAULT_API_KEY
+    error = ApiError
+    missing_key_text = "API Key ausente ou inválida (cabeçalho X-API-Key)."
+    not_found_text = "Recurso não encontrado: {path}"
+    wrong_method_text = "Método {method} não permitido em {path}."
     base_path = BASE_PATH
     extra_switches = RETAILPORTAL_OVERRIDES + RETAILPORTAL_SWITCHES
 
@@ -68,9 +69,7 @@ class RetailPortalApp(SandboxApp):
         seed: int = 42,
         switches: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(seed)
-        self.api_keys = tuple(api_keys) or (DEFAULT_API_KEY,)
-        self.gates = {key: RateGate(self.switches) for key in self.api_keys}
+        super().__init__(api_keys, seed)
         self.store = Store(self.switches)
         self.api = Router()
         for method in ("POST", "PUT"):
@@ -92,15 +91,6 @@ class RetailPortalApp(SandboxApp):
         """Everything under /erp-data passes the gates; other paths are plain 404s."""
         return path == BASE_PATH or path.startswith(f"{BASE_PATH}/")
 
-    def admit(self, request: Request) -> Admission | None:
-        """Authenticate first (the limit is per API key); requests without a valid key are not counted."""
-        key = self._key(request)
-        if key is None:
-            return None
-        request.context["api_key"] = key
-        today, to_midnight = self._day()
-        return self.gates[key].admit(today, to_midnight)
-
     def refuse(self, request: Request, admission: Admission) -> Response:
         """429 in the API's error shape."""
         limit, window = self.switches["rate_limit"], self.switches["rate_window_seconds"]
@@ -113,46 +103,14 @@ class RetailPortalApp(SandboxApp):
         """Injected failures and sandbox errors in the API's error shape."""
         return {"success": False, "status": status, "message": message}
 
-    def serve(self, request: Request) -> Response:
-        """Authenticated endpoints under /erp-data; errors in the API's shape."""
-        try:
-            return self._serve(request)
-        except ApiError as error:
-            return error.response()
-
-    def _serve(self, request: Request) -> Response:
-        if not self.in_scope(request.path):
-            raise ApiError(404, f"Recurso não encontrado: {request.path}")
-        if "api_key" not in request.context:
-            key = self._key(request)
-            if key is None:
-                raise ApiError(401, "API Key ausente ou inválida (cabeçalho X-API-Key).")
-            request.context["api_key"] = key
-        handler, params, exists = self.api.match(request.method, request.path[len(BASE_PATH) :])
-        if handler is None:
-            if exists:
-                raise ApiError(405, f"Método {request.method} não permitido em {request.path}.")
-            raise ApiError(404, f"Recurso não encontrado: {request.path}")
-        request.params = params
-        return as_response(handler(request))
-
     def log_fields(self, request: Request, response: Response) -> dict[str, Any]:
         """The API key masked (never in clear), in the log and in the logged headers."""
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("authorization", "x-api-key")}
         return {"api_key": _mask(request.headers.get("X-API-Key")), "headers": headers}
 
-    def reset_limits(self) -> dict[str, Any]:
-        """Forget every key's rate window."""
-        for gate in self.gates.values():
-            gate.reset()
-        return {"status": "ok"}
-
-    def _key(self, request: Request) -> str | None:
-        given = request.headers.get("X-API-Key") or ""
-        for key in self.api_keys:
-            if given and hmac.compare_digest(given.encode(), key.encode()):
-                return key
-        return None
+    def given_key(self, request: Request) -> str:
+        """The `X-API-Key` header."""
+        return request.headers.get("X-API-Key") or ""
 
     # --- endpoints ----------------------------------------------------------------------------------------
     def _body(self, request: Request) -> Any:

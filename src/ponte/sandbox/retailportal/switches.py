@@ -7,11 +7,7 @@ description, the concurrent-job limit) is a switch or a behaviour flagged `guess
 
 from __future__ import annotations
 
-from ponte.sandbox.switches import COMMON_SWITCHES, Switch, non_negative
-
-
-def _positive(value: float) -> str | None:
-    return None if value > 0 else "must be positive"
+from ponte.sandbox.switches import COMMON_SWITCHES, Switch, non_negative, positive
 
 
 def _status(value: int) -> str | None:
@@ -21,13 +17,13 @@ def _status(value: int) -> str | None:
 # Seed §9.9: "Limite de Taxa: 100 requisições/min por chave de API" (every request counts, polls included).
 RETAILPORTAL_OVERRIDES: tuple[Switch, ...] = (
     Switch("rate_limit", 100, "Requests allowed per API key per rate window; RetailPortal: 100 per minute, job polls included (0 = no limit).", check=non_negative),
-    Switch("rate_window_seconds", 60.0, "Length of each API key's fixed rate window, in seconds.", check=_positive),
+    Switch("rate_window_seconds", 60.0, "Length of each API key's fixed rate window, in seconds.", check=positive),
     Switch("retry_after_header", True, "Send Retry-After (seconds until the key's window ends) on 429 responses.", guess=True),
     Switch("rate_headers", False, "Send X-RateLimit-*/RateLimit-* headers on allowed responses; the seed documents none.", guess=True),
 )  # fmt: skip
 
 RETAILPORTAL_SWITCHES: tuple[Switch, ...] = (
-    Switch("items_per_second", 4.0, "Items a batch job processes per (sandbox) second; seed: ~3-5 items/s.", check=_positive),
+    Switch("items_per_second", 4.0, "Items a batch job processes per (sandbox) second; seed: ~3-5 items/s.", check=positive),
     Switch("time_scale", 1.0, "Sandbox seconds per real second for job processing (e.g. 1000: a 1,000-item job ends in 0.25 s; 0: jobs move only via POST /_sandbox/retailportal/advance).", check=non_negative),
     Switch("max_batch_items", 1000, "Most items one POST /erp-data/product/batch accepts (seed: 1,000, the API's absolute limit).", check=non_negative),
     Switch("over_limit_status", 400, "HTTP status of a batch with more than max_batch_items items.", guess=True, check=_status),

@@ -16,10 +16,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from typing import TYPE_CHECKING, Any
 
-from ponte.sandbox.server import Request
+from ponte.sandbox.server import Request, object_body
 from ponte.sandbox.totvs.pharma import BRANCHES, TENANTS
 from ponte.sandbox.totvs.protheus import render_row
 from ponte.sandbox.totvs.switches import FLAVOURS
@@ -40,15 +39,7 @@ def add_admin_routes(app: TotvsApp) -> None:
         ("POST", "advance-clock"): advance_clock,
         ("GET", "tokens"): tokens,
     }
-    for (method, name), handler in routes.items():
-        app.admin.add(method, f"/_sandbox/totvs/{name}", functools.partial(handler, app))
-
-
-def _body(request: Request) -> dict[str, Any]:
-    body = request.json()
-    if not isinstance(body, dict):
-        raise ValueError("expects a JSON object")
-    return body
+    app.add_admin_routes(routes)
 
 
 def info(app: TotvsApp, request: Request) -> Answer:
@@ -83,7 +74,7 @@ def info(app: TotvsApp, request: Request) -> Answer:
 
 def touch(app: TotvsApp, request: Request) -> Answer:
     """Change a Protheus row (optionally) and stamp it now."""
-    body = _body(request)
+    body = object_body(request)
     table = app.plant.table(str(body.get("table") or "SB1"))
     branch = str(body.get("branch") or "01").split(",")[-1].strip()
     if branch not in BRANCHES:
@@ -109,7 +100,7 @@ def _moment(text: Any) -> dt.datetime:
 
 
 def expire_tokens(app: TotvsApp, request: Request) -> Answer:
-    body = _body(request)
+    body = object_body(request)
     flavour = body.get("flavour")
     if flavour is not None and flavour not in FLAVOURS:
         raise ValueError(f"flavour must be one of {', '.join(FLAVOURS)}")
@@ -118,7 +109,7 @@ def expire_tokens(app: TotvsApp, request: Request) -> Answer:
 
 
 def advance_clock(app: TotvsApp, request: Request) -> Answer:
-    seconds = _body(request).get("seconds")
+    seconds = object_body(request).get("seconds")
     if not isinstance(seconds, int | float) or isinstance(seconds, bool):
         raise ValueError('advance-clock expects {"seconds": n}')
     return 200, {}, {"offset_seconds": app.tokens.advance(float(seconds))}

@@ -22,19 +22,20 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from ponte.sandbox.credentials import masked_auth
 from ponte.sandbox.gates import Admission, RateGate
 from ponte.sandbox.server import Request, Response, SandboxApp
 from ponte.sandbox.totvs import pharma as totvs_pharma
 from ponte.sandbox.totvs import school as totvs_school
 from ponte.sandbox.totvs.admin import add_admin_routes
-from ponte.sandbox.totvs.auth import masked, masked_auth
+from ponte.sandbox.totvs.auth import masked
 from ponte.sandbox.totvs.errors import TotvsError, injected, not_found
 from ponte.sandbox.totvs.flavour import FlavourApi
 from ponte.sandbox.totvs.plant import PlantApi
 from ponte.sandbox.totvs.protheus import ProtheusApi
 from ponte.sandbox.totvs.rm import RmApi
 from ponte.sandbox.totvs.switches import FLAVOURS, TOTVS_OVERRIDES, TOTVS_SWITCHES
-from ponte.sandbox.totvs.tokens import TokenStore
+from ponte.sandbox.totvs.tokens import TokenStore, mask
 
 PREFIXES = {"protheus": "/rest", "plant": "/plant/api", "rm": "/api"}
 SECRET_HEADERS = frozenset({"password", "refresh_token", "client_secret"})
@@ -58,6 +59,8 @@ class TotvsApp(SandboxApp):
     name = "totvs"
     base_path = ""
     extra_switches = TOTVS_OVERRIDES + TOTVS_SWITCHES
+    real_clock_zone = dt.UTC
+    real_clock_microseconds = True
 
     def __init__(
         self,
@@ -91,12 +94,6 @@ class TotvsApp(SandboxApp):
         add_admin_routes(self)
         if switches:
             self.configure(**switches)
-
-    def now(self) -> dt.datetime:
-        """The `now` switch when set (frozen), else the real clock (UTC)."""
-        if self.switches["now"]:
-            return super().now()
-        return dt.datetime.now(dt.UTC)
 
     # --- SandboxApp hooks ---------------------------------------------------------------------------------
     def in_scope(self, path: str) -> bool:
@@ -149,7 +146,7 @@ class TotvsApp(SandboxApp):
             "flavour": request.context.get("flavour") or flavour_of(request.path),
             "user": request.context.get("user"),
             "tenant": request.context.get("tenant"),
-            "auth": masked_auth(request.headers.get("Authorization")),
+            "auth": masked_auth(request.headers.get("Authorization"), mask),
             "headers": masked({k: v for k, v in request.headers.items() if k.lower() != "authorization"}),
             "query": masked({k: v if len(v) > 1 else v[0] for k, v in request.query_all.items()}),
         }

@@ -1,9 +1,7 @@
-"""Reading credentials off a request (Basic, Bearer, JSON bodies) and masking them for the request log."""
+"""Reading JSON bodies off a request and masking secret-named values for the request log."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,25 +12,6 @@ from ponte.sandbox.totvs.errors import bad_request
 from ponte.sandbox.totvs.tokens import mask
 
 SECRET_NAMES = frozenset({"password", "refresh_token", "client_secret", "access_token", "token"})
-
-
-def basic_credentials(header: str | None) -> tuple[str, str] | None:
-    """(user, password) from `Basic base64(user:password)`, or None."""
-    scheme, _, token = (header or "").strip().partition(" ")
-    if scheme.lower() != "basic" or not token.strip():
-        return None
-    try:
-        decoded = base64.b64decode(token.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None
-
-
-def bearer(header: str | None) -> str | None:
-    """The token of `Bearer <token>`, or None."""
-    scheme, _, token = (header or "").strip().partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 def json_object(request: Request) -> dict[str, Any]:
@@ -47,17 +26,6 @@ def json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def masked_auth(header: str | None) -> str | None:
-    """`Basic user:***`, `Bearer eyJh…`: who or which token, never the secret."""
-    if not header:
-        return None
-    scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() == "basic":
-        credentials = basic_credentials(header)
-        return f"Basic {credentials[0]}:***" if credentials else "Basic ***"
-    return f"{scheme} {mask(value.strip())}"
-
-
 def masked(mapping: Mapping[str, Any]) -> dict[str, Any]:
     """A copy with secret-named values masked (names compared case-insensitively; passwords entirely)."""
     out: dict[str, Any] = {}
@@ -70,4 +38,4 @@ def masked(mapping: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["SECRET_NAMES", "basic_credentials", "bearer", "json_object", "masked", "masked_auth"]
+__all__ = ["SECRET_NAMES", "json_object", "masked"]

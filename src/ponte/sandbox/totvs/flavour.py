@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ponte.sandbox.credentials import basic_credentials, bearer
 from ponte.sandbox.server import Request, Response, as_response
 from ponte.sandbox.switches import Switches
-from ponte.sandbox.totvs.errors import method_not_allowed, not_found
+from ponte.sandbox.totvs.errors import method_not_allowed, not_found, unauthorized
 from ponte.sandbox.totvs.query import CaseRouter, Row, collection
 from ponte.sandbox.totvs.tokens import TokenStore
 
@@ -53,4 +54,28 @@ class FlavourApi:
         return collection(request, rows, self.switches, self.switches[self.page_size_switch], **options)
 
 
-__all__ = ["NO_STORE", "FlavourApi"]
+class UserFlavourApi(FlavourApi):
+    """A flavour with one user, who sends a Bearer token from its token endpoint or Basic credentials."""
+
+    missing_credentials = ""  # the 401 detail when neither came
+    missing_scheme = "Bearer"  # the WWW-Authenticate challenge of that 401
+
+    def __init__(self, switches: Switches, tokens: TokenStore, user: str, password: str) -> None:
+        super().__init__(switches, tokens)
+        self.credentials = (user, password)
+
+    def authenticate(self, request: Request) -> None:
+        header = request.headers.get("Authorization")
+        token = bearer(header)
+        if token:
+            request.context["user"] = self.tokens.subject(self.name, token)
+            return
+        credentials = basic_credentials(header)
+        if credentials is None:
+            raise unauthorized(self.missing_credentials, self.missing_scheme)
+        request.context["user"] = credentials[0]
+        if credentials != self.credentials:
+            raise unauthorized("Invalid user or password.", "Basic")
+
+
+__all__ = ["NO_STORE", "FlavourApi", "UserFlavourApi"]

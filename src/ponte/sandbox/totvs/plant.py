@@ -17,9 +17,10 @@ import re
 from typing import Any
 from urllib.parse import parse_qs
 
+from ponte.sandbox.credentials import bearer
 from ponte.sandbox.server import Request, Response
 from ponte.sandbox.switches import Switches
-from ponte.sandbox.totvs.auth import bearer, json_object
+from ponte.sandbox.totvs.auth import json_object
 from ponte.sandbox.totvs.errors import TotvsError, bad_request, unauthorized
 from ponte.sandbox.totvs.flavour import NO_STORE, FlavourApi
 from ponte.sandbox.totvs.pharma import BRT, Plant

@@ -19,11 +19,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs
 
+from ponte.sandbox.credentials import bearer
 from ponte.sandbox.server import Request, Response
 from ponte.sandbox.switches import Switches
-from ponte.sandbox.totvs.auth import basic_credentials, bearer
-from ponte.sandbox.totvs.errors import TotvsError, bad_request, detail, not_found, unauthorized
-from ponte.sandbox.totvs.flavour import NO_STORE, FlavourApi
+from ponte.sandbox.totvs.errors import TotvsError, bad_request, detail, not_found
+from ponte.sandbox.totvs.flavour import NO_STORE, UserFlavourApi
 from ponte.sandbox.totvs.pharma import TENANTS, Plant
 from ponte.sandbox.totvs.query import Row, fields, names, order, paging, param, truthy, window
 from ponte.sandbox.totvs.tables import SYSTEM_COLUMNS, Table, iso_date, stamp_text
@@ -39,16 +39,17 @@ MRP_FILTERS = ("branchId", "productionOrder", "code", "product", "warehouse", "s
 SITUATIONS = {"N": "1", "S": "2", "U": "3"}  # C2_STATUS -> T4Q_SITUA 1=Normal 2=Sacramentada 3=Suspensa
 
 
-class ProtheusApi(FlavourApi):
+class ProtheusApi(UserFlavourApi):
     """The Protheus flavour over the plant's tables."""
 
     name = "protheus"
     page_size_switch = "protheus_page_size_default"
+    missing_credentials = "Missing credentials: send Basic auth or a Bearer token."
+    missing_scheme = "Basic"
 
     def __init__(self, switches: Switches, tokens: TokenStore, plant: Plant, user: str, password: str) -> None:
-        super().__init__(switches, tokens)
+        super().__init__(switches, tokens, user, password)
         self.plant = plant
-        self.credentials = (user, password)
         self.open.add("POST", f"{PREFIX}/api/oauth2/v1/token", self.token)
         self.routes.add("POST", f"{PREFIX}/api/framework/v1/invalidateToken", self.invalidate)
         self.routes.add("GET", f"{PREFIX}/api/framework/v1/genericQuery", self.generic_query)
@@ -85,19 +86,6 @@ class ProtheusApi(FlavourApi):
             form = request.context.setdefault("form", _form(request.body))
             value = form.get(name)
         return value
-
-    def authenticate(self, request: Request) -> None:
-        header = request.headers.get("Authorization")
-        token = bearer(header)
-        if token:
-            request.context["user"] = self.tokens.subject(self.name, token)
-            return
-        credentials = basic_credentials(header)
-        if credentials is None:
-            raise unauthorized("Missing credentials: send Basic auth or a Bearer token.", "Basic")
-        request.context["user"] = credentials[0]
-        if credentials != self.credentials:
-            raise unauthorized("Invalid user or password.", "Basic")
 
     def branch(self, request: Request) -> str:
         """The branch (filial) of the TenantId header."""

@@ -16,36 +16,20 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from ponte.sandbox.server import Handler, Request
+from ponte.sandbox.server import Request, Router
 from ponte.sandbox.switches import Switches
 from ponte.sandbox.totvs.errors import bad_request, detail
 
 Row = dict[str, Any]
 
 
-class CaseRouter:
-    """Method + path regex -> handler, case-insensitive; named groups are URL-decoded into `request.params`."""
+class CaseRouter(Router):
+    """A Router matching paths case-insensitively, with named groups URL-decoded into `request.params`."""
 
-    def __init__(self) -> None:
-        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+    flags = re.IGNORECASE
 
-    def add(self, method: str, pattern: str, handler: Handler) -> None:
-        self._routes.append((method.upper(), re.compile(f"^{pattern}$", re.IGNORECASE), handler))
-
-    def knows(self, path: str) -> bool:
-        """Whether some route (any method) matches the path."""
-        return any(pattern.match(path) for _, pattern, _ in self._routes)
-
-    def match(self, method: str, path: str) -> tuple[Handler | None, dict[str, str], bool]:
-        """(handler, decoded params, path_exists): path_exists without handler means 'wrong method'."""
-        exists = False
-        for route_method, pattern, handler in self._routes:
-            found = pattern.match(path)
-            if found:
-                if route_method == method:
-                    return handler, {k: unquote(v) for k, v in found.groupdict().items()}, True
-                exists = True
-        return None, {}, exists
+    def params(self, found: re.Match[str]) -> dict[str, str]:
+        return {k: unquote(v) for k, v in found.groupdict().items()}
 
 
 def params(request: Request) -> dict[str, str]:

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from ponte.sandbox.server import Request, Response
 from ponte.sandbox.switches import Switches
-from ponte.sandbox.totvs.auth import basic_credentials, bearer, json_object
-from ponte.sandbox.totvs.errors import TotvsError, bad_request, not_found, unauthorized
-from ponte.sandbox.totvs.flavour import NO_STORE, FlavourApi
+from ponte.sandbox.totvs.auth import json_object
+from ponte.sandbox.totvs.errors import TotvsError, bad_request, not_found
+from ponte.sandbox.totvs.flavour import NO_STORE, UserFlavourApi
 from ponte.sandbox.totvs.query import Row, param
 from ponte.sandbox.totvs.school import ACADEMICS, BRANCH, COMPANY, School
 from ponte.sandbox.totvs.tokens import TokenStore
@@ -35,16 +35,16 @@ def public(rows: list[Row]) -> list[Row]:
     return [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows]
 
 
-class RmApi(FlavourApi):
+class RmApi(UserFlavourApi):
     """RM.Host's REST API for one school."""
 
     name = "rm"
     page_size_switch = "rm_page_size_default"
+    missing_credentials = "Missing credentials: send a Bearer token (POST /api/connect/token) or Basic auth."
 
     def __init__(self, switches: Switches, tokens: TokenStore, school: School, user: str, password: str) -> None:
-        super().__init__(switches, tokens)
+        super().__init__(switches, tokens, user, password)
         self.school = school
-        self.credentials = (user, password)
         self.open.add("POST", f"{PREFIX}/connect/token/?", self.token)
         routes = {
             rf"/Academics/(?P<academic>{SEG})/Courses": self.courses,
@@ -81,19 +81,6 @@ class RmApi(FlavourApi):
             raise bad_request("grant_type não suportado.", f"unsupported grant_type '{grant}'")
         body = {"access_token": access, "expires_in": ttl, "refresh_token": refresh, "token_type": "Bearer"}
         return Response(200, body, dict(NO_STORE))
-
-    def authenticate(self, request: Request) -> None:
-        header = request.headers.get("Authorization")
-        token = bearer(header)
-        if token:
-            request.context["user"] = self.tokens.subject(self.name, token)
-            return
-        credentials = basic_credentials(header)
-        if credentials is None:
-            raise unauthorized("Missing credentials: send a Bearer token (POST /api/connect/token) or Basic auth.")
-        request.context["user"] = credentials[0]
-        if credentials != self.credentials:
-            raise unauthorized("Invalid user or password.", "Basic")
 
     # --- context and paging -------------------------------------------------------------------------------
     def _in_context(self, request: Request) -> bool:

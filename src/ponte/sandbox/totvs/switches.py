@@ -9,14 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ponte.sandbox.switches import COMMON_SWITCHES, Switch, iso_moment, non_negative
+from ponte.sandbox.switches import COMMON_SWITCHES, Switch, non_negative, real_clock_or_moment
 
 FLAVOURS = ("protheus", "plant", "rm")
 TABLES = ("SB1", "SC2", "SB8")
-
-
-def _clock(value: str) -> str | None:
-    return None if value == "" else iso_moment(value)
 
 
 def _positive(value: float) -> str | None:
@@ -33,7 +29,7 @@ def _tables(value: Any) -> str | None:
 TOTVS_OVERRIDES: tuple[Switch, ...] = (
     Switch("rate_limit", 0, "Requests allowed per flavour (protheus, plant, rm) per rate window; TOTVS documents no limit (0 = no limit).", guess=True, check=non_negative),
     Switch("rate_headers", False, "Send X-RateLimit-*/RateLimit-* headers; TOTVS documents none.", guess=True),
-    Switch("now", "", "The sandbox clock: empty = the real clock (touches land in taps' windows); an ISO 8601 date-time with offset freezes it.", check=_clock),
+    Switch("now", "", "The sandbox clock: empty = the real clock (touches land in taps' windows); an ISO 8601 date-time with offset freezes it.", check=real_clock_or_moment),
 )  # fmt: skip
 
 TOTVS_SWITCHES: tuple[Switch, ...] = (

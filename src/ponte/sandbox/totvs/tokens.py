@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from ponte.sandbox.switches import Switches
+from ponte.sandbox.token_clock import TokenClock
 from ponte.sandbox.totvs.errors import TotvsError, unauthorized
 
 ISSUERS = {"protheus": "TOTVS-PROTHEUS", "plant": "farmace-plant-api", "rm": "RM.Host"}
@@ -60,28 +61,15 @@ def jwt_like(flavour: str, subject: str, ttl: float) -> str:
     return ".".join((_b64(orjson.dumps(header)), _b64(orjson.dumps(claims)), _b64(secrets.token_bytes(32))))
 
 
-class TokenStore:
+class TokenStore(TokenClock):
     """Every token issued by the sandbox, per flavour, with counters for `/_sandbox/totvs/tokens`."""
 
     def __init__(self, switches: Switches) -> None:
+        super().__init__()
         self.switches = switches
         self._lock = threading.Lock()
-        self._offset = 0.0
         self._tokens: dict[str, Token] = {}
         self._counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
-
-    # --- clock ------------------------------------------------------------------------------------------------
-    def clock(self) -> float:
-        """Seconds on the token clock (monotonic plus what `advance` added)."""
-        return time.monotonic() + self._offset
-
-    def advance(self, seconds: float) -> float:
-        """Move the token clock forward (tokens age without sleeping)."""
-        if seconds < 0:
-            raise ValueError("seconds must not be negative")
-        with self._lock:
-            self._offset += seconds
-            return self._offset
 
     # --- issue / check ----------------------------------------------------------------------------------------
     def issue(

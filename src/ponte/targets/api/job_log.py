@@ -21,9 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ponte.core.closable import Closable
 from ponte.core.errors import ConfigError
-from ponte.core.file_lock import file_lock
-from ponte.core.private_files import append_lines, private_folder
+from ponte.core.file_lock import private_file_lock
+from ponte.core.private_files import append_lines
+from ponte.runlog import database
 from ponte.runlog.dead_letters import run_uuid
 from ponte.runlog.tables import JOBS_DDL
 
@@ -72,7 +74,7 @@ def _now(at: datetime | None) -> datetime:
     return at if at is not None else datetime.now(UTC)
 
 
-class JobLog(ABC):
+class JobLog(Closable, ABC):
     """Where an API target records the jobs it submitted. Every text it stores goes through `redact`."""
 
     def __init__(self, redact: Redact | None = None) -> None:
@@ -130,15 +132,6 @@ class JobLog(ABC):
     def list(self, *, plugin: str | None = None, run_id: str | None = None, limit: int = 100) -> list[JobEntry]:
         """Jobs matching the filters, newest first."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release resources."""
-
-    def __enter__(self) -> JobLog:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 # -- file ---------------------------------------------------------------------------------------------
 
@@ -153,11 +146,9 @@ class FileJobLog(JobLog):
     def __init__(self, path: str | os.PathLike[str] = DEFAULT_PATH, redact: Redact | None = None) -> None:
         super().__init__(redact)
         self.path = Path(path)
-        self._lock_path = self.path.with_name(self.path.name + ".lock")
 
     def _lock(self) -> Any:
-        private_folder(self.path.parent, "job log", "job_log_path")
-        return file_lock(self._lock_path, None, f"job log {self.path}")
+        return private_file_lock(self.path, "job log", "job_log_path")
 
     def _append(self, event: dict[str, Any]) -> None:
         with self._lock():
@@ -258,21 +249,14 @@ class PostgresJobLog(JobLog):
     """
 
     def __init__(self, dsn: str, schema: str = "ponte", redact: Redact | None = None) -> None:
-        import psycopg
         from psycopg import sql
 
         super().__init__(redact)
         self.schema = schema
         self._sql = sql
         self._jobs = sql.Identifier(schema, "sync_jobs")
-        try:
-            self._conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
-        except psycopg.OperationalError as exc:
-            raise ConfigError(f"cannot connect to the job log database: {self.redact(str(exc)).strip()}") from exc
-        with self._conn.transaction():
-            self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('ponte.run_log'))")
-            self._conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-            self._conn.execute(sql.SQL(JOBS_DDL).format(jobs=self._jobs))
+        self._conn = database.connect(dsn, "job log", self.redact)
+        database.create_tables(self._conn, schema, JOBS_DDL, jobs=self._jobs)
 
     def _q(self, text: str) -> Any:
         return self._sql.SQL(text).format(jobs=self._jobs)

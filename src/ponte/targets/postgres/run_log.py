@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from ponte.runlog import report
+from ponte.runlog.database import create_tables
 from ponte.runlog.tables import DEAD_LETTER_COLUMNS, RUNS_DDL
 from ponte.targets.postgres.copy_writer import copy_rows
 from ponte.targets.postgres.reconnect import Reconnect, connect_first, is_connection_lost
@@ -69,10 +70,7 @@ class RunLog:
         self._lock_key = secrets.randbits(62)
         self._conninfo, self.reconnect = conninfo, reconnect or Reconnect()
         self._conn = connect_first(conninfo, autocommit=True)
-        with self._conn.transaction():
-            self._conn.execute("SELECT pg_advisory_xact_lock(hashtext('ponte.run_log'))")
-            self._conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-            self._conn.execute(sql.SQL(RUNS_DDL).format(runs=self.runs, dead=self.dead_letters))
+        create_tables(self._conn, schema, RUNS_DDL, runs=self.runs, dead=self.dead_letters)
         self._conn.execute("SELECT pg_advisory_lock(%s)", (self._lock_key,))
         self._open: set[str] = set()
 
