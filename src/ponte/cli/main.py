@@ -12,6 +12,7 @@ from ponte.cli.demo import demo
 from ponte.cli.dlq import dlq
 from ponte.cli.docs import docs
 from ponte.cli.follow import follow
+from ponte.cli.panel import panel
 from ponte.cli.run import run
 from ponte.cli.serve import serve
 from ponte.cli.validate import validate
@@ -35,6 +36,7 @@ cli.add_command(dlq)
 cli.add_command(run)
 cli.add_command(docs)
 cli.add_command(serve)
+cli.add_command(panel)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -75,6 +75,11 @@ def _start_demo(project: Path, settings: object) -> object:
     state.mkdir(exist_ok=True)
     sandbox = SandboxProcess.start("sienge", log_file=state / "sandbox-sienge.log")
     _say(f"Sienge sandbox on {sandbox.url}; runs use the demo environment and load into the demo database")
+    if not (os.environ.get("PONTE_SECRET_KEY") or "").strip():  # the panel needs one; a demo's dies with it
+        import secrets
+
+        os.environ["PONTE_SECRET_KEY"] = secrets.token_urlsafe(32)
+        _say("PONTE_SECRET_KEY is not set: the panel signs this demo's sessions with a random key")
     os.environ.update({"MELTANO_ENVIRONMENT": "demo", "TAP_SIENGE_BASE_URL": sandbox.base_url,
                        "TARGET_POSTGRES_DSN": dsn, "PONTE_DB_DSN": dsn})  # fmt: skip
     if ensure_installed(project, dict(os.environ)):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
@@ -28,8 +29,9 @@ from starlette.routing import BaseRoute, Route
 from ponte.core.console_scripts import console_script
 from ponte.notify import Alert
 from ponte.project.local_postgres import ensure_database, find_postgres
-from ponte.service import api
+from ponte.service import api, panel
 from ponte.service.database import Tables, connect, create_tables
+from ponte.service.panel.rate_limit import LoginAttempts
 from ponte.service.runs import Clock, RunManager, RunStart, utc_now
 from ponte.service.scheduler import Scheduler
 from ponte.service.settings import MELTANO_SCHEMA, ServeSettings, meltano_database_uri
@@ -71,6 +73,8 @@ class Service:
         self.dsn = ""
         self.webhooks: Webhooks | None = None
         self.draining = False
+        self.panel_enabled = settings.secret_key_set
+        self.panel_attempts = LoginAttempts()
 
     async def prepare(self) -> None:
         """Database, tables, Meltano's system database, schedules: fail here, before listening."""
@@ -79,6 +83,8 @@ class Service:
         if derived:
             self.settings.meltano_database_uri = meltano_database_uri(self.dsn)
         await create_tables(self.dsn, self.tables, (MELTANO_SCHEMA,) if derived else ())
+        if not self.panel_enabled:
+            logger.warning("the control panel is off: PONTE_SECRET_KEY is not set (the JSON API works without it)")
         if derived:
             await self._migrate_meltano()
         self.streaks = Streaks(self.settings, self.dsn, self.tables, self.notify_override)
@@ -192,6 +198,8 @@ def create_app(service: Service) -> Starlette:
     routes: list[BaseRoute] = [Route("/healthz", healthz), *api.routes()]
     if service.webhooks is not None:
         routes += service.webhooks.routes
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(TokenMiddleware)])
+    routes += panel.routes()
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(TokenMiddleware),
+                    Middleware(panel.SessionGate)], exception_handlers={HTTPException: panel.error_page})  # fmt: skip
     app.state.service = service
     return app

@@ -3,6 +3,7 @@
 schedules      one row per schedule: paused, the last time it fired (claimed by one instance), first seen
 alert_streaks  one row per pipeline (or `schedule <name>`): failing or not since when, so a failure streak
                alerts once and its end once
+panel_users    the control panel's operator accounts (argon2 hashes; `ponte panel add-user`)
 run_log        every line `ponte run` printed for a run the service started (the log endpoint's stored log)
 
 Every instance of the service on one database shares them; DDL runs under an advisory lock so two instances
@@ -45,6 +46,13 @@ CREATE TABLE IF NOT EXISTS {log} (
     PRIMARY KEY (run_id, line_no)
 );
 COMMENT ON TABLE {log} IS 'ponte serve: the output of ponte run for each run the service started, line by line.';
+CREATE TABLE IF NOT EXISTS {users} (
+    name text PRIMARY KEY,
+    password_hash text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    last_login_at timestamptz
+);
+COMMENT ON TABLE {users} IS 'ponte serve: operator accounts of the control panel (argon2 hashes; ponte panel add-user).';
 """
 
 
@@ -57,10 +65,13 @@ class Tables:
         self.streaks = sql.Identifier(schema, "alert_streaks")
         self.log = sql.Identifier(schema, "run_log")
         self.runs = sql.Identifier(schema, "pipeline_runs")
+        self.users = sql.Identifier(schema, "panel_users")
 
     def q(self, text: str) -> sql.Composed:
-        """`text` with {schedules}, {streaks}, {log}, {runs} filled in."""
-        return sql.SQL(text).format(schedules=self.schedules, streaks=self.streaks, log=self.log, runs=self.runs)
+        """`text` with {schedules}, {streaks}, {log}, {runs}, {users} filled in."""
+        return sql.SQL(text).format(
+            schedules=self.schedules, streaks=self.streaks, log=self.log, runs=self.runs, users=self.users
+        )
 
 
 async def connect(dsn: str) -> psycopg.AsyncConnection:

@@ -2,7 +2,7 @@
 
 PONTE_SERVE_BIND                host:port to listen on (default 127.0.0.1:8780)
 PONTE_DB_DSN / PONTE_DB_SCHEMA  the service's tables (schema `ponte`); unset: the demo's server (local or embedded)
-PONTE_SECRET_KEY                signs the panel's sessions (a random one per process when unset)
+PONTE_SECRET_KEY                signs the panel's sessions; the panel stays off without it (`serve --demo`: random)
 PONTE_SERVE_TOKEN               bearer token of /api/* (required when bound to a non-loopback address)
 PONTE_SERVE_DRAIN_SECONDS       how long SIGTERM waits for running pipelines before stopping them (300)
 PONTE_SERVE_TIMEZONE            time zone of cron schedules (America/Sao_Paulo)
@@ -36,6 +36,7 @@ DEFAULT_BIND = "127.0.0.1:8780"
 DEFAULT_TIMEZONE = "America/Sao_Paulo"
 MELTANO_SCHEMA = "meltano"
 LOG_FORMATS = ("human", "console", "json")
+MIN_SECRET_KEY_LENGTH = 16
 
 
 def read_env(project: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -116,6 +117,7 @@ class ServeSettings:
     dsn: str | None = None
     schema: str = "ponte"
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    secret_key_set: bool = False
     token: str | None = field(default=None, repr=False)
     drain_seconds: float = 300.0
     timezone: str = DEFAULT_TIMEZONE
@@ -151,13 +153,20 @@ class ServeSettings:
             raise ConfigError(f"PONTE_SERVE_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
         command = (merged.get("PONTE_SERVE_RUN_COMMAND") or "").strip()
         catch_up = (merged.get("PONTE_SERVE_CATCH_UP") or "").strip()
+        secret_key = (merged.get("PONTE_SECRET_KEY") or "").strip()
+        if secret_key and len(secret_key) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError(
+                f"PONTE_SECRET_KEY is {len(secret_key)} characters long; it signs the panel's sessions, so give it at "
+                f"least {MIN_SECRET_KEY_LENGTH} random ones (e.g. `openssl rand -hex 32`)"
+            )
         return cls(
             project=project,
             host=host,
             port=port,
             dsn=(merged.get("PONTE_DB_DSN") or "").strip() or None,
             schema=(merged.get("PONTE_DB_SCHEMA") or "").strip() or "ponte",
-            secret_key=(merged.get("PONTE_SECRET_KEY") or "").strip() or secrets.token_urlsafe(32),
+            secret_key=secret_key or secrets.token_urlsafe(32),
+            secret_key_set=bool(secret_key),
             token=token,
             drain_seconds=_number(merged, "PONTE_SERVE_DRAIN_SECONDS", 300.0),
             timezone=zone,
