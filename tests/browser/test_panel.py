@@ -4,8 +4,10 @@ with the record count), a failing run's red banner, and no secret in any page, A
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +24,13 @@ from ponte.testing.in_process import SandboxThread
 
 pytestmark = pytest.mark.meltano
 PROJECT = Path(__file__).parents[2]
-SHOTS = PROJECT / "docs" / "panel"
+# The screenshots in docs/panel.md come from these tests: `PONTE_PANEL_SCREENSHOTS=1 pytest tests/browser` rewrites
+# them; a plain run writes them to a temporary folder, so `make test` never changes tracked files.
+SHOTS = (
+    PROJECT / "docs" / "panel"
+    if os.environ.get("PONTE_PANEL_SCREENSHOTS") == "1"
+    else Path(tempfile.mkdtemp(prefix="ponte-panel-shots-"))
+)
 USER, PASSWORD = "operadora", "senha-do-painel-9f3a"
 SECRET_KEY = "chave-secreta-do-teste-7c1e5d2b9a"
 RUN_SECONDS = 180_000  # ms Playwright waits for a whole Meltano run
