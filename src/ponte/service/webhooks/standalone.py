@@ -82,6 +82,38 @@ def build_app(ctx: WebhookContext) -> Starlette:
     return Starlette(routes=routes(ctx), lifespan=lifespan)
 
 
+class ServerThread:
+    """An ASGI app on uvicorn in a thread on a free loopback port (tests and bench/webhook_intake.py)."""
+
+    def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 0) -> None:
+        import threading
+
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, name="webhook-intake", daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the webhook intake did not start (see the log above)")
+            time.sleep(0.01)
+        return self
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.servers[0].sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
