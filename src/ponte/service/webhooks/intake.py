@@ -116,6 +116,6 @@ class BlingIntake:
         async with pool.connection() as conn:
             row = await (await conn.execute(self.store.q(INSERT), params)).fetchone()
         inserted = bool(row and row[0])
-        logger.info("webhook %s event=%s event_id=%s company=%s", "accepted" if inserted else "duplicate",
+        logger.debug("webhook %s event=%s event_id=%s company=%s", "accepted" if inserted else "duplicate",
                     envelope["event"], envelope["eventId"], params["company_id"])  # fmt: skip
         return inserted
