@@ -58,7 +58,9 @@ def start_service(dsn: str, schema: str, port: int, folder: Path) -> subprocess.
             return process
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the intake did not start: {(folder / 'log').read_text(errors='replace')[-2000:]}") from None
+                raise SystemExit(
+                    f"the intake did not start: {(folder / 'log').read_text(errors='replace')[-2000:]}"
+                ) from None
             time.sleep(0.05)
 
 
@@ -94,7 +96,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="events per second")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each burst")
     parser.add_argument("--runs", type=int, default=1, help="bursts (the medians are printed when more than one)")
-    parser.add_argument("--dsn", default=os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"))
+    parser.add_argument(
+        "--dsn", default=os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+    )
     args = parser.parse_args()
     schema = f"bench_webhooks_{uuid.uuid4().hex[:8]}"
     port = free_port()
