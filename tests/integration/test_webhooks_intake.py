@@ -69,7 +69,9 @@ class FakeRuns:
             raise RuntimeError("meltano is not installed")
         run_id = str(uuid.uuid4())
         self.started.append((run_id, start))
-        self.status[run_id] = self.outcomes.pop(0) if self.outcomes else "succeeded"
+        outcome = self.outcomes.pop(0) if self.outcomes else "succeeded"
+        if outcome != "no record":
+            self.status[run_id] = outcome
         return run_id
 
     async def run_status(self, run_id: str) -> str | None:
@@ -277,6 +279,28 @@ def test_a_run_that_cannot_start_is_tried_again(intake_factory) -> None:
 
     intake.wait(lambda: intake.rows()[0]["status"] == "done", "the event to be done")
     assert intake.rows()[0]["attempts"] == 2 and len(intake.runs.started) == 1
+
+
+def test_a_run_that_never_reports_an_outcome_counts_as_failed_after_the_timeout(intake_factory) -> None:
+    intake = intake_factory(FakeRuns(outcomes=["no record", "no record"]), run_timeout_seconds=0.3)
+    intake.sender().post(envelope("product.updated", MATRIZ, {"id": 8}))
+
+    intake.wait(lambda: intake.rows()[0]["status"] == "failed", "the event to fail")
+    assert "reported no outcome" in intake.rows()[0]["error"] and len(intake.runs.started) == 2
+
+
+def test_an_event_the_database_cannot_take_is_answered_503_so_bling_delivers_it_again(intake_factory) -> None:
+    intake = intake_factory()
+    sender = intake.sender()
+    assert sender.post(envelope("product.updated", MATRIZ, {"id": 1})).status == 200
+    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'ALTER TABLE "{intake.schema}".webhook_events RENAME TO webhook_events_away')
+    try:
+        assert sender.post(envelope("product.updated", MATRIZ, {"id": 2})).status == 503
+    finally:
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'ALTER TABLE "{intake.schema}".webhook_events_away RENAME TO webhook_events')
+    assert sender.post(envelope("product.updated", MATRIZ, {"id": 3})).status == 200
 
 
 def test_a_job_the_project_does_not_declare_yet_skips_its_events_with_a_warning(intake_factory, caplog) -> None:

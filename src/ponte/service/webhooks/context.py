@@ -11,6 +11,7 @@ Settings (env or `.env`):
   PONTE_WEBHOOK_RULES       the rules file (default `webhooks/bling.yml` in the project).
   PONTE_WEBHOOK_MAX_BODY_BYTES  largest body accepted (default 262144; Bling's events are < 2 KB).
   PONTE_WEBHOOK_LEASE_SECONDS   how long a claimed event is held before another processor may take it (120).
+  PONTE_WEBHOOK_RUN_TIMEOUT_SECONDS  a started run that reports no outcome for this long counts as failed (21600).
   PONTE_WEBHOOK_COMPANY_TABLE   where tap-bling landed its `empresa` stream (default `bling.empresa`): its
                                 (id, conta) rows tell which account a companyId is; `none` turns the lookup off.
 """
@@ -34,6 +35,7 @@ logger = logging.getLogger("ponte.service.webhooks")
 DEFAULT_RULES = "webhooks/bling.yml"
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 DEFAULT_LEASE_SECONDS = 120.0
+DEFAULT_RUN_TIMEOUT_SECONDS = 6 * 3600.0
 
 StartRun = Callable[[RunStart], Awaitable[str]]
 RunStatus = Callable[[str], Awaitable[str | None]]
@@ -148,6 +150,7 @@ class WebhookContext:
     find_run: FindRun | None = None
     environment: str | None = None
     company_table: str | None = "bling.empresa"
+    run_timeout_seconds: float = DEFAULT_RUN_TIMEOUT_SECONDS
     _store: Any = field(default=None, repr=False)
 
     @classmethod
@@ -165,6 +168,9 @@ class WebhookContext:
             "max_body_bytes", int(_number(merged, "PONTE_WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
         )
         values.setdefault("lease_seconds", _number(merged, "PONTE_WEBHOOK_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
+        values.setdefault(
+            "run_timeout_seconds", _number(merged, "PONTE_WEBHOOK_RUN_TIMEOUT_SECONDS", DEFAULT_RUN_TIMEOUT_SECONDS)
+        )
         table = (merged.get("PONTE_WEBHOOK_COMPANY_TABLE") or "").strip()
         if table:
             values.setdefault("company_table", None if table.lower() == "none" else table)

@@ -3,7 +3,8 @@
 Order of checks: a declared length over the limit → 413 before reading; the body read up to the limit (413
 past it); the signature (401, logged with the client address and size, never the body); Content-Type JSON
 (415); a JSON envelope with `eventId` and `event` (400). Then one INSERT keyed by `eventId` (a redelivery
-answers 200 `duplicate` and is not processed again) and the answer. Runs start later, in the processor.
+answers 200 `duplicate` and is not processed again; a database that cannot take it answers 503, so Bling
+delivers it again) and the answer. Runs start later, in the processor.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import logging
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
+from psycopg_pool import PoolTimeout
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -87,7 +90,12 @@ class BlingIntake:
             return JSONResponse({"error": "the envelope has no eventId"}, status_code=400)
         if not isinstance(envelope.get("event"), str) or not envelope["event"]:
             return JSONResponse({"error": "the envelope has no event"}, status_code=400)
-        inserted = await self._store(envelope)
+        try:
+            inserted = await self._store(envelope)
+        except (psycopg.Error, PoolTimeout) as exc:  # not a 2xx: Bling keeps the event and delivers it again
+            logger.error("webhook not stored: database unavailable (%s) event_id=%s", type(exc).__name__,
+                         envelope["eventId"])  # fmt: skip
+            return JSONResponse({"error": "cannot store the event now; deliver it again later"}, status_code=503)
         return JSONResponse({"status": "accepted" if inserted else "duplicate", "eventId": envelope["eventId"]})
 
     async def _store(self, envelope: dict[str, Any]) -> bool:

@@ -224,9 +224,10 @@ class Processor:
         pool = await self.store.pool()
         async with pool.connection() as conn:
             await conn.execute(
-                self.store.q("""UPDATE {events} SET status = 'running', run_id = %(run)s, lease_until = NULL,
-                                leased_by = NULL WHERE event_id = ANY(%(ids)s) AND status = 'processing'"""),
-                {"run": str(run_id), "ids": list(ids)},
+                self.store.q("""UPDATE {events} SET status = 'running', run_id = %(run)s, leased_by = NULL,
+                                lease_until = now() + make_interval(secs => %(deadline)s)
+                                WHERE event_id = ANY(%(ids)s) AND status = 'processing'"""),
+                {"run": str(run_id), "ids": list(ids), "deadline": self.ctx.run_timeout_seconds},
             )
 
     # --- following runs --------------------------------------------------------------------------------------
@@ -235,10 +236,15 @@ class Processor:
         pool = await self.store.pool()
         async with pool.connection() as conn:
             rows = await (await conn.execute(self.store.q(
-                "SELECT run_id, array_agg(event_id), min(rule) FROM {events} WHERE status = 'running' GROUP BY run_id"
+                "SELECT run_id, array_agg(event_id), min(rule), bool_and(lease_until < now()) FROM {events} "
+                "WHERE status = 'running' GROUP BY run_id"
             ))).fetchall()  # fmt: skip
-        for run_id, ids, rule in rows:
+        for run_id, ids, rule, overdue in rows:
             status = await self._run_status(run_id)
+            if status is None and overdue:
+                why = f"run {run_id} reported no outcome within {self.ctx.run_timeout_seconds:.0f} s"
+                await self._failed(ids, ("running",), why, rule, run_id)
+                continue
             if status in SUCCEEDED:
                 async with pool.connection() as conn:
                     await conn.execute(

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS {events} (
 );
 COMMENT ON TABLE {events} IS 'Webhook events accepted by ponte serve (one row per eventId) and what became of them.';
 COMMENT ON COLUMN {events}.deliveries IS 'How many times the source delivered this eventId (redeliveries are not processed again).';
+COMMENT ON COLUMN {events}.lease_until IS 'processing: until when the claim holds; running: when a run without an outcome counts as failed.';
 COMMENT ON COLUMN {events}.batch_id IS 'The coalesced batch the event was last started in (PONTE_WEBHOOK_BATCH of its run).';
 CREATE INDEX IF NOT EXISTS webhook_events_due ON {events} (next_attempt_at) WHERE status IN ('pending', 'processing');
 CREATE INDEX IF NOT EXISTS webhook_events_running ON {events} (run_id) WHERE status = 'running';
