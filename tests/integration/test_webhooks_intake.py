@@ -54,16 +54,31 @@ rules:
 """
 
 
+class PipelineBusy(Exception):
+    """As ponte serve's run manager raises it: the same pipeline is running."""
+
+
+class UnknownPipeline(Exception):
+    """As ponte serve's run manager raises it: a name is neither a job nor a plugin."""
+
+
 @dataclass
 class FakeRuns:
     """Records every RunStart; reports each run's outcome from `outcomes` (then `succeeded`)."""
 
     outcomes: list[str] = field(default_factory=list)
     start_errors: int = 0
+    busy: int = 0
+    unknown: bool = False
     started: list[tuple[str, RunStart]] = field(default_factory=list)
     status: dict[str, str] = field(default_factory=dict)
 
     async def start_run(self, start: RunStart) -> str:
+        if self.unknown:
+            raise UnknownPipeline("'tap-bling' is neither a job nor a plugin of the project")
+        if self.busy:
+            self.busy -= 1
+            raise PipelineBusy("tap-bling target-postgres is running")
         if self.start_errors:
             self.start_errors -= 1
             raise RuntimeError("meltano is not installed")
@@ -118,7 +133,7 @@ def intake_factory(pg_schema: str, tmp_path: Path) -> Iterator[Callable[..., Int
         values.setdefault("bling", BlingSettings(client_secrets=(SECRET,)))
         ctx = WebhookContext(dsn=ADMIN_DSN, project=PROJECT, start_run=runs.start_run, schema=pg_schema,
                              notify=alerts.append, rules_path=rules, poll_seconds=0.05, run_status=runs.run_status,
-                             company_table=None, **values)  # fmt: skip
+                             company_table="", **values)  # fmt: skip
         server = ServerThread(build_app(ctx)).__enter__()
         servers.append(server)
         return Intake(server.url, pg_schema, runs, alerts)
@@ -279,6 +294,22 @@ def test_a_run_that_cannot_start_is_tried_again(intake_factory) -> None:
 
     intake.wait(lambda: intake.rows()[0]["status"] == "done", "the event to be done")
     assert intake.rows()[0]["attempts"] == 2 and len(intake.runs.started) == 1
+
+
+def test_a_busy_pipeline_is_waited_for_without_spending_a_try(intake_factory) -> None:
+    intake = intake_factory(FakeRuns(busy=3), busy_retry_seconds=0.1)
+    intake.sender().post(envelope("product.updated", MATRIZ, {"id": 4}))
+
+    intake.wait(lambda: intake.rows()[0]["status"] == "done", "the event to be done")
+    assert intake.rows()[0]["attempts"] == 1 and len(intake.runs.started) == 1
+
+
+def test_a_pipeline_the_project_does_not_have_skips_its_events(intake_factory) -> None:
+    intake = intake_factory(FakeRuns(unknown=True))
+    intake.sender().post(envelope("product.updated", MATRIZ, {"id": 4}))
+
+    intake.wait(lambda: intake.rows()[0]["status"] == "skipped", "the event to be skipped")
+    assert "neither a job nor a plugin" in intake.rows()[0]["error"] and intake.alerts == []
 
 
 def test_a_run_that_never_reports_an_outcome_counts_as_failed_after_the_timeout(intake_factory) -> None:

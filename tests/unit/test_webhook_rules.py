@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ponte.core.errors import ConfigError
-from ponte.service.webhooks.context import BlingSettings
+from ponte.service.webhooks.context import BlingSettings, WebhookContext
 from ponte.service.webhooks.rules import Retry, declared_jobs, load_rules
 from ponte.testing.cli import ponte_cli
 
@@ -92,3 +92,24 @@ def test_signing_keys_come_from_the_app_secret_and_each_accounts_own_app() -> No
 def test_declared_jobs_include_the_included_files() -> None:
     jobs = declared_jobs(ROOT)
     assert "bling-products-to-retailportal" in jobs and "bling-stock-sync" not in jobs
+
+
+def test_a_context_built_as_ponte_serve_builds_it_reads_its_settings_from_the_environment_and_dotenv(
+    tmp_path: Path,
+) -> None:
+    async def start_run(start: object) -> str:
+        return "run"
+
+    (tmp_path / ".env").write_text("PONTE_WEBHOOK_LEASE_SECONDS=7\nTAP_BLING_CLIENT_SECRET=from-dotenv\n")
+    env = {
+        "PONTE_WEBHOOK_MAX_BODY_BYTES": "1000",
+        "PONTE_WEBHOOK_COMPANY_TABLE": "none",
+        "PONTE_WEBHOOK_RULES": "r.yml",
+    }
+    ctx = WebhookContext(dsn="host=x", project=tmp_path, start_run=start_run, env=env)
+    assert (ctx.max_body_bytes, ctx.lease_seconds, ctx.company_table) == (1000, 7.0, "")
+    assert ctx.rules_file == tmp_path / "r.yml" and ctx.bling_settings.client_secrets == ("from-dotenv",)
+    shipped = WebhookContext(dsn="host=x", project=tmp_path, start_run=start_run, env={"TAP_BLING_CLIENT_SECRET": "s"})
+    assert shipped.company_table == "bling.empresa" and shipped.rules_file.name == "bling.yml"
+    with pytest.raises(ConfigError, match="PONTE_WEBHOOK_LEASE_SECONDS"):
+        WebhookContext(dsn="host=x", project=tmp_path, start_run=start_run, env={"PONTE_WEBHOOK_LEASE_SECONDS": "soon"})

@@ -36,6 +36,7 @@ DEFAULT_RULES = "webhooks/bling.yml"
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 DEFAULT_LEASE_SECONDS = 120.0
 DEFAULT_RUN_TIMEOUT_SECONDS = 6 * 3600.0
+DEFAULT_COMPANY_TABLE = "bling.empresa"
 
 StartRun = Callable[[RunStart], Awaitable[str]]
 RunStatus = Callable[[str], Awaitable[str | None]]
@@ -125,11 +126,15 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+UNSET: Any = None  # a setting left to the environment (PONTE_WEBHOOK_*), read in __post_init__
+
+
 @dataclass
 class WebhookContext:
     """The service's side of the webhook intake (agreed with `ponte serve`): where events are stored, how a run
     starts and how a person is told. `start_run` returns the run id; the run's outcome is read from
-    `<schema>.pipeline_runs` (ponte run's record) unless `run_status` is given.
+    `<schema>.pipeline_runs` (ponte run's record) unless `run_status` is given. Settings not passed are read
+    from `env` (default: the process environment over the project's `.env`; see the module docstring).
 
     `find_run(batch_id)` is optional: it answers whether a run for a batch (`PONTE_WEBHOOK_BATCH` in its
     `extra_env`) was already started. With it, a processor killed between starting a run and recording it does
@@ -142,44 +147,48 @@ class WebhookContext:
     schema: str = "ponte"
     notify: Callable[[Alert], None] | None = None
     bling: BlingSettings | None = None
-    rules_path: Path | None = None
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    rules_path: Path | None = UNSET
+    max_body_bytes: int = UNSET
+    lease_seconds: float = UNSET
+    run_timeout_seconds: float = UNSET
+    company_table: str | None = UNSET
     poll_seconds: float = 0.5
+    busy_retry_seconds: float = 30.0
     run_status: RunStatus | None = None
     find_run: FindRun | None = None
     environment: str | None = None
-    company_table: str | None = "bling.empresa"
-    run_timeout_seconds: float = DEFAULT_RUN_TIMEOUT_SECONDS
+    env: Mapping[str, str] | None = field(default=None, repr=False)
     _store: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        merged = read_env(self.project, self.env)
+        self.env = merged
+        if self.rules_path is UNSET and merged.get("PONTE_WEBHOOK_RULES"):
+            rules = Path(merged["PONTE_WEBHOOK_RULES"])
+            self.rules_path = rules if rules.is_absolute() else self.project / rules
+        if self.max_body_bytes is UNSET:
+            self.max_body_bytes = int(_number(merged, "PONTE_WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
+        if self.lease_seconds is UNSET:
+            self.lease_seconds = _number(merged, "PONTE_WEBHOOK_LEASE_SECONDS", DEFAULT_LEASE_SECONDS)
+        if self.run_timeout_seconds is UNSET:
+            self.run_timeout_seconds = _number(merged, "PONTE_WEBHOOK_RUN_TIMEOUT_SECONDS", DEFAULT_RUN_TIMEOUT_SECONDS)
+        if self.company_table is UNSET:
+            table = (merged.get("PONTE_WEBHOOK_COMPANY_TABLE") or "").strip() or DEFAULT_COMPANY_TABLE
+            self.company_table = "" if table.lower() == "none" else table
 
     @classmethod
     def from_env(
         cls, dsn: str, project: Path, start_run: StartRun, env: Mapping[str, str] | None = None, **values: Any
     ) -> WebhookContext:
-        """A context whose settings come from `env` and the project's `.env` (see the module docstring)."""
-        merged = read_env(project, env)
-        rules = merged.get("PONTE_WEBHOOK_RULES")
-        if "bling" not in values:
-            values["bling"] = resolve_bling(project, values.get("environment"), merged)
-        if rules:
-            values.setdefault("rules_path", Path(rules) if Path(rules).is_absolute() else project / rules)
-        values.setdefault(
-            "max_body_bytes", int(_number(merged, "PONTE_WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
-        )
-        values.setdefault("lease_seconds", _number(merged, "PONTE_WEBHOOK_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
-        values.setdefault(
-            "run_timeout_seconds", _number(merged, "PONTE_WEBHOOK_RUN_TIMEOUT_SECONDS", DEFAULT_RUN_TIMEOUT_SECONDS)
-        )
-        table = (merged.get("PONTE_WEBHOOK_COMPANY_TABLE") or "").strip()
-        if table:
-            values.setdefault("company_table", None if table.lower() == "none" else table)
-        return cls(dsn=dsn, project=project, start_run=start_run, **values)
+        """A context whose settings, the Bling secrets included, are resolved now from `env` and `.env`."""
+        ctx = cls(dsn=dsn, project=project, start_run=start_run, env=env, **values)
+        ctx.bling_settings  # noqa: B018 (resolved now: it may ask Meltano)
+        return ctx
 
     @property
     def bling_settings(self) -> BlingSettings:
         if self.bling is None:
-            self.bling = resolve_bling(self.project, self.environment, read_env(self.project))
+            self.bling = resolve_bling(self.project, self.environment, self.env or {})
         return self.bling
 
     def event_store(self) -> Any:

@@ -36,6 +36,10 @@ logger = logging.getLogger("ponte.service.webhooks")
 SUCCEEDED = {"succeeded", "partial"}
 FAILED = {"failed", "stopped-quota"}
 CLAIM_LIMIT = 1000
+# What ponte serve's run manager raises (by name: this package does not depend on it). A busy pipeline (the same
+# pipeline already running, here or on another instance) or a stopping service is no failed try: wait and retry.
+NOT_STARTED_NOW = {"PipelineBusy", "ServiceStopping"}
+NO_SUCH_PIPELINE = {"UnknownPipeline"}
 
 
 @dataclass
@@ -213,12 +217,34 @@ class Processor:
         try:
             run_id = await self.ctx.start_run(start)
         except Exception as exc:
+            kind = type(exc).__name__
+            if kind in NOT_STARTED_NOW:
+                await self._later(batch.event_ids, f"not started yet: {exc}")
+                return
+            if kind in NO_SUCH_PIPELINE:
+                logger.warning("webhooks: %d %s event(s) skipped: %s", len(batch.events), batch.rule.name, exc)
+                async with pool.connection() as conn:
+                    await self._settle(conn, batch.event_ids, "skipped", f"{exc} (fix {self.ctx.rules_file.name})")
+                return
             await self._failed(batch.event_ids, ("processing",), f"could not start the run: {type(exc).__name__}: {exc}",
                                batch.rule.name, None)  # fmt: skip
             return
         logger.info("webhooks: started run %s for %d %s event(s) account=%s ids=%s", run_id, len(batch.events),
                     batch.rule.name, batch.account or batch.company_id, start.extra_env["PONTE_WEBHOOK_IDS"])  # fmt: skip
         await self._mark_running(batch.event_ids, run_id)
+
+    async def _later(self, ids: Sequence[str], why: str) -> None:
+        """Back to pending without spending a try: the pipeline is busy, or this service is stopping."""
+        pool = await self.store.pool()
+        async with pool.connection() as conn:
+            await conn.execute(
+                self.store.q("""UPDATE {events} SET status = 'pending', attempts = greatest(attempts - 1, 0),
+                                next_attempt_at = now() + make_interval(secs => %(wait)s), error = %(why)s,
+                                lease_until = NULL, leased_by = NULL
+                                WHERE event_id = ANY(%(ids)s) AND status = 'processing'"""),
+                {"wait": self.ctx.busy_retry_seconds, "why": why, "ids": list(ids)},
+            )
+        logger.info("webhooks: %d event(s) wait %.0f s: %s", len(ids), self.ctx.busy_retry_seconds, why)
 
     async def _mark_running(self, ids: Sequence[str], run_id: str) -> None:
         pool = await self.store.pool()
