@@ -1,4 +1,4 @@
-"""Build hook: ship the declarations (taps/, targets/, transforms/) inside the package, as `ponte/bundled/`.
+"""Build hook: ship the declarations (taps/, targets/, transforms/, webhooks/) inside the package, as `ponte/bundled/`.
 
 The repository's top-level folders stay the source of truth; a wheel built from it carries a copy, so the
 plugins work when installed into another Meltano project (`pip_url: ponte-elt==…` or `git+…`). Editable
@@ -15,7 +15,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-DECLARATION_FOLDERS = ("taps", "targets", "transforms")
+DECLARATION_FOLDERS = ("taps", "targets", "transforms", "webhooks")
 
 
 class BuildWithDeclarations(build_py):

@@ -20,7 +20,7 @@ def tracked(*folders: str) -> list[str]:
 
 
 def test_the_wheel_ships_every_declaration_with_its_schemas_and_openapi_files(ponte_wheel: Path) -> None:
-    files = tracked("taps", "targets", "transforms")
+    files = tracked("taps", "targets", "transforms", "webhooks")
     assert any(f.endswith(".json") for f in files) and any("openapi" in f for f in files)
     with zipfile.ZipFile(ponte_wheel) as wheel:
         shipped = set(wheel.namelist())

@@ -16,6 +16,7 @@ from ponte.cli.panel import panel
 from ponte.cli.run import run
 from ponte.cli.serve import serve
 from ponte.cli.validate import validate
+from ponte.cli.webhooks import webhooks
 from ponte.core.errors import PonteError
 from ponte.sandbox.cli import sandbox
 
@@ -37,6 +38,7 @@ cli.add_command(run)
 cli.add_command(docs)
 cli.add_command(serve)
 cli.add_command(panel)
+cli.add_command(webhooks)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -17,6 +17,7 @@ from ponte.declaration import find_declarations, load_declaration
 from ponte.declaration.explain import explain as reference
 from ponte.declaration.registry import DECLARATION_FOLDERS, DECLARATION_FORMATS
 from ponte.declaration.validation import has_schema, kind_of
+from ponte.service.webhooks import rules  # noqa: F401 (registers the checks of webhook rules)
 
 EXPLAINABLE = [kind for kind in DECLARATION_FOLDERS if has_schema(kind)]
 FORMATS = [name for name in DECLARATION_FORMATS if has_schema(name)]  # picked by a `format:` key, e.g. line_files

@@ -30,6 +30,7 @@ DECLARATION_FOLDERS: dict[str, str] = {
     "tap": "taps",
     "target": "targets",
     "mapping": "transforms",
+    "webhooks": "webhooks",
 }
 
 # Formats a declaration picks with a top-level `format:` key, and the kind of folder they live in. A declaration

@@ -36,7 +36,11 @@ SemanticCheck = Callable[[Mapping[str, Any], LoadedYaml, Path], Iterable[SpecErr
 SEMANTIC_CHECKS: dict[str, SemanticCheck] = {"tap": check_tap, "target": check_target}
 # Kinds whose checks live with their engine (a mapping's fields are checked against its source tap's schemas; a
 # line-files format with its reader): the package named here registers them when it is imported.
-CHECKS_REGISTERED_BY = {"mapping": "ponte.mapper", "line_files": "ponte.linefiles"}
+CHECKS_REGISTERED_BY = {
+    "mapping": "ponte.mapper",
+    "line_files": "ponte.linefiles",
+    "webhooks": "ponte.service.webhooks.rules",
+}
 
 
 def register_semantic_check(kind: str, check: SemanticCheck) -> None:
@@ -69,7 +73,7 @@ class Declaration:
     @property
     def summary(self) -> str:
         """What `ponte validate` says about it, e.g. `25 streams`."""
-        for key, one in (("streams", "stream"), ("entities", "entity"), ("mappings", "mapping")):
+        for key, one in (("streams", "stream"), ("entities", "entity"), ("mappings", "mapping"), ("rules", "rule")):
             items = self.data.get(key)
             if isinstance(items, list):
                 return f"{len(items)} {key if len(items) != 1 else one}"

@@ -12,6 +12,7 @@ import click
 
 from ponte.sandbox.bling import switches as bling_switches
 from ponte.sandbox.bling.app import BlingApp
+from ponte.sandbox.bling.webhooks_cli import bling_webhooks
 from ponte.sandbox.cli_options import collect_switches, serve_app, server_options, switch_options
 from ponte.sandbox.keyence.cli import keyence
 from ponte.sandbox.proextend.cli import command as _proextend
@@ -25,8 +26,6 @@ from ponte.sandbox.totvs.app import TotvsApp
 @click.group()
 def sandbox() -> None:
     """Run local sandboxes of the ERP APIs (for demos, tests and benchmarks)."""
-
-
 
 
 @sandbox.command()
@@ -80,8 +79,6 @@ def sienge(
             f"records={records} admin={running.url}/_sandbox/"
         ),
     )
-
-
 
 
 @sandbox.command()
@@ -148,8 +145,6 @@ def bling(
             f"admin={running.url}/_sandbox/"
         ),
     )
-
-
 
 
 @sandbox.command()
@@ -220,10 +215,10 @@ def totvs(
     )
 
 
-
-
 sandbox.add_command(keyence)
 
 sandbox.add_command(_retailportal())
 
 sandbox.add_command(_proextend())
+
+sandbox.add_command(bling_webhooks)

@@ -16,6 +16,7 @@ from ponte.sandbox.proextend.switches import PROEXTEND_SWITCHES, merged_common
 
 def command() -> click.Command:
     """The `proextend` click command."""
+
     @click.command()
     @server_options(default_port=8768, common=merged_common())
     @click.option(

@@ -16,6 +16,7 @@ from ponte.sandbox.retailportal.switches import RETAILPORTAL_SWITCHES, merged_co
 
 def command() -> click.Command:
     """The `retailportal` click command."""
+
     @click.command()
     @server_options(default_port=8769, common=merged_common())
     @click.option(

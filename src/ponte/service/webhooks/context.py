@@ -1,0 +1,212 @@
+"""What the webhook intake and processor need from the service that hosts them, and the settings they read.
+
+The service (`ponte serve`) builds one `WebhookContext` and hands it to `routes(ctx)` and `Processor(ctx)`;
+tests and `python -m ponte.service.webhooks.standalone` build their own. Everything has a default read from the
+environment and the project's `.env`, so the service passes only what it owns (database, run launcher, alerts).
+
+Settings (env or `.env`):
+  TAP_BLING_CLIENT_SECRET   the Bling app's client secret: the key of `X-Bling-Signature-256` (tap-bling's own).
+  TAP_BLING_ACCOUNTS        tap-bling's accounts; an account's own `client_secret` is accepted too, and its
+                            `company_id` (the webhook `companyId`) names the account without a database lookup.
+  PONTE_WEBHOOK_RULES       the rules file (default `webhooks/bling.yml` in the project).
+  PONTE_WEBHOOK_MAX_BODY_BYTES  largest body accepted (default 262144; Bling's events are < 2 KB).
+  PONTE_WEBHOOK_LEASE_SECONDS   how long a claimed event is held before another processor may take it (120).
+  PONTE_WEBHOOK_RUN_TIMEOUT_SECONDS  a started run that reports no outcome for this long counts as failed (21600).
+  PONTE_WEBHOOK_COMPANY_TABLE   where tap-bling landed its `empresa` stream (default `bling.empresa`): its
+                                (id, conta) rows tell which account a companyId is; `none` turns the lookup off.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ponte.core.errors import ConfigError
+from ponte.notify import Alert
+from ponte.service.runs import RunStart
+
+logger = logging.getLogger("ponte.service.webhooks")
+
+DEFAULT_RULES = "webhooks/bling.yml"
+DEFAULT_MAX_BODY_BYTES = 256 * 1024
+DEFAULT_LEASE_SECONDS = 120.0
+DEFAULT_RUN_TIMEOUT_SECONDS = 6 * 3600.0
+DEFAULT_COMPANY_TABLE = "bling.empresa"
+
+StartRun = Callable[[RunStart], Awaitable[str]]
+RunStatus = Callable[[str], Awaitable[str | None]]
+FindRun = Callable[[str], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class BlingAccount:
+    """One configured tap-bling account: its name, and the companyId it answers to when configured."""
+
+    name: str
+    company_id: str | None = None
+
+
+@dataclass(frozen=True)
+class BlingSettings:
+    """The signing keys and accounts of tap-bling, as the service sees them (its env and `.env`)."""
+
+    client_secrets: tuple[str, ...] = ()
+    accounts: tuple[BlingAccount, ...] = ()
+    accounts_json: tuple[Mapping[str, Any], ...] = ()
+
+    @classmethod
+    def read(cls, env: Mapping[str, str]) -> BlingSettings:
+        """From `TAP_BLING_CLIENT_SECRET` and `TAP_BLING_ACCOUNTS` (a JSON list, as tap-bling reads it)."""
+        secrets = [env.get("TAP_BLING_CLIENT_SECRET") or ""]
+        raw = (env.get("TAP_BLING_ACCOUNTS") or "").strip()
+        entries: list[Mapping[str, Any]] = []
+        if raw:
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                raise ConfigError("TAP_BLING_ACCOUNTS is not valid JSON; expected a list of accounts") from None
+            if not isinstance(parsed, list) or not all(isinstance(e, dict) and e.get("name") for e in parsed):
+                raise ConfigError('TAP_BLING_ACCOUNTS must be a JSON list like [{"name": "loja1"}]')
+            entries = parsed
+        secrets += [str(e.get("client_secret") or "") for e in entries]
+        accounts = tuple(BlingAccount(str(e["name"]), str(e["company_id"]) if e.get("company_id") else None)
+                         for e in entries)  # fmt: skip
+        unique = tuple(dict.fromkeys(s for s in secrets if s))
+        return cls(client_secrets=unique, accounts=accounts, accounts_json=tuple(entries))
+
+
+def resolve_bling(project: Path, environment: str | None, env: Mapping[str, str]) -> BlingSettings:
+    """tap-bling's secret and accounts from `env`; when it names neither, from Meltano's effective config of
+    tap-bling (meltano.yml and its environment: the dev environment's sandbox app), asked once (a few seconds)."""
+    settings = BlingSettings.read(env)
+    if settings.client_secrets or settings.accounts:
+        return settings
+    from ponte.project.meltano_config import plugin_config
+
+    try:
+        config = plugin_config("tap-bling", project, environment, who="ponte serve")
+    except (ConfigError, ValueError) as exc:
+        logger.warning("webhooks: no TAP_BLING_CLIENT_SECRET and no Meltano config of tap-bling (%s): every "
+                       "webhook will be refused with 401 until it is set", exc)  # fmt: skip
+        return settings
+    accounts = config.get("accounts")
+    return BlingSettings.read({
+        "TAP_BLING_CLIENT_SECRET": str(config.get("client_secret") or ""),
+        "TAP_BLING_ACCOUNTS": accounts if isinstance(accounts, str) else json.dumps(accounts or []),
+    })  # fmt: skip
+
+
+def read_env(project: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`env` (default: the process environment) over the project's `.env` (as Meltano reads it)."""
+    merged: dict[str, str] = {}
+    dotenv = project / ".env"
+    if dotenv.is_file():
+        from dotenv import dotenv_values
+
+        merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    merged.update(os.environ if env is None else env)
+    return merged
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {text!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {text!r}")
+    return value
+
+
+UNSET: Any = None  # a setting left to the environment (PONTE_WEBHOOK_*), read in __post_init__
+
+
+@dataclass
+class WebhookContext:
+    """The service's side of the webhook intake (agreed with `ponte serve`): where events are stored, how a run
+    starts and how a person is told. `start_run` returns the run id; the run's outcome is read from
+    `<schema>.pipeline_runs` (ponte run's record) unless `run_status` is given. Settings not passed are read
+    from `env` (default: the process environment over the project's `.env`; see the module docstring).
+
+    `find_run(batch_id)` is optional: it answers whether a run for a batch (`PONTE_WEBHOOK_BATCH` in its
+    `extra_env`) was already started. With it, a processor killed between starting a run and recording it does
+    not start that run again after a restart; without it, that one batch starts again (a harmless incremental run).
+    """
+
+    dsn: str
+    project: Path
+    start_run: StartRun
+    schema: str = "ponte"
+    notify: Callable[[Alert], None] | None = None
+    bling: BlingSettings | None = None
+    rules_path: Path | None = UNSET
+    max_body_bytes: int = UNSET
+    lease_seconds: float = UNSET
+    run_timeout_seconds: float = UNSET
+    company_table: str | None = UNSET
+    poll_seconds: float = 0.5
+    busy_retry_seconds: float = 30.0
+    run_status: RunStatus | None = None
+    find_run: FindRun | None = None
+    environment: str | None = None
+    env: Mapping[str, str] | None = field(default=None, repr=False)
+    _store: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        merged = read_env(self.project, self.env)
+        self.env = merged
+        if self.rules_path is UNSET and merged.get("PONTE_WEBHOOK_RULES"):
+            rules = Path(merged["PONTE_WEBHOOK_RULES"])
+            self.rules_path = rules if rules.is_absolute() else self.project / rules
+        if self.max_body_bytes is UNSET:
+            self.max_body_bytes = int(_number(merged, "PONTE_WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
+        if self.lease_seconds is UNSET:
+            self.lease_seconds = _number(merged, "PONTE_WEBHOOK_LEASE_SECONDS", DEFAULT_LEASE_SECONDS)
+        if self.run_timeout_seconds is UNSET:
+            self.run_timeout_seconds = _number(merged, "PONTE_WEBHOOK_RUN_TIMEOUT_SECONDS", DEFAULT_RUN_TIMEOUT_SECONDS)
+        if self.company_table is UNSET:
+            table = (merged.get("PONTE_WEBHOOK_COMPANY_TABLE") or "").strip() or DEFAULT_COMPANY_TABLE
+            self.company_table = "" if table.lower() == "none" else table
+
+    @classmethod
+    def from_env(
+        cls, dsn: str, project: Path, start_run: StartRun, env: Mapping[str, str] | None = None, **values: Any
+    ) -> WebhookContext:
+        """A context whose settings, the Bling secrets included, are resolved now from `env` and `.env`."""
+        ctx = cls(dsn=dsn, project=project, start_run=start_run, env=env, **values)
+        ctx.bling_settings  # noqa: B018 (resolved now: it may ask Meltano)
+        return ctx
+
+    @property
+    def bling_settings(self) -> BlingSettings:
+        if self.bling is None:
+            self.bling = resolve_bling(self.project, self.environment, self.env or {})
+        return self.bling
+
+    def event_store(self) -> Any:
+        """The pool-backed store the intake and the processor of this context share (opened on first use)."""
+        if self._store is None:
+            from ponte.service.webhooks.event_store import EventStore
+
+            self._store = EventStore(self.dsn, self.schema)
+        return self._store
+
+    @property
+    def rules_file(self) -> Path:
+        """The rules: PONTE_WEBHOOK_RULES, else the project's `webhooks/bling.yml`, else the one Ponte ships."""
+        if self.rules_path is not None:
+            return self.rules_path
+        own = self.project / DEFAULT_RULES
+        if own.is_file():
+            return own
+        from ponte.declaration.declaration_paths import declaration_path
+
+        return declaration_path("bling", "webhooks")
