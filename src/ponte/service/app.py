@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
 import subprocess
@@ -36,6 +35,9 @@ from ponte.service.runs import Clock, RunManager, RunStart, utc_now
 from ponte.service.scheduler import Scheduler
 from ponte.service.settings import MELTANO_SCHEMA, ServeSettings, meltano_database_uri
 from ponte.service.streaks import Notify, Streaks
+from ponte.service.webhooks import Processor
+from ponte.service.webhooks import routes as webhook_routes
+from ponte.service.webhooks.context import WebhookContext
 
 logger = logging.getLogger("ponte.service")
 
@@ -44,7 +46,7 @@ DEMO_DATABASE = "ponte_demo"
 
 @dataclass
 class Webhooks:
-    """The webhook intake, when `ponte.service.webhooks` is installed."""
+    """The webhook intake: its routes and the processor that turns stored events into runs."""
 
     routes: list[BaseRoute]
     processor: Any
@@ -112,18 +114,13 @@ class Service:
                     "Meltano's system database in schema %s: `meltano state list` failed: %s", MELTANO_SCHEMA, last
                 )
 
-    def _webhooks(self) -> Webhooks | None:
-        """Mount `ponte.service.webhooks` when it is installed; the service runs without it otherwise."""
-        try:
-            module = importlib.import_module("ponte.service.webhooks")
-            context_module = importlib.import_module("ponte.service.webhooks.context")
-        except ImportError:
-            return None
-        context = context_module.WebhookContext(
+    def _webhooks(self) -> Webhooks:
+        """The webhook intake's routes and its processor, on this service's database, runs and alerts."""
+        context = WebhookContext(
             dsn=self.dsn, schema=self.tables.schema, project=self.settings.project, start_run=self.start_run,
             notify=self.notify,
         )  # fmt: skip
-        return Webhooks(list(module.routes(context)), module.Processor(context))
+        return Webhooks(list(webhook_routes(context)), Processor(context))
 
     async def start_run(self, start: RunStart) -> str:
         return await self.runs.start_run(start)
