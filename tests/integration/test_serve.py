@@ -4,6 +4,7 @@ a 2-second schedule fires and its run is listed with trigger `schedule`; after t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ import psycopg
 import pytest
 from serve_harness import ADMIN_DSN, ServiceThread, drop_schemas, schema_name, service_env, tick_project, wait_for
 
+from ponte.sandbox.bling.webhooks import envelope, sign
 from ponte.service.runs import utc_now
 
 pytestmark = pytest.mark.meltano
@@ -73,3 +75,25 @@ def test_the_api_needs_the_token_and_schedules_pause_and_resume(project: Path, s
         unknown = service.post("/api/runs", json={"job": "no-such-job"})
         assert unknown.status_code == 400 and "no-such-job" in unknown.json()["error"]
         assert service.get("/api/runs/00000000-0000-4000-8000-000000000000").status_code == 404
+
+
+def test_the_service_takes_signed_bling_webhooks_on_its_own_port_and_refuses_forged_ones(
+    project: Path, schema: str
+) -> None:
+    secret = "bling-app-secret-7f3a"
+    env = service_env(schema, PONTE_SERVE_TOKEN=TOKEN, TAP_BLING_CLIENT_SECRET=secret)
+    event = envelope("product.updated", "c0ffee", {"id": 16000000001}, eid="evt-serve-1")
+    body = json.dumps(event).encode()
+    with ServiceThread(project, env) as service:
+        assert service.get("/healthz").json()["webhooks"] is True
+        headers = {"Content-Type": "application/json"}
+        forged = service.post("/webhooks/bling", data=body, headers={**headers, "X-Bling-Signature-256": sign(body, "x")})
+        assert forged.status_code == 401
+        signed = {**headers, "X-Bling-Signature-256": sign(body, secret)}
+        assert service.post("/webhooks/bling", data=body, headers=signed).status_code == 200
+        assert service.post("/webhooks/bling", data=body, headers=signed).status_code == 200  # Bling's redelivery
+    with psycopg.connect(ADMIN_DSN) as conn:
+        rows = conn.execute(
+            f'SELECT event_id, event FROM "{schema}".webhook_events'
+        ).fetchall()
+    assert rows == [("evt-serve-1", "product.updated")]  # stored once, the forged one not at all

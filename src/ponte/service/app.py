@@ -118,7 +118,7 @@ class Service:
         """The webhook intake's routes and its processor, on this service's database, runs and alerts."""
         context = WebhookContext(
             dsn=self.dsn, schema=self.tables.schema, project=self.settings.project, start_run=self.start_run,
-            notify=self.notify,
+            notify=self.notify, env=self.settings.env, environment=self.settings.env.get("MELTANO_ENVIRONMENT"),
         )  # fmt: skip
         return Webhooks(list(webhook_routes(context)), Processor(context))
 
