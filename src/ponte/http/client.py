@@ -21,6 +21,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ponte.core.errors import ApiError, AuthError, QuotaExhausted
+from ponte.declaration.models import ErrorsSpec, HttpSpec
 from ponte.http.rate_budget import DailyQuota, RateLimiter
 from ponte.http.redaction import Redactor
 from ponte.http.retry_policy import RetryPolicy, retry_after_seconds, server_wait
@@ -49,11 +50,11 @@ class HttpSettings:
     """Per-plugin knobs of the client, read from the declaration."""
 
     name: str
-    timeout_seconds: float = 60.0
-    verify_tls: bool | str = True
-    user_agent: str = "ponte-elt/0.1"
+    timeout_seconds: float = HttpSpec.timeout_seconds
+    verify_tls: bool | str = HttpSpec.verify_tls
+    user_agent: str = HttpSpec.user_agent
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    message_fields: tuple[str, ...] = ("message", "error", "detail")
+    message_fields: tuple[str, ...] = ErrorsSpec.message_fields
     hints: Mapping[int, str] = field(default_factory=dict)
     pool_size: int = 8
     daily_quota_when: tuple[str, Any] | None = None
