@@ -261,19 +261,10 @@ class IdsFromSpec:
 
 @dataclass(frozen=True)
 class DetailSpec:
-    """`detail:` the endpoint whose record is merged over each listed one."""
+    """`detail:` the endpoint whose record is merged over each listed one (selector: the list's, unless stated)."""
 
     path: str
     record_selector: str | None = None
-    has_record_selector: bool = False  # `record_selector` stated, even as null (the whole body)
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> DetailSpec:
-        return cls(
-            path=str(data["path"]),
-            record_selector=data.get("record_selector"),
-            has_record_selector="record_selector" in data,
-        )
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from ponte.declaration.models import PaginatorSpec
 from ponte.declaration.records import dig, select_records
 from ponte.tap.paginators import build_paginator
 
@@ -25,7 +26,7 @@ class _Page:
 def list_field_values(
     get_json: Callable[[Mapping[str, Any]], Any],
     params: Mapping[str, Any],
-    paginator_spec: Mapping[str, Any],
+    paginator_spec: PaginatorSpec,
     selector: str | None,
     field: str,
 ) -> list[Any]:

@@ -14,12 +14,12 @@ the page's token (`page_params(token)`), so a stream builds them from the token 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import requests
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 
+from ponte.declaration.models import PaginatorSpec
 from ponte.declaration.records import dig, select_records
 
 
@@ -32,13 +32,13 @@ class OffsetPaginator(BaseAPIPaginator[int]):
 
     contiguous = True  # the next page starts right after the rows this one returned, whatever their number
 
-    def __init__(self, spec: Mapping[str, Any], selector: str | None, start: Any = None) -> None:
+    def __init__(self, spec: PaginatorSpec, selector: str | None, start: Any = None) -> None:
         super().__init__(int(start or 0))
-        self.limit_param = spec.get("limit_param", "limit")
-        self.offset_param = spec.get("offset_param", "offset")
-        self.page_size = int(spec.get("page_size", 100))
-        self.total_field = spec.get("total_field")
-        self.inserts_at_head = spec.get("inserts_at") == "head"
+        self.limit_param = spec.limit_param
+        self.offset_param = spec.offset_param
+        self.page_size = spec.page_size
+        self.total_field = spec.total_field
+        self.inserts_at_head = spec.inserts_at == "head"
         self.selector = selector
         self.overlap = max(1, min(20, self.page_size // 10))
         self._last_total: int | None = None
@@ -94,14 +94,14 @@ class OffsetPaginator(BaseAPIPaginator[int]):
 class PagePaginator(BaseAPIPaginator[int]):
     """Page number + page size, optionally with a `hasNext` flag or a total-pages field (TOTVS, Bling)."""
 
-    def __init__(self, spec: Mapping[str, Any], selector: str | None, start: Any = None) -> None:
-        self.start_page = int(spec.get("start_page", 1))
+    def __init__(self, spec: PaginatorSpec, selector: str | None, start: Any = None) -> None:
+        self.start_page = spec.start_page
         super().__init__(self.start_page if start is None else int(start))
-        self.page_param = spec.get("page_param", "page")
-        self.size_param = spec.get("size_param", "pageSize")
-        self.page_size = int(spec.get("page_size", 100))
-        self.has_next_field = spec.get("has_next_field")
-        self.total_pages_field = spec.get("total_pages_field")
+        self.page_param = spec.page_param
+        self.size_param = spec.size_param
+        self.page_size = spec.page_size
+        self.has_next_field = spec.has_next_field
+        self.total_pages_field = spec.total_pages_field
         self.selector = selector
 
     def resume_start(self, token: Any, done: int) -> tuple[int, int]:
@@ -140,7 +140,7 @@ class PagePaginator(BaseAPIPaginator[int]):
 class SinglePage(SinglePagePaginator):
     """One request, no paging parameters (e.g. Sienge payment-categories)."""
 
-    def __init__(self, spec: Mapping[str, Any], selector: str | None, start: Any = None) -> None:
+    def __init__(self, spec: PaginatorSpec, selector: str | None, start: Any = None) -> None:
         super().__init__()
 
     def resume_start(self, token: Any, done: int) -> tuple[None, int]:
@@ -159,6 +159,6 @@ class SinglePage(SinglePagePaginator):
 PAGINATORS: dict[str, type] = {"offset": OffsetPaginator, "page": PagePaginator, "none": SinglePage}
 
 
-def build_paginator(spec: Mapping[str, Any], selector: str | None, start: Any = None) -> Any:
+def build_paginator(spec: PaginatorSpec, selector: str | None, start: Any = None) -> Any:
     """Instantiate the declared paginator, at its first page or at the token `start`."""
-    return PAGINATORS[spec.get("type", "none")](spec, selector, start)
+    return PAGINATORS[spec.type](spec, selector, start)
