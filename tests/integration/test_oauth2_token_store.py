@@ -29,7 +29,7 @@ from ponte.auth.oauth2 import OAuth2Auth
 from ponte.auth.token_store import FileTokenStore, TokenRecord
 from ponte.core.errors import AuthError
 from ponte.declaration.models import OAuth2Config
-from ponte.http.client import HttpClient, HttpSettings
+from ponte.http.client import HttpClient, HttpSettings, parsed_body
 from ponte.http.redaction import Redactor
 from ponte.testing.in_process import run_console_script
 
@@ -290,11 +290,11 @@ def test_http_client_renews_after_a_401_and_the_redactor_learns_every_token(blin
     auth.on_new_secret = redactor.add
     client = HttpClient(HttpSettings(name="tap-bling"), redactor=redactor, auth=auth)
     request = requests.Request("GET", f"{bling.url}/Api/v3/produtos").prepare()
-    assert client.send(request, label="produtos").ponte_json == {"data": [{"id": 1}]}
+    assert parsed_body(client.send(request, label="produtos")) == {"data": [{"id": 1}]}
     assert bling.refreshes == 0
     bling.live_access.clear()  # the server revokes the access token
     request = requests.Request("GET", f"{bling.url}/Api/v3/produtos").prepare()
-    assert client.send(request, label="produtos").ponte_json == {"data": [{"id": 1}]}
+    assert parsed_body(client.send(request, label="produtos")) == {"data": [{"id": 1}]}
     assert bling.refreshes == 1
     for value in bling.issued:  # the seeded pair and the rotated one
         assert value in auth.secrets()

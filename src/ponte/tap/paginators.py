@@ -21,10 +21,7 @@ from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 
 from ponte.declaration.models import PaginatorSpec
 from ponte.declaration.records import dig, select_records
-
-
-def _body(response: requests.Response) -> Any:
-    return getattr(response, "ponte_json", None)
+from ponte.http.client import parsed_body
 
 
 class OffsetPaginator(BaseAPIPaginator[int]):
@@ -56,13 +53,13 @@ class OffsetPaginator(BaseAPIPaginator[int]):
 
     def continue_if_empty(self, response: requests.Response) -> bool:
         """A page whose rows were all emitted before (skipped) is not the end of the list."""
-        return bool(select_records(_body(response), self.selector))
+        return bool(select_records(parsed_body(response), self.selector))
 
     def records_to_skip(self, response: requests.Response, page_len: int) -> int:
         """How many leading rows of this page were already emitted because rows were inserted at the head."""
         if not (self.inserts_at_head and self.total_field):
             return 0
-        total = dig(_body(response), self.total_field)
+        total = dig(parsed_body(response), self.total_field)
         if not isinstance(total, int):
             return 0
         if self._last_total is not None and total > self._last_total:
@@ -74,12 +71,12 @@ class OffsetPaginator(BaseAPIPaginator[int]):
 
     def remaining(self, response: requests.Response) -> int | None:
         """Rows from this page to the end of the list, when the envelope gives the total (progress and ETA)."""
-        total = dig(_body(response), self.total_field) if self.total_field else None
+        total = dig(parsed_body(response), self.total_field) if self.total_field else None
         return total - self.current_value if isinstance(total, int) else None
 
     def get_next(self, response: requests.Response) -> int | None:
         """Next offset, or None when the list is exhausted."""
-        body = _body(response)
+        body = parsed_body(response)
         count = len(select_records(body, self.selector))
         if count == 0:
             return None
@@ -117,7 +114,7 @@ class PagePaginator(BaseAPIPaginator[int]):
 
     def continue_if_empty(self, response: requests.Response) -> bool:
         """A page whose rows were all emitted before (skipped) is not the end of the list."""
-        return bool(select_records(_body(response), self.selector))
+        return bool(select_records(parsed_body(response), self.selector))
 
     def records_to_skip(self, response: requests.Response, page_len: int) -> int:
         """Page-numbered lists are not compensated."""
@@ -125,7 +122,7 @@ class PagePaginator(BaseAPIPaginator[int]):
 
     def get_next(self, response: requests.Response) -> int | None:
         """Next page number, or None when done."""
-        body = _body(response)
+        body = parsed_body(response)
         if not select_records(body, self.selector):
             return None
         if self.has_next_field and not dig(body, self.has_next_field):

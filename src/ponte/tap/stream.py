@@ -24,6 +24,7 @@ from ponte.core.errors import ApiError, QuotaExhausted
 from ponte.declaration.records import dig, select_records
 from ponte.declaration.streams import WINDOW_END_FIELD, StreamSpec
 from ponte.declaration.templates import render
+from ponte.http.client import parsed_body
 from ponte.tap.completion import CompletionMixin
 from ponte.tap.expected_errors import QuietExpectedErrors
 from ponte.tap.fanout import batched, list_field_values
@@ -238,7 +239,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         client = self.runtime.client_for(self._account(context))
         request = requests.Request("GET", self.runtime.url(path), params=dict(params), headers=self.http_headers)
         response = client.send(client.session.prepare_request(request), label=self._label(context))
-        return getattr(response, "ponte_json", None)
+        return parsed_body(response)
 
     def get_record_counter(self, *, endpoint: str | None = None, log_interval: float | None = None) -> ProgressCounter:
         """A record counter logged every few seconds with the listing's total (ponte.tap.progress)."""
@@ -252,7 +253,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
             left = remaining(response)
             if left is not None:
                 self._record_counter.expect_more(left)
-        records = select_records(getattr(response, "ponte_json", None), self.sdef.record_selector)
+        records = select_records(parsed_body(response), self.sdef.record_selector)
         skip = self._paginator.records_to_skip(response, len(records)) if self._paginator else 0
         if skip:
             self.logger.info("stream=%s skipped=%d reason=rows inserted at the head while paging", self.name, skip)
