@@ -52,7 +52,9 @@ def bearer_of(auth: OAuth2Auth) -> str:
 def test_authorization_code_exchanges_the_configured_refresh_token_and_keeps_the_rotated_one(token_endpoint) -> None:
     url, forms = token_endpoint
     auth = OAuth2Auth(
-        OAuth2Config(token_url=url, grant_type="authorization_code", client_id="c", client_secret="s", refresh_token="r1")
+        OAuth2Config(
+            token_url=url, grant_type="authorization_code", client_id="c", client_secret="s", refresh_token="r1"
+        )
     )
     assert bearer_of(auth) == "Bearer t1"
     assert forms[0]["grant_type"] == "refresh_token"

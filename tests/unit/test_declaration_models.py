@@ -71,11 +71,15 @@ def test_model_default_is_the_schema_default(model: type, name: str) -> None:
     for prop in props:
         if "const" in prop:
             continue
-        assert prop.get("default") == expected, f"{model.__name__}.{name}: model {expected!r}, schema {prop.get('default')!r}"
+        assert prop.get("default") == expected, (
+            f"{model.__name__}.{name}: model {expected!r}, schema {prop.get('default')!r}"
+        )
         if "default" in prop:
             stated = re.search(r"Default:? (.+?)(?:\.\s|\.$|;|\(|$)", prop.get("description", ""))
             if stated and not isinstance(expected, list):
-                assert json.dumps(expected).strip('"').removesuffix(".0") in stated.group(1), f"{name}: prose says {stated.group(1)!r}"
+                assert json.dumps(expected).strip('"').removesuffix(".0") in stated.group(1), (
+                    f"{name}: prose says {stated.group(1)!r}"
+                )
 
 
 def test_http_settings_and_retry_policy_take_the_model_defaults() -> None:

@@ -65,4 +65,3 @@ def build_client(
             timezone=timezone.key,
         )
     return HttpClient(settings, limiter=limiter, quota=quota, redactor=redactor, auth=auth, logger=logger)
-

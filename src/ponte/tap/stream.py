@@ -287,9 +287,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
             return None
         value = value or self.runtime.config.get("start_date") or "2000-01-01"
         start = _parse_moment(str(value), self.runtime.timezone)
-        lookback = dt.timedelta(
-            days=float(rep.lookback_days), minutes=float(rep.lookback_minutes)
-        )
+        lookback = dt.timedelta(days=float(rep.lookback_days), minutes=float(rep.lookback_minutes))
         return start - lookback
 
     def windows(self, context: Mapping[str, Any] | None) -> list[Window | None]:
