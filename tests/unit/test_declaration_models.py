@@ -23,8 +23,12 @@ from ponte.declaration.models import (
 from ponte.declaration.validation import load_schema
 from ponte.http.client import HttpSettings
 from ponte.http.retry_policy import RetryPolicy
+from ponte.targets.api.definition import EntityDef, JobDef, RecordErrors
 
 TAP = load_schema("tap")["$defs"]
+TARGET = load_schema("target")["properties"]
+ENTITY = TARGET["entities"]["items"]["properties"]
+ENTITY_DEFAULTS = TARGET["defaults"]["properties"]
 
 # model -> the schema objects whose properties it parses (a paginator model covers every paginator type)
 MODELS: dict[type, list[dict[str, Any]]] = {
@@ -36,18 +40,29 @@ MODELS: dict[type, list[dict[str, Any]]] = {
     IdsFromSpec: [TAP["stream"]["properties"]["ids_from"]],
     OAuth2Config: [TAP["auth_oauth2"]],
     TokenRateSpec: [TAP["auth_oauth2"]["properties"]["rate_limit"]],
+    EntityDef: [{"properties": ENTITY}, {"properties": ENTITY_DEFAULTS}],
+    RecordErrors: [ENTITY["record_errors"], ENTITY_DEFAULTS["record_errors"]],
+    JobDef: [ENTITY["job"]],
+}
+# model field -> the declaration key it is parsed from, where they differ
+KEYS = {
+    (EntityDef, "key"): "primary_key",
+    (EntityDef, "key_type"): "primary_key_type",
+    (EntityDef, "schema_file"): "schema",
+    (JobDef, "error_fields"): "error_field",
 }
 # fields a model has that no declaration states (engine constants, or parsed from several keys)
 NOT_DECLARED = {(OAuth2Config, "timeout_seconds")}
 
 
 def _default(f: dataclasses.Field[Any]) -> Any:
+    """The field's default; None for none, or for an empty collection (the key simply adds nothing)."""
+    value = None
     if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:
+        value = f.default
+    elif f.default_factory is not dataclasses.MISSING:
         value = f.default_factory()
-        return None if value in ({}, [], ()) else value
-    return None
+    return None if isinstance(value, (dict, list, tuple)) and not value else value
 
 
 def _cases() -> list[tuple[type, str]]:
@@ -58,7 +73,8 @@ def _cases() -> list[tuple[type, str]]:
 def test_model_default_is_the_schema_default(model: type, name: str) -> None:
     """A default the model applies is the one the schema documents; a key without one has none in the schema."""
     f = next(f for f in dataclasses.fields(model) if f.name == name)
-    props = [schema["properties"][name] for schema in MODELS[model] if name in schema.get("properties", {})]
+    key = KEYS.get((model, name), name)
+    props = [schema["properties"][key] for schema in MODELS[model] if key in schema.get("properties", {})]
     if (model, name) in NOT_DECLARED:
         assert not props, f"{model.__name__}.{name} is declared in the schema now: drop it from NOT_DECLARED"
         return
