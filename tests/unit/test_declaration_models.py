@@ -11,6 +11,10 @@ import pytest
 
 from ponte.core.errors import ConfigError
 from ponte.declaration.models import (
+    AccountsSpec,
+    ApiKeyAuthSpec,
+    BasicAuthSpec,
+    BearerAuthSpec,
     ErrorsSpec,
     HttpSpec,
     IdsFromSpec,
@@ -19,6 +23,7 @@ from ponte.declaration.models import (
     RateLimitSpec,
     ReplicationSpec,
     TokenRateSpec,
+    TokenStoreSpec,
 )
 from ponte.declaration.validation import load_schema
 from ponte.http.client import HttpSettings
@@ -40,6 +45,11 @@ MODELS: dict[type, list[dict[str, Any]]] = {
     IdsFromSpec: [TAP["stream"]["properties"]["ids_from"]],
     OAuth2Config: [TAP["auth_oauth2"]],
     TokenRateSpec: [TAP["auth_oauth2"]["properties"]["rate_limit"]],
+    TokenStoreSpec: [TAP["auth_oauth2"]["properties"]["token_store"]],
+    BasicAuthSpec: [TAP["auth_basic"]],
+    BearerAuthSpec: [TAP["auth_bearer"]],
+    ApiKeyAuthSpec: [TAP["auth_api_key"]],
+    AccountsSpec: [TAP["accounts"]],
     EntityDef: [{"properties": ENTITY}, {"properties": ENTITY_DEFAULTS}],
     RecordErrors: [ENTITY["record_errors"], ENTITY_DEFAULTS["record_errors"]],
     JobDef: [ENTITY["job"]],
@@ -62,7 +72,7 @@ def _default(f: dataclasses.Field[Any]) -> Any:
         value = f.default
     elif f.default_factory is not dataclasses.MISSING:
         value = f.default_factory()
-    return None if isinstance(value, (dict, list, tuple)) and not value else value
+    return None if isinstance(value, (dict, list, tuple, str)) and not value else value
 
 
 def _cases() -> list[tuple[type, str]]:

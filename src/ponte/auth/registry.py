@@ -9,19 +9,21 @@ from ponte.auth.oauth2 import OAuth2Auth
 from ponte.auth.simple import ApiKeyAuth, BasicAuth, BearerAuth, NoAuth
 from ponte.auth.token_store import build_token_store
 from ponte.core.errors import ConfigError
-from ponte.declaration.models import OAuth2Config
+from ponte.declaration.models import ApiKeyAuthSpec, BasicAuthSpec, BearerAuthSpec, OAuth2Config, parse_auth
 
 
 def _basic(spec: Mapping[str, Any], **_: Any) -> BasicAuth:
-    return BasicAuth(str(spec.get("username") or ""), str(spec.get("password") or ""))
+    given = parse_auth(BasicAuthSpec, spec)
+    return BasicAuth(given.username, given.password)
 
 
 def _bearer(spec: Mapping[str, Any], **_: Any) -> BearerAuth:
-    return BearerAuth(str(spec.get("token") or ""))
+    return BearerAuth(parse_auth(BearerAuthSpec, spec).token)
 
 
 def _api_key(spec: Mapping[str, Any], **_: Any) -> ApiKeyAuth:
-    return ApiKeyAuth(str(spec.get("value") or ""), spec.get("header"), spec.get("query_param"))
+    given = parse_auth(ApiKeyAuthSpec, spec)
+    return ApiKeyAuth(given.value, given.header, given.query_param)
 
 
 def _oauth2(

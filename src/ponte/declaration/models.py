@@ -141,6 +141,28 @@ class TokenRateSpec:
 
 
 @dataclass(frozen=True)
+class TokenStoreSpec:
+    """`auth.token_store`: where OAuth2 tokens live between runs (a JSON file, or a PostgreSQL table)."""
+
+    key: str
+    type: str = "file"
+    path: str = ".ponte/tokens.json"
+    dsn: str | None = None
+    table: str = "ponte.oauth_tokens"
+    encryption_key: str | None = None
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], label: str = "oauth2") -> TokenStoreSpec:
+        given = {k: str(v) for k, v in _fields(cls, data).items()}
+        given["key"] = given.get("key", "").strip()
+        if not given["key"]:
+            raise ConfigError(f"{label}: token_store needs a key (e.g. `bling-{{{{ account.token_store_key }}}}`)")
+        if "type" in given:
+            given["type"] = given["type"].strip().lower()
+        return cls(**given)
+
+
+@dataclass(frozen=True)
 class OAuth2Config:
     """A rendered `auth: {type: oauth2}` block: the token endpoint, the grant and its credentials."""
 
@@ -162,7 +184,7 @@ class OAuth2Config:
     redirect_uri: str = "http://127.0.0.1:8977/callback"
     reauth_command: str | None = None
     rate_limit: TokenRateSpec = field(default_factory=TokenRateSpec)
-    token_store: Mapping[str, Any] | None = None
+    token_store: TokenStoreSpec | None = None
     timeout_seconds: float = 30.0
 
     @classmethod
@@ -172,15 +194,64 @@ class OAuth2Config:
         given["rate_limit"] = TokenRateSpec.from_mapping(given.get("rate_limit"), label)
         if "token_headers" in given:
             given["token_headers"] = {str(k): str(v) for k, v in given["token_headers"].items()}
-        store = given.get("token_store")
-        if store is not None and not str(store.get("key") or "").strip():
-            raise ConfigError(f"{label}: token_store needs a key (e.g. `bling-{{{{ account.token_store_key }}}}`)")
+        if given.get("token_store"):
+            given["token_store"] = TokenStoreSpec.from_mapping(given["token_store"], label)
         return cls(**given)
 
     @property
     def store_key(self) -> str | None:
         """The token-store key of this pair of tokens (None without a store)."""
-        return str(self.token_store["key"]).strip() if self.token_store else None
+        return self.token_store.key if self.token_store else None
+
+
+@dataclass(frozen=True)
+class BasicAuthSpec:
+    """`auth: {type: basic}` (rendered)."""
+
+    username: str = ""
+    password: str = ""
+
+
+@dataclass(frozen=True)
+class BearerAuthSpec:
+    """`auth: {type: bearer}` (rendered)."""
+
+    token: str = ""
+
+
+@dataclass(frozen=True)
+class ApiKeyAuthSpec:
+    """`auth: {type: api_key}` (rendered): the key in a header or in a query parameter."""
+
+    value: str = ""
+    header: str | None = None
+    query_param: str | None = None
+
+
+def parse_auth(cls: type[T], data: Mapping[str, Any]) -> T:
+    """A simple auth block: every given value as text (templates render to text anyway)."""
+    return cls(**{k: str(v) for k, v in _fields(cls, data).items()})
+
+
+@dataclass(frozen=True)
+class AccountsSpec:
+    """`accounts:` several accounts of one API in a run, listed by a setting, named in the record `field`."""
+
+    setting: str
+    field: str
+    defaults: Mapping[str, str] = field(default_factory=dict)
+    secret_fields: tuple[str, ...] = ("client_secret",)
+
+    @classmethod
+    def of(cls, spec: Mapping[str, Any]) -> AccountsSpec | None:
+        """The `accounts:` block of a tap declaration, None for a single-account one."""
+        block = spec.get("accounts")
+        if not block:
+            return None
+        given = _fields(cls, block)
+        if "secret_fields" in given:
+            given["secret_fields"] = tuple(given["secret_fields"])
+        return cls(**given)
 
 
 @dataclass(frozen=True)
