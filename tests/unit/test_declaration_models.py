@@ -22,6 +22,7 @@ from ponte.declaration.models import (
     PaginatorSpec,
     RateLimitSpec,
     ReplicationSpec,
+    TapOptions,
     TokenRateSpec,
     TokenStoreSpec,
 )
@@ -50,6 +51,7 @@ MODELS: dict[type, list[dict[str, Any]]] = {
     BearerAuthSpec: [TAP["auth_bearer"]],
     ApiKeyAuthSpec: [TAP["auth_api_key"]],
     AccountsSpec: [TAP["accounts"]],
+    TapOptions: [load_schema("tap")],
     EntityDef: [{"properties": ENTITY}, {"properties": ENTITY_DEFAULTS}],
     RecordErrors: [ENTITY["record_errors"], ENTITY_DEFAULTS["record_errors"]],
     JobDef: [ENTITY["job"]],
@@ -72,7 +74,7 @@ def _default(f: dataclasses.Field[Any]) -> Any:
         value = f.default
     elif f.default_factory is not dataclasses.MISSING:
         value = f.default_factory()
-    return None if isinstance(value, (dict, list, tuple, str)) and not value else value
+    return None if isinstance(value, (dict, list, tuple, frozenset, str)) and not value else value
 
 
 def _cases() -> list[tuple[type, str]]:

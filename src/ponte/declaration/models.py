@@ -255,6 +255,34 @@ class AccountsSpec:
 
 
 @dataclass(frozen=True)
+class TapOptions:
+    """Tap-wide knobs of a declaration: the API's time zone, its accounts, how record values are cleaned."""
+
+    timezone: str = "UTC"
+    accounts: AccountsSpec | None = None
+    empty_dates: frozenset[str] = frozenset()
+    date_formats: tuple[str, ...] = ()
+    strip_strings: bool = False
+
+    @classmethod
+    def of(cls, spec: Mapping[str, Any]) -> TapOptions:
+        """The options of a tap declaration (the mapping `vocabulary.normalise` produced)."""
+        given = _fields(cls, spec)
+        return cls(
+            timezone=str(given.get("timezone", cls.timezone)),
+            accounts=AccountsSpec.of(spec),
+            empty_dates=frozenset(given.get("empty_dates") or ()),
+            date_formats=tuple(given.get("date_formats") or ()),
+            strip_strings=bool(given.get("strip_strings", cls.strip_strings)),
+        )
+
+    @property
+    def account_field(self) -> str | None:
+        """Record field carrying the account name, when the declaration has accounts."""
+        return self.accounts.field if self.accounts else None
+
+
+@dataclass(frozen=True)
 class PaginatorSpec:
     """A `paginator:` block with the tap's defaults merged (`stream_defaults.effective_paginator`)."""
 

@@ -21,6 +21,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
 
 from ponte.core.errors import ApiError, QuotaExhausted
+from ponte.declaration.models import TapOptions
 from ponte.declaration.records import dig, select_records
 from ponte.declaration.streams import WINDOW_END_FIELD, StreamSpec
 from ponte.declaration.templates import render
@@ -52,6 +53,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
 
     def __init__(self, tap: Any) -> None:
         self.ponte_tap = tap  # the generated Tap (declaration, runtime, pass bookkeeping); the SDK's is private
+        self._options = options = TapOptions.of(tap.declaration)
         super().__init__(tap=tap, name=self.sdef.name, schema=self.sdef.schema, path=self.sdef.path)
         self.primary_keys = list(self.sdef.primary_key)
         # the declared paging scheme: builds a page's params from the token the SDK passes to get_url_params
@@ -63,9 +65,9 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         self._declared = frozenset(properties)
         self._boolean_fields = [k for k, p in properties.items() if _only_boolean(p)]
         self._date_fields = [k for k, p in properties.items() if p.get("format") in ("date", "date-time")]
-        self._empty_dates = frozenset(tap.declaration.get("empty_dates") or ())
-        self._date_formats = list(tap.declaration.get("date_formats") or ())
-        self._strip = bool(tap.declaration.get("strip_strings"))
+        self._empty_dates = options.empty_dates
+        self._date_formats = list(options.date_formats)
+        self._strip = options.strip_strings
         if not self.sdef.incremental and self.activate_version:
             set_table_version(self, tap.run_version)
         self._progress: Progress | None = None
@@ -73,7 +75,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         self._bookmark_end: dt.datetime | None = None
         self._key_fields = key_fields(
             self.sdef.primary_key,
-            account_field=(tap.declaration.get("accounts") or {}).get("field"),
+            account_field=options.account_field,
             parent_keys=self.sdef.parent_keys,
             copy_fields=self.sdef.copy_fields,
         )
@@ -143,7 +145,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         """Child streams keep one state for the whole stream (one per account), not one per parent record."""
         if not self.sdef.parent:
             return None
-        field_name = (self.ponte_tap.declaration.get("accounts") or {}).get("field")
+        field_name = self._options.account_field
         return [field_name] if field_name else []
 
     @state_partitioning_keys.setter
