@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from ponte.auth.oauth2 import OAuth2Auth
+from ponte.declaration.models import OAuth2Config
 
 
 @pytest.fixture
@@ -51,7 +52,9 @@ def bearer_of(auth: OAuth2Auth) -> str:
 def test_authorization_code_exchanges_the_configured_refresh_token_and_keeps_the_rotated_one(token_endpoint) -> None:
     url, forms = token_endpoint
     auth = OAuth2Auth(
-        token_url=url, grant_type="authorization_code", client_id="c", client_secret="s", refresh_token="r1"
+        OAuth2Config(
+            token_url=url, grant_type="authorization_code", client_id="c", client_secret="s", refresh_token="r1"
+        )
     )
     assert bearer_of(auth) == "Bearer t1"
     assert forms[0]["grant_type"] == "refresh_token"
@@ -63,6 +66,6 @@ def test_authorization_code_exchanges_the_configured_refresh_token_and_keeps_the
 
 def test_client_credentials_sends_that_grant(token_endpoint) -> None:
     url, forms = token_endpoint
-    auth = OAuth2Auth(token_url=url, grant_type="client_credentials", client_id="c", client_secret="s")
+    auth = OAuth2Auth(OAuth2Config(token_url=url, grant_type="client_credentials", client_id="c", client_secret="s"))
     assert bearer_of(auth) == "Bearer t1"
     assert forms[0]["grant_type"] == "client_credentials"

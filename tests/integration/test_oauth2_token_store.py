@@ -28,7 +28,8 @@ from ponte.auth import build_authenticator
 from ponte.auth.oauth2 import OAuth2Auth
 from ponte.auth.token_store import FileTokenStore, TokenRecord
 from ponte.core.errors import AuthError
-from ponte.http.client import HttpClient, HttpSettings
+from ponte.declaration.models import OAuth2Config
+from ponte.http.client import HttpClient, HttpSettings, parsed_body
 from ponte.http.redaction import Redactor
 from ponte.testing.in_process import run_console_script
 
@@ -166,7 +167,7 @@ def bling() -> Iterator[FakeBling]:
 
 
 def make_auth(bling: FakeBling, store_path: Path, **overrides: Any) -> OAuth2Auth:
-    kwargs: dict[str, Any] = {
+    config: dict[str, Any] = {
         "token_url": f"{bling.url}/Api/v3/oauth/token",
         "grant_type": "authorization_code",
         "client_id": CLIENT_ID,
@@ -174,13 +175,15 @@ def make_auth(bling: FakeBling, store_path: Path, **overrides: Any) -> OAuth2Aut
         "client_auth": "basic",
         "token_headers": {"Accept": "1.0"},
         "reauth_command": "ponte auth bling --account loja1",
-        "token_store": FileTokenStore(store_path),
-        "store_key": "bling-loja1",
-        "account": "loja1",
-        "max_token_requests_per_minute": 10_000,
-        **overrides,
+        "token_store": {"type": "file", "path": str(store_path), "key": "bling-loja1"},
+        "rate_limit": {"requests": overrides.pop("token_requests", 10_000)},
     }
-    return OAuth2Auth(**kwargs)
+    return OAuth2Auth(
+        OAuth2Config.from_mapping(config),
+        token_store=FileTokenStore(store_path),
+        account="loja1",
+        **overrides,
+    )
 
 
 def bearer(auth: OAuth2Auth) -> str:
@@ -195,11 +198,14 @@ import sys
 import requests
 from ponte.auth.oauth2 import OAuth2Auth
 from ponte.auth.token_store import FileTokenStore
+from ponte.declaration.models import OAuth2Config
 
 url, path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-auth = OAuth2Auth(token_url=url, grant_type="authorization_code", client_id=sys.argv[4], client_secret=sys.argv[5],
-                  client_auth="basic", token_store=FileTokenStore(path), store_key="bling-loja1",
-                  max_token_requests_per_minute=10000)
+config = OAuth2Config.from_mapping({
+    "token_url": url, "grant_type": "authorization_code", "client_id": sys.argv[4], "client_secret": sys.argv[5],
+    "client_auth": "basic", "token_store": {"key": "bling-loja1"}, "rate_limit": {"requests": 10000},
+})
+auth = OAuth2Auth(config, token_store=FileTokenStore(path))
 print("ready", flush=True)
 sys.stdin.readline()
 for _ in range(n):
@@ -284,11 +290,11 @@ def test_http_client_renews_after_a_401_and_the_redactor_learns_every_token(blin
     auth.on_new_secret = redactor.add
     client = HttpClient(HttpSettings(name="tap-bling"), redactor=redactor, auth=auth)
     request = requests.Request("GET", f"{bling.url}/Api/v3/produtos").prepare()
-    assert client.send(request, label="produtos").ponte_json == {"data": [{"id": 1}]}
+    assert parsed_body(client.send(request, label="produtos")) == {"data": [{"id": 1}]}
     assert bling.refreshes == 0
     bling.live_access.clear()  # the server revokes the access token
     request = requests.Request("GET", f"{bling.url}/Api/v3/produtos").prepare()
-    assert client.send(request, label="produtos").ponte_json == {"data": [{"id": 1}]}
+    assert parsed_body(client.send(request, label="produtos")) == {"data": [{"id": 1}]}
     assert bling.refreshes == 1
     for value in bling.issued:  # the seeded pair and the rotated one
         assert value in auth.secrets()
@@ -316,7 +322,7 @@ def test_token_calls_never_exceed_the_budget_per_rolling_minute(
     bling.expires_in = -1  # every apply refreshes
     store_path = tmp_path / "tokens.json"
     bling.seed(FileTokenStore(store_path), "bling-loja1")
-    auths = [make_auth(bling, store_path, max_token_requests_per_minute=3, clock=clock, sleep=sleep) for _ in range(2)]
+    auths = [make_auth(bling, store_path, token_requests=3, clock=clock, sleep=sleep) for _ in range(2)]
     with caplog.at_level(logging.WARNING, logger="ponte.auth"):
         for i in range(10):
             bearer(auths[i % 2])
@@ -385,7 +391,7 @@ def test_registry_wires_the_store_and_token_endpoint_options(bling: FakeBling, t
     }
     auth = build_authenticator(block, label="tap-bling account 'loja1'", account="loja1")
     assert isinstance(auth, OAuth2Auth) and isinstance(auth.token_store, FileTokenStore)
-    assert (auth.store_key, auth.max_token_requests_per_minute) == ("bling-loja1", 4)
+    assert (auth.store_key, auth.config.rate_limit.requests) == ("bling-loja1", 4)
     bling.seed(auth.token_store, "bling-loja1")
     bearer(auth)
     assert bling.token_headers[-1]["enable-jwt"] == "1"

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from ponte.core.errors import AuthError, QuotaExhausted, SpecError
-from ponte.tap.factory import build_tap_class, config_jsonschema, stream_defs
+from ponte.declaration.models import PaginatorSpec
+from ponte.declaration.streams import stream_specs
+from ponte.tap.factory import build_tap_class, config_jsonschema
 
 SETTINGS = [
     {"name": "token", "kind": "string", "required": True, "secret": True},
@@ -25,7 +27,7 @@ def spec(**overrides: object) -> dict:
         "base_url": "{{ config.base_url }}",
         "auth": {"type": "bearer", "token": "{{ config.token }}"},
         "defaults": {
-            "paginator": {"type": "offset", "page_size": 50, "total_path": "meta.count"},
+            "paginator": {"type": "offset", "page_size": 50, "total_field": "meta.count"},
             "record_selector": "data",
         },
         "streams": [
@@ -67,9 +69,9 @@ def test_config_schema_marks_secrets_and_keeps_plain_defaults() -> None:
     assert schema["properties"]["emit_activate_version_messages"]["default"] is True
 
 
-def test_stream_defs_merge_defaults_and_make_keys_non_null(tmp_path: Path) -> None:
-    orders, items = stream_defs(spec(), tmp_path, "demo.yml")
-    assert orders.paginator == {"type": "offset", "page_size": 50, "total_path": "meta.count", "inserts_at": "head"}
+def test_stream_specs_merge_defaults_and_make_keys_non_null(tmp_path: Path) -> None:
+    orders, items = stream_specs(spec(), tmp_path, "demo.yml")
+    assert orders.paginator == PaginatorSpec(type="offset", page_size=50, total_field="meta.count", inserts_at="head")
     assert orders.record_selector == "data"
     assert orders.schema["properties"]["id"]["type"] == ["integer"]
     assert items.record_selector == "$"
@@ -83,7 +85,7 @@ def test_primary_key_missing_from_schema_is_a_spec_error(tmp_path: Path) -> None
     with pytest.raises(
         SpecError, match=r"streams\.0\.primary_key: primary key field 'code' is not in the stream's schema"
     ):
-        stream_defs(bad, tmp_path, "demo.yml")
+        stream_specs(bad, tmp_path, "demo.yml")
 
 
 def test_generated_tap_links_children_and_discovers_without_credentials(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ponte.declaration.models import PaginatorSpec
 from ponte.tap.paginators import OffsetPaginator, PagePaginator
 from ponte.tap.resume import RESUME_KEY, Progress, key_fields
 
@@ -33,7 +34,7 @@ def resumed_at(position: dict[str, Any], context: dict[str, Any] | None = None) 
 
 
 def offset_paginator(page_size: int = 200) -> OffsetPaginator:
-    return OffsetPaginator({"type": "offset", "page_size": page_size}, "results")
+    return OffsetPaginator(PaginatorSpec(type="offset", page_size=page_size), "results")
 
 
 def test_an_offset_list_resumes_a_few_rows_early_and_skips_through_the_last_row_emitted() -> None:
@@ -77,7 +78,7 @@ def test_a_page_served_shorter_than_the_overlap_is_skipped_whole_and_alignment_g
 
 
 def test_a_numbered_page_read_to_its_end_resumes_on_the_next_page() -> None:
-    paginator = PagePaginator({"type": "page", "page_size": 100}, "data")
+    paginator = PagePaginator(PaginatorSpec(type="page", page_size=100), "data")
     assert paginator.resume_start(3, 40) == (3, 40)
     assert paginator.resume_start(3, 100) == (4, 0)
     progress = resumed_at({"page": 3, "done": 40, "last": [340]})

@@ -170,7 +170,7 @@ def test_job_states_outside_the_declaration_are_read_by_their_counts(
 
 
 def accepted(headers: dict[str, str], status: int) -> requests.Response:
-    """A submit answer as the HTTP client returns it (the body is read separately, as `ponte_json`)."""
+    """A submit answer as the HTTP client returns it (the body is read separately, `parsed_body`)."""
     response = requests.Response()
     response.status_code, response.url = status, "https://api.example.com/erp-data/product/batch"
     response.headers.update(headers)

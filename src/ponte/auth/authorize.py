@@ -16,8 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ponte.core.errors import AuthError
+from ponte.declaration.models import OAuth2Config
 
-DEFAULT_REDIRECT_URI = "http://127.0.0.1:8977/callback"
+DEFAULT_REDIRECT_URI = OAuth2Config.redirect_uri  # stated once, in the model
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 

@@ -24,11 +24,11 @@ import requests
 
 from ponte.auth.token_store import TokenRecord, TokenStore, reserve_in_log
 from ponte.core.errors import AuthError
+from ponte.declaration.models import OAuth2Config
 
 # renew an access token once a tenth of its lifetime is left, but never more than a minute ahead
 RENEWAL_SHARE = 0.1
 MAX_RENEWAL_MARGIN_SECONDS = 60.0
-DEFAULT_TOKEN_REQUESTS_PER_MINUTE = 5
 
 # token-endpoint call log of auths without a store, per token URL (one process)
 _MEMORY_CALLS: dict[str, list[float]] = collections.defaultdict(list)
@@ -43,70 +43,31 @@ class OAuth2Auth:
 
     def __init__(
         self,
+        config: OAuth2Config,
         *,
-        token_url: str,
-        grant_type: str,
-        client_id: str | None = None,
-        client_secret: str | None = None,
-        username: str | None = None,
-        password: str | None = None,
-        refresh_token: str | None = None,
-        scope: str | None = None,
-        client_auth: str = "body",
-        token_field: str = "access_token",
-        expires_in_field: str = "expires_in",
-        extra_params: dict[str, Any] | None = None,
-        token_request_format: str = "form",
-        verify_tls: bool | str = True,
-        timeout_seconds: float = 30.0,
-        label: str = "oauth2",
-        authorize_url: str | None = None,
-        redirect_uri: str | None = None,
-        token_headers: Mapping[str, Any] | None = None,
-        max_token_requests_per_minute: int = DEFAULT_TOKEN_REQUESTS_PER_MINUTE,
-        reauth_command: str | None = None,
         token_store: TokenStore | None = None,
-        store_key: str | None = None,
+        verify_tls: bool | str = True,
+        label: str = "oauth2",
         account: str | None = None,
         on_new_secret: Callable[[str], Any] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
-        token_window_seconds: float = 60.0,
         logger: logging.Logger | None = None,
     ) -> None:
-        self.token_url = token_url
-        self.grant_type = grant_type
-        self.client_id = client_id
-        self.client_secret = client_secret
-        self.username = username
-        self.password = password
-        self.refresh_token = refresh_token
-        self.scope = scope
-        self.client_auth = client_auth
-        self.token_field = token_field
-        self.expires_in_field = expires_in_field
-        self.extra_params = extra_params or {}
-        self.token_request_format = token_request_format
-        self.verify_tls = verify_tls
-        self.timeout_seconds = timeout_seconds
-        self.label = label
-        self.authorize_url = authorize_url
-        self.redirect_uri = redirect_uri
-        self.token_headers = {str(k): str(v) for k, v in (token_headers or {}).items()}
-        if int(max_token_requests_per_minute) < 1:
-            raise ValueError("max_token_requests_per_minute must be at least 1")
-        self.max_token_requests_per_minute = int(max_token_requests_per_minute)
-        self.reauth_command = reauth_command
+        self.config = config
+        # the refresh token rotates: the declared one is only where a store-less auth starts
+        self.refresh_token = config.refresh_token
         self.token_store = token_store
-        self.store_key = store_key
-        if token_store is not None and not store_key:
+        self.store_key = config.store_key
+        if token_store is not None and not self.store_key:
             raise ValueError("a token store needs a key")
+        self.verify_tls = verify_tls
+        self.label = label
         self.account = account
         # called with every token value the moment it is known (the runtime wires it to Redactor.add)
         self.on_new_secret = on_new_secret
         self.clock = clock
         self.sleep = sleep
-        self.token_window_seconds = float(token_window_seconds)
         self.logger = logger or logging.getLogger("ponte.auth")
         self._token: str | None = None
         self._expires_at = 0.0
@@ -119,7 +80,7 @@ class OAuth2Auth:
     # -- what the HttpClient calls -------------------------------------------------------------------------
     def secrets(self) -> list[str]:
         """Everything that must never be printed, including every token this instance ever held."""
-        found = [s for s in (self.client_secret, self.password, self.refresh_token, self._token) if s]
+        found = [s for s in (self.config.client_secret, self.config.password, self.refresh_token, self._token) if s]
         found += [s for s in self._seen if s not in found]
         if self.token_store is not None:
             found += self.token_store.secrets()
@@ -162,7 +123,7 @@ class OAuth2Auth:
     @property
     def reauth_hint(self) -> str:
         """The command that gets new consent."""
-        return self.reauth_command or "ponte auth <source> --account <name>"
+        return self.config.reauth_command or "ponte auth <source> --account <name>"
 
     def wait_for_token_budget(self) -> None:
         """Wait, counting nothing, until one more token call fits in the shared budget.
@@ -170,14 +131,14 @@ class OAuth2Auth:
         `ponte auth` does this before asking for consent: a code lives a minute, and a budget wait of up to a
         minute after it arrives could outlive it.
         """
-        limit, window = self.max_token_requests_per_minute, self.token_window_seconds
+        limit, window = self.config.rate_limit.requests, self.config.rate_limit.per_seconds
         while True:
             now = self.clock()
             if self.token_store is not None:
                 calls = self.token_store.token_calls()
             else:
                 with _MEMORY_CALLS_LOCK:
-                    calls = list(_MEMORY_CALLS.get(self.token_url, []))
+                    calls = list(_MEMORY_CALLS.get(self.config.token_url, []))
             wait = reserve_in_log(calls, limit, window, now)[1]
             if wait <= 0:
                 return
@@ -257,12 +218,12 @@ class OAuth2Auth:
                     self.on_new_secret(value)
 
     def _record_from(self, body: Mapping[str, Any], previous: TokenRecord | None) -> TokenRecord:
-        token = body.get(self.token_field)
+        token = body.get(self.config.token_field)
         if not token:
-            raise AuthError(f"{self.label}: the token endpoint answered without '{self.token_field}'")
+            raise AuthError(f"{self.label}: the token endpoint answered without '{self.config.token_field}'")
         now = self.clock()
         try:
-            lifetime = float(body.get(self.expires_in_field) or 3600)
+            lifetime = float(body.get(self.config.expires_in_field) or 3600)
         except (TypeError, ValueError):
             lifetime = 3600.0
         refresh = body.get("refresh_token") or (previous.refresh_token if previous else None)
@@ -276,7 +237,7 @@ class OAuth2Auth:
         )
 
     def _fetch_without_store(self) -> None:
-        grant = self.grant_type
+        grant = self.config.grant_type
         # authorization_code without a store: the configured refresh token is exchanged (and rotated in memory)
         if grant in ("refresh_token", "authorization_code") or (self.refresh_token and self._token is not None):
             if not self.refresh_token:
@@ -285,7 +246,7 @@ class OAuth2Auth:
                 )
             form: dict[str, Any] = {"grant_type": "refresh_token", "refresh_token": self.refresh_token}
         elif grant == "password":
-            form = {"grant_type": "password", "username": self.username, "password": self.password}
+            form = {"grant_type": "password", "username": self.config.username, "password": self.config.password}
         else:
             form = {"grant_type": "client_credentials"}
         try:
@@ -307,21 +268,21 @@ class OAuth2Auth:
 
     def _throttle(self) -> None:
         """Wait until one more token call fits in the rolling window shared through the store."""
-        limit, window = self.max_token_requests_per_minute, self.token_window_seconds
+        limit, window = self.config.rate_limit.requests, self.config.rate_limit.per_seconds
         while True:
             now = self.clock()
             if self.token_store is not None:
                 wait = self.token_store.reserve_token_call(limit, window, now)
             else:
                 with _MEMORY_CALLS_LOCK:
-                    calls, wait = reserve_in_log(_MEMORY_CALLS[self.token_url], limit, window, now)
-                    _MEMORY_CALLS[self.token_url] = calls
+                    calls, wait = reserve_in_log(_MEMORY_CALLS[self.config.token_url], limit, window, now)
+                    _MEMORY_CALLS[self.config.token_url] = calls
             if wait <= 0:
                 return
             self._budget_wait(wait)
 
     def _budget_wait(self, wait: float) -> None:
-        limit, window = self.max_token_requests_per_minute, self.token_window_seconds
+        limit, window = self.config.rate_limit.requests, self.config.rate_limit.per_seconds
         self.logger.warning(
             f"{self.label}: waiting {wait:.1f} s before calling the token endpoint: {limit} token requests "
             f"already made in the last {window:g} s (auth.rate_limit; Bling blocks the IP for "
@@ -332,26 +293,26 @@ class OAuth2Auth:
     def _token_request(self, form: dict[str, Any], *, basic_only: bool = False) -> dict[str, Any]:
         grant = str(form["grant_type"])
         form = dict(form)
-        if self.scope and grant != "refresh_token":
-            form["scope"] = self.scope
-        form.update(self.extra_params)
+        if self.config.scope and grant != "refresh_token":
+            form["scope"] = self.config.scope
+        form.update(self.config.extra_params)
         auth = None
-        if self.client_id:
-            if basic_only or self.client_auth == "basic":
-                auth = (self.client_id, self.client_secret or "")
+        if self.config.client_id:
+            if basic_only or self.config.client_auth == "basic":
+                auth = (self.config.client_id, self.config.client_secret or "")
             else:
-                form["client_id"] = self.client_id
-                if self.client_secret:
-                    form["client_secret"] = self.client_secret
+                form["client_id"] = self.config.client_id
+                if self.config.client_secret:
+                    form["client_secret"] = self.config.client_secret
         self._throttle()
         try:
-            body_or_query = {"json": "json", "query": "params"}.get(self.token_request_format, "data")
+            body_or_query = {"json": "json", "query": "params"}.get(self.config.token_request_format, "data")
             response = requests.post(
-                self.token_url,
+                self.config.token_url,
                 **{body_or_query: form},
                 auth=auth,
-                headers=self.token_headers or None,
-                timeout=self.timeout_seconds,
+                headers=self.config.token_headers or None,
+                timeout=self.config.timeout_seconds,
                 verify=self.verify_tls,
             )
         except requests.RequestException as exc:

@@ -9,72 +9,29 @@ from ponte.auth.oauth2 import OAuth2Auth
 from ponte.auth.simple import ApiKeyAuth, BasicAuth, BearerAuth, NoAuth
 from ponte.auth.token_store import build_token_store
 from ponte.core.errors import ConfigError
+from ponte.declaration.models import ApiKeyAuthSpec, BasicAuthSpec, BearerAuthSpec, OAuth2Config, parse_auth
 
 
 def _basic(spec: Mapping[str, Any], **_: Any) -> BasicAuth:
-    return BasicAuth(str(spec.get("username") or ""), str(spec.get("password") or ""))
+    given = parse_auth(BasicAuthSpec, spec)
+    return BasicAuth(given.username, given.password)
 
 
 def _bearer(spec: Mapping[str, Any], **_: Any) -> BearerAuth:
-    return BearerAuth(str(spec.get("token") or ""))
+    return BearerAuth(parse_auth(BearerAuthSpec, spec).token)
 
 
 def _api_key(spec: Mapping[str, Any], **_: Any) -> ApiKeyAuth:
-    return ApiKeyAuth(str(spec.get("value") or ""), spec.get("header"), spec.get("query_param"))
+    given = parse_auth(ApiKeyAuthSpec, spec)
+    return ApiKeyAuth(given.value, given.header, given.query_param)
 
 
 def _oauth2(
     spec: Mapping[str, Any], *, verify_tls: bool | str = True, label: str = "oauth2", account: str | None = None
 ) -> OAuth2Auth:
-    keys = [
-        "token_url",
-        "client_id",
-        "client_secret",
-        "username",
-        "password",
-        "refresh_token",
-        "scope",
-        "client_auth",
-        "token_field",
-        "expires_in_field",
-        "extra_params",
-        "authorize_url",
-        "redirect_uri",
-        "token_headers",
-        "reauth_command",
-        "token_request_format",
-    ]
-    kwargs: dict[str, Any] = {k: spec[k] for k in keys if spec.get(k) not in (None, "")}
-    token_rate = spec.get("rate_limit") or {}
-    limit, seconds = token_rate.get("requests"), token_rate.get("per_seconds")
-    try:
-        if limit not in (None, ""):
-            kwargs["max_token_requests_per_minute"] = int(limit)
-            if kwargs["max_token_requests_per_minute"] < 1:
-                raise ValueError
-        if seconds not in (None, ""):
-            kwargs["token_window_seconds"] = float(seconds)
-            if kwargs["token_window_seconds"] <= 0:
-                raise ValueError
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"{label}: auth.rate_limit needs requests (a whole number >= 1) and per_seconds (> 0), "
-            f"got requests={limit!r}, per_seconds={seconds!r}"
-        ) from None
-    store_spec = spec.get("token_store")
-    if store_spec:
-        key = str(store_spec.get("key") or "").strip()
-        if not key:
-            raise ConfigError(f"{label}: token_store needs a key (e.g. `bling-{{{{ account.token_store_key }}}}`)")
-        kwargs["token_store"] = build_token_store(store_spec)
-        kwargs["store_key"] = key
-    return OAuth2Auth(
-        grant_type=spec.get("grant_type", "client_credentials"),
-        verify_tls=verify_tls,
-        label=label,
-        account=account,
-        **kwargs,
-    )
+    config = OAuth2Config.from_mapping(spec, label)
+    store = build_token_store(config.token_store) if config.token_store else None
+    return OAuth2Auth(config, token_store=store, verify_tls=verify_tls, label=label, account=account)
 
 
 def _none(spec: Mapping[str, Any], **_: Any) -> NoAuth:

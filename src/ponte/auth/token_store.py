@@ -31,11 +31,12 @@ from typing import Any
 from ponte.core.errors import ConfigError
 from ponte.core.file_lock import POLL_SECONDS, LockTimeout, file_lock
 from ponte.core.private_files import private_folder, replace_file
+from ponte.declaration.models import TokenStoreSpec
 
 logger = logging.getLogger("ponte.auth")
 
-DEFAULT_FILE_PATH = ".ponte/tokens.json"
-DEFAULT_TABLE = "ponte.oauth_tokens"
+DEFAULT_FILE_PATH = TokenStoreSpec.path
+DEFAULT_TABLE = TokenStoreSpec.table
 _CALL_LOG_CAP = 1000
 
 
@@ -417,16 +418,11 @@ class PostgresTokenStore(TokenStore):
         return found
 
 
-def build_token_store(spec: Mapping[str, Any] | None) -> TokenStore:
-    """The store a rendered `token_store:` block declares (type default file, path default .ponte/tokens.json)."""
-    spec = spec or {}
-    kind = str(spec.get("type") or "file").strip().lower()
-    if kind == "file":
-        return FileTokenStore(str(spec.get("path") or DEFAULT_FILE_PATH))
-    if kind == "postgres":
-        return PostgresTokenStore(
-            str(spec.get("dsn") or ""),
-            table=str(spec.get("table") or DEFAULT_TABLE),
-            encryption_key=str(spec.get("encryption_key") or "") or None,
-        )
-    raise ConfigError(f"unknown token_store type '{kind}'; expected file or postgres")
+def build_token_store(spec: Mapping[str, Any] | TokenStoreSpec) -> TokenStore:
+    """The store a rendered `token_store:` block declares (its defaults: `TokenStoreSpec`)."""
+    store = spec if isinstance(spec, TokenStoreSpec) else TokenStoreSpec.from_mapping(spec, "token_store")
+    if store.type == "file":
+        return FileTokenStore(store.path)
+    if store.type == "postgres":
+        return PostgresTokenStore(str(store.dsn or ""), table=store.table, encryption_key=store.encryption_key)
+    raise ConfigError(f"unknown token_store type '{store.type}'; expected file or postgres")

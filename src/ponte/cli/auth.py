@@ -152,7 +152,7 @@ def build_account_auth(
     auth = build_authenticator(block, verify_tls=verify, label=f"ponte auth {source}", account=account.get("name"))
     redactor.add(*auth.secrets())
     auth.on_new_secret = redactor.add
-    if not auth.client_id:
+    if not auth.config.client_id:
         raise ConfigError(f"no client_id for account '{who}': set it in the account or the client_id setting")
     return auth, redactor, str(block.get("redirect_uri") or DEFAULT_REDIRECT_URI)
 
@@ -165,7 +165,7 @@ def _stdin_reader(results: queue.Queue[tuple[str, str]]) -> None:
 
 
 def _wait_for_code(auth: OAuth2Auth, redirect_uri: str, state: str, timeout: float, open_browser: bool) -> str:
-    url = authorize_url(str(auth.authorize_url), str(auth.client_id), state)
+    url = authorize_url(str(auth.config.authorize_url), str(auth.config.client_id), state)
     interactive = sys.stdin is not None and sys.stdin.isatty()
     listener = CallbackListener(redirect_uri, state, notice=lambda m: click.echo(f"ponte auth: {m}", err=True))
     try:
@@ -283,7 +283,7 @@ def auth(
         if status:
             _status(oauth)
             return
-        if not oauth.authorize_url:
+        if not oauth.config.authorize_url:
             raise ConfigError(f"{source}: auth has no authorize_url")
         state = new_state()
         if code:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ponte.core.errors import ApiError, AuthError, QuotaExhausted
+from ponte.declaration.models import ErrorsSpec, HttpSpec
 from ponte.http.rate_budget import DailyQuota, RateLimiter
 from ponte.http.redaction import Redactor
 from ponte.http.retry_policy import RetryPolicy, retry_after_seconds, server_wait
@@ -32,6 +34,21 @@ TRANSIENT_ERRORS = (
     requests.exceptions.ContentDecodingError,
     ConnectionResetError,
 )
+
+
+# Parsed JSON bodies, by response: parsed once in `send`, read by whoever holds the response (the SDK hands
+# streams and paginators only the response), gone with it. A side map, so nothing rides on requests' objects.
+_BODIES: weakref.WeakKeyDictionary[requests.Response, Any] = weakref.WeakKeyDictionary()
+
+
+def keep_body(response: requests.Response, body: Any) -> None:
+    """Remember the parsed body of `response` (the client does it; also for responses built in code)."""
+    _BODIES[response] = body
+
+
+def parsed_body(response: requests.Response) -> Any:
+    """The JSON body `HttpClient.send` parsed (None for an empty body or a response sent with expect_json off)."""
+    return _BODIES.get(response)
 
 
 class Authenticator(Protocol):
@@ -49,11 +66,11 @@ class HttpSettings:
     """Per-plugin knobs of the client, read from the declaration."""
 
     name: str
-    timeout_seconds: float = 60.0
-    verify_tls: bool | str = True
-    user_agent: str = "ponte-elt/0.1"
+    timeout_seconds: float = HttpSpec.timeout_seconds
+    verify_tls: bool | str = HttpSpec.verify_tls
+    user_agent: str = HttpSpec.user_agent
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    message_fields: tuple[str, ...] = ("message", "error", "detail")
+    message_fields: tuple[str, ...] = ErrorsSpec.message_fields
     hints: Mapping[int, str] = field(default_factory=dict)
     pool_size: int = 8
     daily_quota_when: tuple[str, Any] | None = None
@@ -90,7 +107,7 @@ class HttpClient:
 
     # -- public -------------------------------------------------------------------------------------------
     def send(self, request: requests.PreparedRequest, *, label: str, expect_json: bool = True) -> requests.Response:
-        """Send with budget and retries; on success the parsed body is in `response.ponte_json`."""
+        """Send with budget and retries; on success the parsed body is `parsed_body(response)`."""
         attempt = 0
         rate_waits = 0
         reauthenticated = False
@@ -130,7 +147,7 @@ class HttpClient:
                 raise ApiError(self._error_text(response, label, request), status=status, body=_body(response))
             if expect_json:
                 try:
-                    response.ponte_json = orjson.loads(response.content) if response.content else None  # type: ignore[attr-defined]
+                    keep_body(response, orjson.loads(response.content) if response.content else None)
                 except orjson.JSONDecodeError as exc:
                     attempt += 1
                     self._retry_or_raise(attempt, label, request, f"malformed JSON body ({exc})", response)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ponte.core.errors import ConfigError
+from ponte.declaration.models import ErrorsSpec, HttpSpec, RateLimitSpec
 from ponte.declaration.templates import render
 from ponte.http import DailyQuota, HttpClient, HttpSettings, RateLimiter
 from ponte.http.redaction import Redactor
@@ -32,53 +32,36 @@ def build_client(
 ) -> HttpClient:
     """One HTTP client for `plugin` (e.g. `tap-sienge`); `label` names it in messages (plugin and account)."""
     cfg = scope["config"]
-    http = render(spec.get("http") or {}, scope)
-    verify = http.get("verify_tls", True)
-    if isinstance(verify, str) and verify.lower() in ("true", "false"):
-        verify = verify.lower() == "true"
+    http = HttpSpec.from_mapping(render(spec.get("http") or {}, scope), label)
     account = (scope.get("account") or {}).get("name")
-    auth = build_auth(render(spec.get("auth"), scope), verify_tls=verify, label=label, account=account)
+    auth = build_auth(render(spec.get("auth"), scope), verify_tls=http.verify_tls, label=label, account=account)
     redactor.add(*auth.secrets())
     if hasattr(auth, "on_new_secret"):
         auth.on_new_secret = redactor.add  # rotated tokens are masked from the moment they exist
-    errors = spec.get("errors") or {}
+    errors = ErrorsSpec.from_mapping(spec.get("errors"))
     settings = HttpSettings(
         name=label,
-        timeout_seconds=float(http.get("timeout_seconds") or 60),
-        verify_tls=verify,
-        user_agent=http.get("user_agent", "ponte-elt/0.1 (+https://github.com/ponte-elt)"),
+        timeout_seconds=http.timeout_seconds,
+        verify_tls=http.verify_tls,
+        user_agent=http.user_agent,
         retry=RetryPolicy(
-            max_retries=int(http.get("max_retries", 6)),
-            base_seconds=float(_given(http.get("backoff_base_seconds"), 1.0)),
-            max_seconds=float(http.get("backoff_max_seconds", 60.0)),
-            rate_limit_fallback_seconds=float(http.get("rate_limit_wait_seconds") or 60.0),
+            max_retries=http.max_retries,
+            base_seconds=http.backoff_base_seconds,
+            max_seconds=http.backoff_max_seconds,
+            rate_limit_fallback_seconds=http.rate_limit_wait_seconds,
         ),
-        daily_quota_when=_marker(errors.get("daily_quota_when")),
-        message_fields=tuple(errors.get("message_fields") or ("message",)),
-        hints={int(k): " ".join(str(v).split()) for k, v in (errors.get("hints") or {}).items()},
+        daily_quota_when=errors.daily_quota_when,
+        message_fields=errors.message_fields,
+        hints=errors.hints,
     )
-    limits = render(spec.get("rate_limit") or {}, scope)
-    limiter = None
-    if limits.get("requests"):
-        try:
-            limiter = RateLimiter(int(limits["requests"]), float(limits.get("per_seconds") or 60))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{label}: invalid rate budget ({exc}); check the rate settings") from None
+    limits = RateLimitSpec.from_mapping(render(spec.get("rate_limit") or {}, scope), label)
+    limiter = RateLimiter(limits.requests, limits.per_seconds) if limits.requests else None
     quota = None
-    if limits.get("per_day"):
+    if limits.per_day:
         quota = DailyQuota(
-            int(limits["per_day"]),
-            key=str(limits.get("quota_key") or plugin),
+            limits.per_day,
+            key=limits.quota_key or plugin,
             state_dir=cfg.get("state_dir") or ".ponte",
             timezone=timezone.key,
         )
     return HttpClient(settings, limiter=limiter, quota=quota, redactor=redactor, auth=auth, logger=logger)
-
-
-def _given(value: Any, default: float) -> Any:
-    """A rendered value, or the default when its template rendered empty (the setting was not set)."""
-    return default if value in (None, "") else value
-
-
-def _marker(spec: Mapping[str, Any] | None) -> tuple[str, Any] | None:
-    return (str(spec["field"]), spec["equals"]) if spec else None

@@ -8,16 +8,18 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ponte.declaration.models import HttpSpec
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """Retry limits; 429 waits are budgeted separately because the server told us exactly when to come back."""
 
-    max_retries: int = 6
+    max_retries: int = HttpSpec.max_retries
     max_rate_limit_waits: int = 30
-    base_seconds: float = 1.0
-    max_seconds: float = 60.0
-    rate_limit_fallback_seconds: float = 60.0
+    base_seconds: float = HttpSpec.backoff_base_seconds
+    max_seconds: float = HttpSpec.backoff_max_seconds
+    rate_limit_fallback_seconds: float = HttpSpec.rate_limit_wait_seconds
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """Exponential backoff with full jitter for the given 1-based attempt."""

@@ -15,6 +15,7 @@ from typing import Any
 from ponte.core.errors import PonteError, SpecError
 from ponte.declaration.locate import spec_error
 from ponte.declaration.schema_errors import did_you_mean
+from ponte.declaration.streams import stream_specs
 from ponte.declaration.validation import load_tap_spec, register_semantic_check
 from ponte.declaration.yaml_loader import KeyPath, LoadedYaml
 from ponte.mapper.expressions import field_references
@@ -33,15 +34,12 @@ def tap_path(data: Mapping[str, Any], base_dir: Path) -> Path | None:
 
 def source_schemas(data: Mapping[str, Any], loaded: LoadedYaml, base_dir: Path) -> dict[str, dict[str, Any]] | None:
     """Each stream's JSON Schema as the source tap declares it; None when the mapping names no tap."""
-    # Lazily: ponte.tap.factory imports singer-sdk, which `ponte validate` otherwise never needs.
-    from ponte.tap.factory import stream_defs
-
     path = tap_path(data, base_dir)
     if path is None:
         return None
     try:
         spec = load_tap_spec(path)
-        defs = stream_defs(spec.data, spec.base_dir, spec.file)
+        defs = stream_specs(spec.data, spec.base_dir, spec.file)
     except PonteError as exc:
         raise spec_error(loaded, ("source", "tap"), f"cannot read the source tap declaration: {exc}") from None
     return {d.name: d.schema for d in defs}

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ponte.core.errors import ConfigError
+from ponte.declaration.models import AccountsSpec
 from ponte.declaration.templates import render
 
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -20,22 +21,22 @@ ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 def accounts_setting(spec: Mapping[str, Any]) -> str | None:
     """The setting listing the accounts, or None for a single-account declaration."""
-    block = spec.get("accounts")
-    return str(block["setting"]) if block else None
+    block = AccountsSpec.of(spec)
+    return block.setting if block else None
 
 
 def secret_fields(spec: Mapping[str, Any]) -> list[str]:
     """Account fields that must never be printed."""
-    block = spec.get("accounts") or {}
-    return list(block.get("secret_fields") or ["client_secret"])
+    block = AccountsSpec.of(spec)
+    return list(block.secret_fields if block else AccountsSpec.secret_fields)
 
 
 def resolve_accounts(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The configured accounts with defaults filled in; a clear ConfigError for every malformed entry."""
-    block = spec.get("accounts")
+    block = AccountsSpec.of(spec)
     if not block:
         return []
-    setting = str(block["setting"])
+    setting = block.setting
     value = config.get(setting)
     if isinstance(value, str):  # an env var (TAP_BLING_ACCOUNTS) holds JSON
         try:
@@ -49,7 +50,7 @@ def resolve_accounts(spec: Mapping[str, Any], config: Mapping[str, Any]) -> list
         )
     if not isinstance(value, list):
         raise ConfigError(f"setting '{setting}' must be a list of accounts, got {type(value).__name__}")
-    defaults = render(dict(block.get("defaults") or {}), {"config": dict(config)})
+    defaults = render(dict(block.defaults), {"config": dict(config)})
     accounts: list[dict[str, Any]] = []
     seen: set[str] = set()
     for index, raw in enumerate(value):

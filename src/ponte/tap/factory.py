@@ -1,25 +1,22 @@
 """Build a singer-sdk Tap class from a `taps/<source>.yml` declaration.
 
 The declaration is read once, when the console script starts; every stream becomes a DeclarativeStream
-subclass with its StreamDef. What the SDK leaves to each tap author is decided here, the same way for every
+subclass with its StreamSpec (ponte.declaration.streams). What the SDK leaves to each tap author is decided here, the same way for every
 source: settings → config JSON Schema, defaults merged into streams, parents linked to children.
 """
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 from singer_sdk import Tap
 
-from ponte.core.errors import SpecError
 from ponte.declaration.settings_schema import settings_jsonschema
-from ponte.declaration.stream_defaults import effective_paginator, effective_record_selector
-from ponte.declaration.stream_schemas import resolve_schema
+from ponte.declaration.streams import StreamSpec, stream_specs
 from ponte.tap.lifecycle import LifecycleMixin
 from ponte.tap.runtime import TapRuntime, build_runtime
-from ponte.tap.stream import WINDOW_END_FIELD, DeclarativeStream, StreamDef
+from ponte.tap.stream import DeclarativeStream
 
 EMIT_ACTIVATE_VERSION = {
     "type": ["boolean"],
@@ -39,109 +36,8 @@ def config_jsonschema(settings: list[dict[str, Any]]) -> dict[str, Any]:
     return schema
 
 
-def stream_defs(spec: dict[str, Any], base_dir: Path, file: str) -> list[StreamDef]:
-    """Every declared stream with defaults merged, schema resolved and primary keys checked."""
-    defaults = spec.get("defaults") or {}
-    defs: list[StreamDef] = []
-    for index, raw in enumerate(spec.get("streams") or []):
-        where = f"streams.{index}"
-        selector = effective_record_selector(spec, raw)
-        schema = resolve_schema(raw["schema"], base_dir, selector, f"{where}.schema")
-        properties = schema.setdefault("properties", {})
-        parent_props = next((d.schema.get("properties", {}) for d in defs if d.name == raw.get("parent")), {})
-        for child_field, parent_field in (raw.get("parent_keys") or {}).items():
-            declared = copy.deepcopy(parent_props.get(parent_field) or {"type": ["integer", "string"]})
-            declared["description"] = f"{parent_field} of the parent {raw.get('parent')} record."
-            properties.setdefault(child_field, declared)
-        for target, source in (raw.get("copy_fields") or {}).items():
-            properties.setdefault(target, _nested_property(schema, source))
-        if raw.get("deleted_when"):
-            properties["_sdc_deleted_at"] = {
-                "type": ["string", "null"],
-                "format": "date-time",
-                "description": "Set when the source marks the record deleted.",
-            }
-        account_field = (spec.get("accounts") or {}).get("field")
-        if account_field:
-            properties[account_field] = {"type": ["string"], "description": "Account the record was read from."}
-        each = raw.get("for_each")
-        if each:
-            properties[each["field"]] = {
-                "type": ["string"],
-                "description": f"The value of setting {each['setting']} this record was read for.",
-            }
-        for key in raw.get("primary_key") or []:
-            if key not in properties:
-                raise SpecError(
-                    f"primary key field '{key}' is not in the stream's schema; add it to the schema or fix the key",
-                    file=file,
-                    key_path=f"{where}.primary_key",
-                )
-            prop = properties[key]
-            if isinstance(prop.get("type"), list) and "null" in prop["type"]:
-                prop["type"] = [t for t in prop["type"] if t != "null"]
-        replication = dict(raw.get("replication") or {"method": "full_table"})
-        if replication.get("method") == "incremental" and not replication.get("cursor_field"):
-            properties[WINDOW_END_FIELD] = _window_end_property(replication)
-        defs.append(
-            StreamDef(
-                name=raw["name"],
-                path=raw["path"],
-                primary_key=list(raw.get("primary_key") or []),
-                schema=schema,
-                paginator=effective_paginator(spec, raw),
-                record_selector=selector,
-                params=dict(defaults.get("params") or {}) | dict(raw.get("params") or {}),
-                headers=dict(defaults.get("headers") or {}) | dict(raw.get("headers") or {}),
-                replication=replication,
-                parent=raw.get("parent"),
-                parent_keys=dict(raw.get("parent_keys") or {}),
-                description=raw.get("description"),
-                selected=raw.get("selected", True),
-                ids_from=_ids_from(spec, raw.get("ids_from")),
-                detail=raw.get("detail"),
-                copy_fields=dict(raw.get("copy_fields") or {}),
-                deleted_when=raw.get("deleted_when"),
-                for_each=dict(each) if each else None,
-            )
-        )
-    return defs
-
-
-def _window_end_property(replication: dict[str, Any]) -> dict[str, Any]:
-    """The schema of the window end stamped on records that carry no change time (their replication key)."""
-    day_filter = "%H" not in replication.get("request_format", "%Y-%m-%dT%H:%M:%S")
-    return {
-        "type": ["string", "null"],
-        "format": "date" if day_filter else "date-time",
-        "description": "End of the change window this record was read in (the stream's replication key: the API "
-        "filters on a change time the records do not carry).",
-    }
-
-
-def _ids_from(spec: dict[str, Any], raw: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The id listing with the tap's default paginator and record selector filled in."""
-    if not raw:
-        return None
-    return {
-        **raw,
-        "paginator": effective_paginator(spec, raw),
-        "record_selector": effective_record_selector(spec, raw),
-    }
-
-
-def _nested_property(schema: dict[str, Any], dotted: str) -> dict[str, Any]:
-    """The JSON Schema of `a.b.c` inside an object schema (any type when it is not declared)."""
-    node: Any = schema
-    for part in dotted.split("."):
-        node = (node.get("properties") or {}).get(part) if isinstance(node, dict) else None
-        if node is None:
-            return {}
-    return copy.deepcopy(node)
-
-
-def stream_classes(defs: list[StreamDef], tap_name: str) -> list[type[DeclarativeStream]]:
-    """One DeclarativeStream subclass per StreamDef, children linked to their parent's class."""
+def stream_classes(defs: list[StreamSpec], tap_name: str) -> list[type[DeclarativeStream]]:
+    """One DeclarativeStream subclass per StreamSpec, children linked to their parent's class."""
     classes: dict[str, type[DeclarativeStream]] = {}
     for sdef in defs:
         attrs: dict[str, Any] = {"sdef": sdef, "child_parent_fields": set(), "__doc__": sdef.description}
@@ -162,7 +58,7 @@ def _class_name(tap_name: str, stream: str) -> str:
 def build_tap_class(spec: dict[str, Any], base_dir: Path, file: str) -> type[Tap]:
     """A Tap subclass for one declaration (`tap-<name>`), ready for `.cli()`."""
     tap_name = f"tap-{spec['name']}"
-    defs = stream_defs(spec, base_dir, file)
+    defs = stream_specs(spec, base_dir, file)
     classes = stream_classes(defs, tap_name)
 
     class DeclarativeTap(LifecycleMixin, Tap):

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+import requests
+
+from ponte.declaration.models import PaginatorSpec
 from ponte.declaration.records import dig, select_records
+from ponte.http.client import keep_body
 from ponte.tap.paginators import build_paginator
 
 
@@ -15,17 +19,17 @@ def batched(values: Sequence[Any], size: int) -> Iterator[list[Any]]:
         yield list(values[start : start + size])
 
 
-class _Page:
-    """The one attribute paginators read from a response."""
-
-    def __init__(self, body: Any) -> None:
-        self.ponte_json = body
+def _page(body: Any) -> requests.Response:
+    """A response holding a body already parsed (paginators read only that)."""
+    response = requests.Response()
+    keep_body(response, body)
+    return response
 
 
 def list_field_values(
     get_json: Callable[[Mapping[str, Any]], Any],
     params: Mapping[str, Any],
-    paginator_spec: Mapping[str, Any],
+    paginator_spec: PaginatorSpec,
     selector: str | None,
     field: str,
 ) -> list[Any]:
@@ -38,5 +42,5 @@ def list_field_values(
             value = dig(record, field)
             if value is not None:
                 seen.setdefault(value, None)
-        paginator.advance(_Page(body))
+        paginator.advance(_page(body))
     return list(seen)

@@ -31,6 +31,7 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib.encoding.simple import Message, SingerMessageType
 
 from ponte.core.errors import PonteError, QuotaExhausted
+from ponte.declaration.models import TapOptions
 from ponte.declaration.templates import render
 from ponte.runlog.report import STOPPED_QUOTA, report
 from ponte.tap.completion import COMPLETED_KEY, INTERRUPTED_KEY
@@ -107,7 +108,7 @@ class LifecycleMixin:
     def _plan_resume(self) -> None:
         """Find each account's unfinished pass in the input state and which partitions its runs finished."""
         bookmarks = (self.state or {}).get("bookmarks", {})  # type: ignore[attr-defined]
-        field = (self.declaration.get("accounts") or {}).get("field")
+        field = TapOptions.of(self.declaration).account_field  # type: ignore[attr-defined]
         roots = {
             name: bookmarks.get(name) or {}
             for name, stream in self.streams.items()  # type: ignore[attr-defined]

@@ -14,17 +14,14 @@ the page's token (`page_params(token)`), so a stream builds them from the token 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import requests
 from singer_sdk.pagination import BaseAPIPaginator, SinglePagePaginator
 
+from ponte.declaration.models import PaginatorSpec
 from ponte.declaration.records import dig, select_records
-
-
-def _body(response: requests.Response) -> Any:
-    return getattr(response, "ponte_json", None)
+from ponte.http.client import parsed_body
 
 
 class OffsetPaginator(BaseAPIPaginator[int]):
@@ -32,13 +29,13 @@ class OffsetPaginator(BaseAPIPaginator[int]):
 
     contiguous = True  # the next page starts right after the rows this one returned, whatever their number
 
-    def __init__(self, spec: Mapping[str, Any], selector: str | None, start: Any = None) -> None:
+    def __init__(self, spec: PaginatorSpec, selector: str | None, start: Any = None) -> None:
         super().__init__(int(start or 0))
-        self.limit_param = spec.get("limit_param", "limit")
-        self.offset_param = spec.get("offset_param", "offset")
-        self.page_size = int(spec.get("page_size", 100))
-        self.total_field = spec.get("total_field")
-        self.inserts_at_head = spec.get("inserts_at") == "head"
+        self.limit_param = spec.limit_param
+        self.offset_param = spec.offset_param
+        self.page_size = spec.page_size
+        self.total_field = spec.total_field
+        self.inserts_at_head = spec.inserts_at == "head"
         self.selector = selector
         self.overlap = max(1, min(20, self.page_size // 10))
         self._last_total: int | None = None
@@ -56,13 +53,13 @@ class OffsetPaginator(BaseAPIPaginator[int]):
 
     def continue_if_empty(self, response: requests.Response) -> bool:
         """A page whose rows were all emitted before (skipped) is not the end of the list."""
-        return bool(select_records(_body(response), self.selector))
+        return bool(select_records(parsed_body(response), self.selector))
 
     def records_to_skip(self, response: requests.Response, page_len: int) -> int:
         """How many leading rows of this page were already emitted because rows were inserted at the head."""
         if not (self.inserts_at_head and self.total_field):
             return 0
-        total = dig(_body(response), self.total_field)
+        total = dig(parsed_body(response), self.total_field)
         if not isinstance(total, int):
             return 0
         if self._last_total is not None and total > self._last_total:
@@ -74,12 +71,12 @@ class OffsetPaginator(BaseAPIPaginator[int]):
 
     def remaining(self, response: requests.Response) -> int | None:
         """Rows from this page to the end of the list, when the envelope gives the total (progress and ETA)."""
-        total = dig(_body(response), self.total_field) if self.total_field else None
+        total = dig(parsed_body(response), self.total_field) if self.total_field else None
         return total - self.current_value if isinstance(total, int) else None
 
     def get_next(self, response: requests.Response) -> int | None:
         """Next offset, or None when the list is exhausted."""
-        body = _body(response)
+        body = parsed_body(response)
         count = len(select_records(body, self.selector))
         if count == 0:
             return None
@@ -94,14 +91,14 @@ class OffsetPaginator(BaseAPIPaginator[int]):
 class PagePaginator(BaseAPIPaginator[int]):
     """Page number + page size, optionally with a `hasNext` flag or a total-pages field (TOTVS, Bling)."""
 
-    def __init__(self, spec: Mapping[str, Any], selector: str | None, start: Any = None) -> None:
-        self.start_page = int(spec.get("start_page", 1))
+    def __init__(self, spec: PaginatorSpec, selector: str | None, start: Any = None) -> None:
+        self.start_page = spec.start_page
         super().__init__(self.start_page if start is None else int(start))
-        self.page_param = spec.get("page_param", "page")
-        self.size_param = spec.get("size_param", "pageSize")
-        self.page_size = int(spec.get("page_size", 100))
-        self.has_next_field = spec.get("has_next_field")
-        self.total_pages_field = spec.get("total_pages_field")
+        self.page_param = spec.page_param
+        self.size_param = spec.size_param
+        self.page_size = spec.page_size
+        self.has_next_field = spec.has_next_field
+        self.total_pages_field = spec.total_pages_field
         self.selector = selector
 
     def resume_start(self, token: Any, done: int) -> tuple[int, int]:
@@ -117,7 +114,7 @@ class PagePaginator(BaseAPIPaginator[int]):
 
     def continue_if_empty(self, response: requests.Response) -> bool:
         """A page whose rows were all emitted before (skipped) is not the end of the list."""
-        return bool(select_records(_body(response), self.selector))
+        return bool(select_records(parsed_body(response), self.selector))
 
     def records_to_skip(self, response: requests.Response, page_len: int) -> int:
         """Page-numbered lists are not compensated."""
@@ -125,7 +122,7 @@ class PagePaginator(BaseAPIPaginator[int]):
 
     def get_next(self, response: requests.Response) -> int | None:
         """Next page number, or None when done."""
-        body = _body(response)
+        body = parsed_body(response)
         if not select_records(body, self.selector):
             return None
         if self.has_next_field and not dig(body, self.has_next_field):
@@ -140,7 +137,7 @@ class PagePaginator(BaseAPIPaginator[int]):
 class SinglePage(SinglePagePaginator):
     """One request, no paging parameters (e.g. Sienge payment-categories)."""
 
-    def __init__(self, spec: Mapping[str, Any], selector: str | None, start: Any = None) -> None:
+    def __init__(self, spec: PaginatorSpec, selector: str | None, start: Any = None) -> None:
         super().__init__()
 
     def resume_start(self, token: Any, done: int) -> tuple[None, int]:
@@ -159,6 +156,6 @@ class SinglePage(SinglePagePaginator):
 PAGINATORS: dict[str, type] = {"offset": OffsetPaginator, "page": PagePaginator, "none": SinglePage}
 
 
-def build_paginator(spec: Mapping[str, Any], selector: str | None, start: Any = None) -> Any:
+def build_paginator(spec: PaginatorSpec, selector: str | None, start: Any = None) -> Any:
     """Instantiate the declared paginator, at its first page or at the token `start`."""
-    return PAGINATORS[spec.get("type", "none")](spec, selector, start)
+    return PAGINATORS[spec.type](spec, selector, start)

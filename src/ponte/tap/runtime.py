@@ -6,12 +6,14 @@ import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ponte.auth.registry import build_authenticator
 from ponte.core.errors import QuotaExhausted
+from ponte.declaration.models import TapOptions
 from ponte.declaration.setting_aliases import apply_aliases
 from ponte.declaration.templates import render
 from ponte.http import HttpClient
@@ -65,11 +67,10 @@ class TapRuntime:
     # accounts (None: the only one) whose daily quota ran out in this run: their streams stop, others go on
     spent: dict[str | None, QuotaExhausted] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def account_field(self) -> str | None:
-        """Record field carrying the account name, when the declaration has accounts."""
-        block = self.spec.get("accounts")
-        return str(block["field"]) if block else None
+        """Record field carrying the account name, when the declaration has accounts (read per record)."""
+        return TapOptions.of(self.spec).account_field
 
     def client_for(self, account: str | None) -> HttpClient:
         """The account's client (the only client when there are no accounts)."""
@@ -126,7 +127,7 @@ def build_runtime(
     accounts = resolve_accounts(spec, cfg)
     for account in accounts:
         redactor.add(*(str(account[k]) for k in secret_fields(spec) if account.get(k)))
-    timezone = ZoneInfo(spec.get("timezone") or "UTC")
+    timezone = ZoneInfo(TapOptions.of(spec).timezone)
     clients = {
         a["name"]: build_client(
             spec,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import requests
@@ -22,8 +21,11 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.streams import RESTStream
 
 from ponte.core.errors import ApiError, QuotaExhausted
+from ponte.declaration.models import TapOptions
 from ponte.declaration.records import dig, select_records
-from ponte.declaration.templates import references, render
+from ponte.declaration.streams import WINDOW_END_FIELD, StreamSpec
+from ponte.declaration.templates import render
+from ponte.http.client import parsed_body
 from ponte.tap.completion import CompletionMixin
 from ponte.tap.expected_errors import QuietExpectedErrors
 from ponte.tap.fanout import batched, list_field_values
@@ -39,78 +41,19 @@ from ponte.tap.windows import Window, split_windows
 INCREMENTAL = "INCREMENTAL"
 FULL_TABLE = "FULL_TABLE"
 WINDOW_KEY = "__ponte_window__"
-# The replication key of a `window_end` stream whose records carry no change time: the end of the window each
-# record was read in (the bookmark is the largest such value), stamped on the record by the tap. `_sdc_` marks
-# it as Singer metadata (the ingest-API targets drop such fields from their payloads).
-WINDOW_END_FIELD = "_sdc_window_end"
 IDS_KEY = "__ponte_ids__"
 
 
-@dataclass
-class StreamDef:
-    """A stream declaration with defaults merged and its schema resolved."""
-
-    name: str
-    path: str
-    primary_key: list[str]
-    schema: dict[str, Any]
-    paginator: dict[str, Any]
-    record_selector: str | None
-    params: dict[str, Any] = field(default_factory=dict)
-    headers: dict[str, Any] = field(default_factory=dict)
-    replication: dict[str, Any] = field(default_factory=lambda: {"method": "full_table"})
-    parent: str | None = None
-    parent_keys: dict[str, str] = field(default_factory=dict)
-    description: str | None = None
-    selected: bool = True
-    ids_from: dict[str, Any] | None = None
-    detail: dict[str, Any] | None = None
-    copy_fields: dict[str, str] = field(default_factory=dict)
-    deleted_when: dict[str, Any] | None = None
-    for_each: dict[str, Any] | None = None
-
-    @property
-    def incremental(self) -> bool:
-        """True when the stream asks the server only for changes."""
-        return self.replication.get("method") == "incremental"
-
-    @property
-    def bookmark_mode(self) -> str:
-        """`max_value` (largest cursor seen) or `window_end` (end of the window asked for)."""
-        return self.replication.get("bookmark", "max_value")
-
-    @property
-    def catalog_replication_key(self) -> str | None:
-        """The record field the catalog names as replication key: the cursor field when the records carry one,
-        else the window end stamped on each record (WINDOW_END_FIELD); None for full-table streams."""
-        if not self.incremental:
-            return None
-        return self.replication.get("cursor_field") or WINDOW_END_FIELD
-
-    @property
-    def stamps_window_end(self) -> bool:
-        """True when the tap adds WINDOW_END_FIELD to each record."""
-        return self.catalog_replication_key == WINDOW_END_FIELD
-
-    def parent_fields(self) -> set[str]:
-        """Fields of the parent record this stream needs (path/params templates and parent_keys)."""
-        return references([self.path, self.params], "parent") | set(self.parent_keys.values())
-
-    @property
-    def first_run_unfiltered(self) -> bool:
-        """The first run lists everything without the window filter."""
-        return self.replication.get("first_run") == "unfiltered"
-
-
 class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMixin, PrivateStreamHooks, RESTStream):
-    """A REST stream whose behaviour comes entirely from its StreamDef."""
+    """A REST stream whose behaviour comes entirely from its StreamSpec."""
 
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
-    sdef: ClassVar[StreamDef]
+    sdef: ClassVar[StreamSpec]
     child_parent_fields: ClassVar[set[str]] = set()
 
     def __init__(self, tap: Any) -> None:
         self.ponte_tap = tap  # the generated Tap (declaration, runtime, pass bookkeeping); the SDK's is private
+        self._options = options = TapOptions.of(tap.declaration)
         super().__init__(tap=tap, name=self.sdef.name, schema=self.sdef.schema, path=self.sdef.path)
         self.primary_keys = list(self.sdef.primary_key)
         # the declared paging scheme: builds a page's params from the token the SDK passes to get_url_params
@@ -122,9 +65,9 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         self._declared = frozenset(properties)
         self._boolean_fields = [k for k, p in properties.items() if _only_boolean(p)]
         self._date_fields = [k for k, p in properties.items() if p.get("format") in ("date", "date-time")]
-        self._empty_dates = frozenset(tap.declaration.get("empty_dates") or ())
-        self._date_formats = list(tap.declaration.get("date_formats") or ())
-        self._strip = bool(tap.declaration.get("strip_strings"))
+        self._empty_dates = options.empty_dates
+        self._date_formats = list(options.date_formats)
+        self._strip = options.strip_strings
         if not self.sdef.incremental and self.activate_version:
             set_table_version(self, tap.run_version)
         self._progress: Progress | None = None
@@ -132,7 +75,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         self._bookmark_end: dt.datetime | None = None
         self._key_fields = key_fields(
             self.sdef.primary_key,
-            account_field=(tap.declaration.get("accounts") or {}).get("field"),
+            account_field=options.account_field,
             parent_keys=self.sdef.parent_keys,
             copy_fields=self.sdef.copy_fields,
         )
@@ -162,7 +105,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
     def replication_key(self) -> str | None:  # type: ignore[override]
         """The SDK tracks a cursor only in max_value mode; window_end bookmarks are managed here."""
         if self.sdef.incremental and self.sdef.bookmark_mode == "max_value":
-            return self.sdef.replication.get("cursor_field")
+            return self.sdef.replication.cursor_field
         return None
 
     @replication_key.setter
@@ -202,7 +145,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         """Child streams keep one state for the whole stream (one per account), not one per parent record."""
         if not self.sdef.parent:
             return None
-        field_name = (self.ponte_tap.declaration.get("accounts") or {}).get("field")
+        field_name = self._options.account_field
         return [field_name] if field_name else []
 
     @state_partitioning_keys.setter
@@ -218,9 +161,9 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
             return super().partitions
         contexts: list[dict] = [{field_name: a["name"]} for a in self.runtime.accounts] if field_name else [{}]
         if each:
-            setting = next(s for s in self.runtime.spec.get("settings") or [] if s["name"] == each["setting"])
+            setting = next(s for s in self.runtime.spec.get("settings") or [] if s["name"] == each.setting)
             values = for_each_values(setting, self.runtime.config, self.runtime.name, self.name)
-            contexts = [{**context, each["field"]: value} for context in contexts for value in values]
+            contexts = [{**context, each.field: value} for context in contexts for value in values]
         return contexts
 
     def _account(self, context: Mapping[str, Any] | None) -> str | None:
@@ -241,7 +184,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         scope = self.runtime.scope(self._account(context))
         scope["parent"] = dict(context or {})
         if self.sdef.for_each:
-            field_name = self.sdef.for_each["field"]
+            field_name = self.sdef.for_each.field
             scope["each"] = {field_name: (context or {}).get(field_name)}
         return scope
 
@@ -274,7 +217,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
             params.update(self.window_params(window))
         ids = (context or {}).get(IDS_KEY)
         if ids is not None and self.sdef.ids_from:
-            params[self.sdef.ids_from["param"]] = list(ids)  # requests repeats the key: ids[]=1&ids[]=2
+            params[self.sdef.ids_from.param] = list(ids)  # requests repeats the key: ids[]=1&ids[]=2
         return params
 
     def request_decorator(self, func: Any) -> Callable[[requests.PreparedRequest, Any], requests.Response]:
@@ -298,7 +241,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         client = self.runtime.client_for(self._account(context))
         request = requests.Request("GET", self.runtime.url(path), params=dict(params), headers=self.http_headers)
         response = client.send(client.session.prepare_request(request), label=self._label(context))
-        return getattr(response, "ponte_json", None)
+        return parsed_body(response)
 
     def get_record_counter(self, *, endpoint: str | None = None, log_interval: float | None = None) -> ProgressCounter:
         """A record counter logged every few seconds with the listing's total (ponte.tap.progress)."""
@@ -312,7 +255,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
             left = remaining(response)
             if left is not None:
                 self._record_counter.expect_more(left)
-        records = select_records(getattr(response, "ponte_json", None), self.sdef.record_selector)
+        records = select_records(parsed_body(response), self.sdef.record_selector)
         skip = self._paginator.records_to_skip(response, len(records)) if self._paginator else 0
         if skip:
             self.logger.info("stream=%s skipped=%d reason=rows inserted at the head while paging", self.name, skip)
@@ -327,7 +270,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
 
     # -- incremental window -------------------------------------------------------------------------------
     def _bookmark_name(self) -> str:
-        return self.sdef.replication.get("cursor_field") or self.sdef.replication.get("request_param", "window")
+        return self.sdef.replication.cursor_field or self.sdef.replication.request_param or "window"
 
     def window_start(self, context: Mapping[str, Any] | None) -> dt.datetime | None:
         """Where the next request window starts: bookmark (or start_date) minus the lookback.
@@ -346,9 +289,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
             return None
         value = value or self.runtime.config.get("start_date") or "2000-01-01"
         start = _parse_moment(str(value), self.runtime.timezone)
-        lookback = dt.timedelta(
-            days=float(rep.get("lookback_days") or 0), minutes=float(rep.get("lookback_minutes") or 0)
-        )
+        lookback = dt.timedelta(days=float(rep.lookback_days), minutes=float(rep.lookback_minutes))
         return start - lookback
 
     def windows(self, context: Mapping[str, Any] | None) -> list[Window | None]:
@@ -359,29 +300,28 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         if start is None:
             return [None]
         end = self.runtime.today()
-        if not self.sdef.replication.get("request_end_param"):
+        if not self.sdef.replication.request_end_param:
             return [Window(start, end)]
-        return split_windows(start, end, self.sdef.replication.get("max_window_days"))
+        return split_windows(start, end, self.sdef.replication.max_window_days)
 
     def windows_after(self, window: Window) -> list[Window]:
         """The windows after a resumed one, up to this run's start (an open-ended filter has none)."""
         end = self.runtime.today()
-        if not self.sdef.replication.get("request_end_param") or window.end >= end:
+        if not self.sdef.replication.request_end_param or window.end >= end:
             return []
-        return split_windows(window.end, end, self.sdef.replication.get("max_window_days"))
+        return split_windows(window.end, end, self.sdef.replication.max_window_days)
 
     def window_params(self, window: Window) -> dict[str, str]:
         """The request filter parameters for one window."""
         rep = self.sdef.replication
-        fmt = rep.get("request_format", "%Y-%m-%dT%H:%M:%S")
-        params = {rep["request_param"]: window.start.strftime(fmt)}
-        if rep.get("request_end_param"):
-            params[rep["request_end_param"]] = window.end.strftime(fmt)
+        fmt = rep.request_format
+        params = {str(rep.request_param): window.start.strftime(fmt)}
+        if rep.request_end_param:
+            params[rep.request_end_param] = window.end.strftime(fmt)
         return params
 
     def _bookmark_value(self, end: dt.datetime) -> str:
-        fmt = self.sdef.replication.get("request_format", "%Y-%m-%dT%H:%M:%S")
-        return end.date().isoformat() if "%H" not in fmt else end.isoformat()
+        return end.date().isoformat() if self.sdef.replication.day_filter else end.isoformat()
 
     # -- records and completion ---------------------------------------------------------------------------
     def get_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
@@ -448,7 +388,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
             return
         ids = self._listed_ids(context)
         first = progress.first_batch(window)
-        for index, batch in enumerate(batched(ids, int(self.sdef.ids_from.get("batch_size") or 100))):
+        for index, batch in enumerate(batched(ids, self.sdef.ids_from.batch_size)):
             if index < first:
                 continue
             progress.batch_started(window, index)
@@ -456,20 +396,21 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
 
     def _listed_ids(self, context: Mapping[str, Any] | None) -> list[Any]:
         """The ids `ids_from` lists, once per account and run (shared by every parent record)."""
-        spec = self.sdef.ids_from or {}
+        spec = self.sdef.ids_from
+        assert spec is not None  # only streams that declare ids_from list ids
         cache = self.runtime.listed_ids
-        key = (self._account(context), spec["path"], repr(sorted((spec.get("params") or {}).items())), spec["field"])
+        key = (self._account(context), spec.path, repr(sorted(spec.params.items())), spec.field)
         if key not in cache:
-            params = render(spec.get("params") or {}, self._scope(context))
+            params = render(dict(spec.params), self._scope(context))
             cache[key] = list_field_values(
-                lambda query: self.get_json(spec["path"], query, context),
+                lambda query: self.get_json(spec.path, query, context),
                 params,
-                spec.get("paginator") or {"type": "none"},
-                spec.get("record_selector"),
-                spec["field"],
+                spec.paginator,
+                spec.record_selector,
+                spec.field,
             )
             self.logger.info(
-                "stream=%s listed %d ids from %s%s", self.name, len(cache[key]), spec["path"], self._for(context)
+                "stream=%s listed %d ids from %s%s", self.name, len(cache[key]), spec.path, self._for(context)
             )
         return cache[key]
 
@@ -483,7 +424,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
             return record
         scope = self._scope(context)
         scope["record"] = record
-        path = str(render(self.sdef.detail["path"], scope))
+        path = str(render(self.sdef.detail.path, scope))
         try:
             body = self.get_json(path, {}, context)
         except ApiError as exc:
@@ -491,7 +432,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
                 raise
             self.logger.warning("stream=%s detail %s is gone (404); keeping the list record", self.name, path)
             return record
-        found = select_records(body, self.sdef.detail.get("record_selector", self.sdef.record_selector))
+        found = select_records(body, self.sdef.detail.record_selector)
         return {**record, **found[0]} if found else record
 
     def post_process(self, row: dict[str, Any], context: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
@@ -506,7 +447,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
             row.setdefault(child_field, (context or {}).get(parent_field))
         for target, source in self.sdef.copy_fields.items():
             row[target] = dig(row, source)
-        for field_name in (self.runtime.account_field, (self.sdef.for_each or {}).get("field")):
+        for field_name in (self.runtime.account_field, self.sdef.for_each.field if self.sdef.for_each else None):
             if field_name:
                 row[field_name] = (context or {}).get(field_name)
         if self.sdef.stamps_window_end:
@@ -527,7 +468,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         if extra and self.selected:
             self._keep_undeclared(row, extra)
         deleted = self.sdef.deleted_when
-        if deleted and row.get(deleted["field"]) == deleted["equals"]:
+        if deleted and row.get(deleted.field) == deleted.equals:
             row["_sdc_deleted_at"] = self.runtime.started_iso
         for name in self._boolean_fields:
             value = row.get(name)

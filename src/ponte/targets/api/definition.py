@@ -176,9 +176,12 @@ def _entity(plugin: str, raw: Mapping[str, Any], base_dir: Path, scope: Mapping[
     job_scope = {**scope, "job": {"id": "{{ job.id }}"}}
     values = render({k: v for k, v in raw.items() if k not in ("description", "record_errors")}, job_scope)
     name = values["name"]
-    batch = _within_limit(raw, values, "batch_size", "max_batch_size", 100, plugin)
-    parallel = _within_limit(raw, values, "parallel", "max_parallel", 1, plugin)
+    batch = _within_limit(raw, values, "batch_size", "max_batch_size", EntityDef.batch_size, plugin)
+    parallel = _within_limit(raw, values, "parallel", "max_parallel", EntityDef.parallel, plugin)
     wrapper = values.get("wrapper")
+    # keys the declaration leaves out take EntityDef's defaults (the schema states the same, checked by a test)
+    given = {k: values[k] for k in ("method", "dates") if k in values}
+    given |= {k: bool(values[k]) for k in ("balance_batches", "strip_unknown") if k in values}
     return EntityDef(
         name=name,
         streams=tuple(values.get("streams") or (name,)),
@@ -186,30 +189,27 @@ def _entity(plugin: str, raw: Mapping[str, Any], base_dir: Path, scope: Mapping[
         key=values["primary_key"][0],
         schema=load_payload_schema(base_dir, values["schema"]),
         schema_file=values["schema"],
-        method=values.get("method", "POST"),
         wrapper=wrapper,
         key_type=values.get("primary_key_type"),
         depends_on=tuple(values.get("depends_on") or ()),
         references=dict(values.get("references") or {}),
         batch_size=batch,
         parallel=parallel,
-        balance_batches=bool(values.get("balance_batches", True)),
-        dates=values.get("dates", "as_is"),
-        strip_unknown=bool(values.get("strip_unknown", True)),
         result=dict(values.get("result") or {}),
         record_errors=_record_errors(raw.get("record_errors") or {}, wrapper or name),
         job=_job(values["job"], name, plugin) if values.get("job") else None,
+        **given,
     )
 
 
 def _record_errors(raw: Mapping[str, Any], wrapper: str) -> RecordErrors:
     patterns = raw.get("key_patterns") or DEFAULT_KEY_PATTERNS
+    given = {k: raw[k] for k in ("errors_field", "partial_field", "unnamed") if k in raw}
+    if raw.get("statuses"):
+        given["statuses"] = tuple(raw["statuses"])
     return RecordErrors(
-        statuses=tuple(raw.get("statuses") or (422,)),
-        errors_field=raw.get("errors_field", "errors"),
-        partial_field=raw.get("partial_field"),
         key_patterns=tuple(re.compile(p.replace("{wrapper}", re.escape(wrapper))) for p in patterns),
-        unnamed=raw.get("unnamed", "split"),
+        **given,
     )
 
 

@@ -24,6 +24,7 @@ import requests
 
 from ponte.core.errors import ApiError, PonteError
 from ponte.declaration.records import dig
+from ponte.http.client import parsed_body
 from ponte.targets.api.job_log import JobLog
 from ponte.targets.api.job_status import FAILED, PENDING, JobReading, int_count, read_status, status_url
 from ponte.targets.api.record_errors import message_in
@@ -95,7 +96,7 @@ class JobSender:
                 self.context.reject(entity, batch[0], message, error.body,
                                     context=f"the API refused it (HTTP {error.status})")  # fmt: skip
             return None
-        body = getattr(response, "ponte_json", None)
+        body = parsed_body(response)
         job_id = dig(body, job.id_field)
         if not job_id:
             raise ApiError(f"{self.context.target.plugin}: {entity.name}: the answer to the batch has no job id at "
@@ -131,7 +132,7 @@ class JobSender:
             request = requests.Request("GET", url, headers={"Accept": "application/json"}).prepare()
             self.context.outcome.add(requests=1)
             response = self.context.client.send(request, label=f"{self.context.entity.name}: job {job_id} status")
-            reading = read_status(getattr(response, "ponte_json", None), job, size)
+            reading = read_status(parsed_body(response), job, size)
             if reading.undeclared:
                 self._warn_undeclared(job_id, reading, size)
             if reading.outcome != PENDING:

@@ -24,6 +24,7 @@ import requests
 from ponte.core.errors import ConfigError, DataError, PonteError
 from ponte.declaration.records import dig
 from ponte.http import HttpClient
+from ponte.http.client import parsed_body
 from ponte.http.redaction import Redactor
 from ponte.notify import Alert, Alerter, AlertSettings
 from ponte.runlog.dead_letters import DeadLetter, DeadLetterStore, dead_letter_store_from_settings
@@ -257,7 +258,7 @@ class TargetRun:
             return
         try:
             request = requests.Request("GET", self.target.url(report["path"])).prepare()
-            body = getattr(self.client.send(request, label="after-run status"), "ponte_json", None)
+            body = parsed_body(self.client.send(request, label="after-run status"))
         except PonteError as exc:
             self.logger.warning("%s: could not read the API's totals: %s", self.target.plugin, exc)
             return

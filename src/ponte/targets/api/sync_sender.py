@@ -11,6 +11,7 @@ from typing import Any
 
 from ponte.core.errors import ApiError
 from ponte.declaration.records import dig
+from ponte.http.client import parsed_body
 from ponte.targets.api.record_errors import field_errors_of, named_failures, sentence
 from ponte.targets.api.sending import Item, SendContext, post
 
@@ -33,7 +34,7 @@ class SyncSender:
                 raise
             self._refused(batch, error)
             return
-        body = getattr(response, "ponte_json", None)
+        body = parsed_body(response)
         named, _ = named_failures(body, self.rules.partial_field, self.rules, len(batch))
         for index, fields in sorted(named.items()):
             self._reject(batch[index], fields, {"status": response.status_code, "errors": fields})

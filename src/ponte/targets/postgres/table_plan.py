@@ -109,126 +109,172 @@ def plan_table(
     add_record_metadata: bool = True,
     append_only: bool = False,
 ) -> TablePlan:
-    """Plan columns and DDL for `stream` landing in `schema_name.table_name`."""
-    ident = sql.Identifier(schema_name, table_name)
-    properties: dict[str, Any] = dict(schema.get("properties") or {})
-    warnings: list[str] = []
-    for key in key_properties:
-        if key not in properties:
-            warnings.append(f"stream '{stream}': key property '{key}' is not in the schema; storing it as text")
-            properties[key] = {"type": "string"}
-    metadata = [m for m in METADATA_COLUMNS if add_record_metadata or m in (DELETED_AT, TABLE_VERSION)]
+    """Plan columns and DDL for `stream` landing in `schema_name.table_name`.
 
-    claimed: dict[str, str] = {}  # source field -> existing column
+    The steps, in the order their DDL runs: map each schema field to a column (new, adopted, widened or
+    replaced), add the metadata columns, create or alter the table and its key, then the comments.
+    """
+    plan = _Planner(schema_name, table_name, stream, existing)
+    properties = plan.with_key_properties(schema, key_properties)
+    claimed = _claimed_columns(existing)
+    for source, prop in properties.items():
+        if source not in METADATA_COLUMNS:  # `_sdc_deleted_at` in records feeds the metadata column of that name
+            plan.field(source, prop if isinstance(prop, Mapping) else {}, claimed)
+    plan.metadata([m for m in METADATA_COLUMNS if add_record_metadata or m in (DELETED_AT, TABLE_VERSION)])
+    wanted_key = [] if append_only else [plan.field_to_column[k] for k in key_properties if k in plan.field_to_column]
+    key_columns = plan.create_or_alter(wanted_key)
+    plan.comment_table(names.table_comment(stream, schema.get("description")))
+    return TablePlan(schema_name, table_name, plan.planned, key_columns, plan.statements, plan.warnings, plan.stamped)
+
+
+def _claimed_columns(existing: TableInfo) -> dict[str, str]:
+    """Source field -> the existing column whose comment says it holds that field (the first one)."""
+    claimed: dict[str, str] = {}
     for column_name, column in existing.columns.items():
         source = names.source_field_of(column.comment)
         if source is not None and source not in claimed:
             claimed[source] = column_name
-    allocator = names.NameAllocator([*existing.columns, *METADATA_COLUMNS])
+    return claimed
 
-    statements: list[sql.Composable] = []
-    new_columns: list[tuple[str, Kind]] = []
-    comments: list[tuple[str, str]] = []
-    planned: list[PlannedColumn] = []
-    field_to_column: dict[str, str] = {}
 
-    for source, prop in properties.items():
-        if source in METADATA_COLUMNS:
-            continue  # `_sdc_deleted_at` in records feeds the metadata column of the same name
-        wanted = kind_for(prop if isinstance(prop, Mapping) else {})
-        description = prop.get("description") if isinstance(prop, Mapping) else None
-        comment = names.column_comment(source, description)
-        column_name = claimed.get(source)
+@dataclass
+class _Planner:
+    """The plan being built: columns in COPY order, DDL in running order, comments, warnings."""
+
+    schema_name: str
+    table_name: str
+    stream: str
+    existing: TableInfo
+    statements: list[sql.Composable] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    planned: list[PlannedColumn] = field(default_factory=list)
+    new_columns: list[tuple[str, Kind]] = field(default_factory=list)
+    comments: list[tuple[str, str]] = field(default_factory=list)
+    field_to_column: dict[str, str] = field(default_factory=dict)
+    stamped: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.ident = sql.Identifier(self.schema_name, self.table_name)
+        self.allocator = names.NameAllocator([*self.existing.columns, *METADATA_COLUMNS])
+
+    def with_key_properties(self, schema: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+        """The schema's properties, plus any key property it lacks (stored as text, with a warning)."""
+        properties: dict[str, Any] = dict(schema.get("properties") or {})
+        for key in keys:
+            if key not in properties:
+                self.warnings.append(
+                    f"stream '{self.stream}': key property '{key}' is not in the schema; storing it as text"
+                )
+                properties[key] = {"type": "string"}
+        return properties
+
+    def field(self, source: str, prop: Mapping[str, Any], claimed: dict[str, str]) -> None:
+        """Give one record field its column: the one that holds it, one to adopt, or a new one."""
+        wanted = kind_for(prop)
+        comment = names.column_comment(source, prop.get("description"))
+        column_name = claimed.get(source) or self._adoptable(source, claimed)
         if column_name is None:
-            base = names.column_name(source)
-            adoptable = base if base in existing.columns else source if source in existing.columns else None
-            if (
-                adoptable
-                and adoptable not in claimed.values()
-                and names.source_field_of(existing.columns[adoptable].comment) in (None, source)
-            ):
-                column_name = adoptable
-                claimed[source] = adoptable
-        if column_name is None:
-            column_name = allocator.allocate(names.column_name(source))
-            new_columns.append((column_name, wanted))
-            comments.append((column_name, comment))
-            planned.append(PlannedColumn(column_name, wanted, wanted, source=source))
-            field_to_column[source] = column_name
-            continue
+            column_name = self.allocator.allocate(names.column_name(source))
+            self._add_column(column_name, wanted, comment)
+            self.planned.append(PlannedColumn(column_name, wanted, wanted, source=source))
+        else:
+            column_name = self._evolve(column_name, source, wanted, comment)
+        self.field_to_column[source] = column_name
 
-        current = existing.columns[column_name]
+    def _adoptable(self, source: str, claimed: dict[str, str]) -> str | None:
+        """An existing column named like the field, not holding another field: it becomes the field's."""
+        columns = self.existing.columns
+        base = names.column_name(source)
+        adoptable = base if base in columns else source if source in columns else None
+        if (
+            adoptable
+            and adoptable not in claimed.values()
+            and names.source_field_of(columns[adoptable].comment) in (None, source)
+        ):
+            claimed[source] = adoptable
+            return adoptable
+        return None
+
+    def _evolve(self, column_name: str, source: str, wanted: Kind, comment: str) -> str:
+        """Keep, widen or replace an existing column for the kind the schema now declares; the column used."""
+        where = f"{self.schema_name}.{self.table_name}"
+        current = self.existing.columns[column_name]
         current_kind = kind_of_sql_type(current.sql_type)
         if current.comment != comment and names.source_field_of(current.comment) in (None, source):
-            comments.append((column_name, comment))
+            self.comments.append((column_name, comment))
         if current_kind is None:
-            warnings.append(
-                f"{schema_name}.{table_name}.{column_name}: column type {current.sql_type} is not one we create; "
+            self.warnings.append(
+                f"{where}.{column_name}: column type {current.sql_type} is not one we create; "
                 f"writing {wanted.short} values as text and letting PostgreSQL convert them"
             )
-            planned.append(PlannedColumn(column_name, Kind.TEXT, wanted, source=source))
+            self.planned.append(PlannedColumn(column_name, Kind.TEXT, wanted, source=source))
         elif current.sql_type in _INTEGER_TYPES and wanted in (Kind.BIGINT, Kind.NUMERIC):
-            statements.append(_alter_type(ident, column_name, wanted, f"{{col}}::{wanted.value}"))
-            warnings.append(f"{schema_name}.{table_name}.{column_name}: widened {current.sql_type} to {wanted.short}")
-            planned.append(PlannedColumn(column_name, wanted, wanted, source=source))
+            self.statements.append(_alter_type(self.ident, column_name, wanted, f"{{col}}::{wanted.value}"))
+            self.warnings.append(f"{where}.{column_name}: widened {current.sql_type} to {wanted.short}")
+            self.planned.append(PlannedColumn(column_name, wanted, wanted, source=source))
         elif holds(current_kind, wanted):
-            planned.append(PlannedColumn(column_name, current_kind, wanted, source=source))
+            self.planned.append(PlannedColumn(column_name, current_kind, wanted, source=source))
         elif (using := widening_using(current_kind, wanted)) is not None:
-            statements.append(_alter_type(ident, column_name, wanted, using))
-            warnings.append(
-                f"{schema_name}.{table_name}.{column_name}: widened {current_kind.short} to {wanted.short} "
+            self.statements.append(_alter_type(self.ident, column_name, wanted, using))
+            self.warnings.append(
+                f"{where}.{column_name}: widened {current_kind.short} to {wanted.short} "
                 f"(field '{source}' changed type; no value lost)"
             )
-            planned.append(PlannedColumn(column_name, wanted, wanted, source=source))
+            self.planned.append(PlannedColumn(column_name, wanted, wanted, source=source))
         else:
-            replacement = allocator.allocate(names.with_suffix(column_name, f"__{wanted.short}"))
-            new_columns.append((replacement, wanted))
-            comments.append((replacement, comment))
-            comments.append((column_name, names.retire_comment(current.comment, source, replacement, wanted.short)))
-            warnings.append(
-                f"{schema_name}.{table_name}: field '{source}' changed type from {current_kind.short} to "
+            replacement = self.allocator.allocate(names.with_suffix(column_name, f"__{wanted.short}"))
+            self._add_column(replacement, wanted, comment)
+            self.comments.append(
+                (column_name, names.retire_comment(current.comment, source, replacement, wanted.short))
+            )
+            self.warnings.append(
+                f"{where}: field '{source}' changed type from {current_kind.short} to "
                 f"{wanted.short}, which cannot be converted safely; column {column_name} keeps the old values "
                 f"and new values go to the new column {replacement}"
             )
-            planned.append(PlannedColumn(replacement, wanted, wanted, source=source))
-            column_name = replacement
-        field_to_column[source] = column_name
+            self.planned.append(PlannedColumn(replacement, wanted, wanted, source=source))
+            return replacement
+        return column_name
 
-    stamped: list[str] = []
-    for name in metadata:
-        kind, description = METADATA_COLUMNS[name]
-        if name not in existing.columns:
-            new_columns.append((name, kind))
-            comments.append((name, description))
-        if name in STAMPED_COLUMNS:
-            stamped.append(name)
-            if name in existing.columns and existing.columns[name].default != STAMP_DEFAULT:
-                statements.append(
+    def _add_column(self, name: str, kind: Kind, comment: str) -> None:
+        self.new_columns.append((name, kind))
+        self.comments.append((name, comment))
+
+    def metadata(self, columns: list[str]) -> None:
+        """The Singer metadata columns; stamped ones are filled by their DEFAULT now(), not by COPY."""
+        for name in columns:
+            kind, description = METADATA_COLUMNS[name]
+            if name not in self.existing.columns:
+                self._add_column(name, kind, description)
+            if name not in STAMPED_COLUMNS:
+                self.planned.append(PlannedColumn(name, kind, kind, metadata=name))
+                continue
+            self.stamped.append(name)
+            if name in self.existing.columns and self.existing.columns[name].default != STAMP_DEFAULT:
+                self.statements.append(
                     sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}").format(
-                        ident, sql.Identifier(name), sql.SQL(STAMP_DEFAULT)
+                        self.ident, sql.Identifier(name), sql.SQL(STAMP_DEFAULT)
                     )
                 )
-        else:
-            planned.append(PlannedColumn(name, kind, kind, metadata=name))
 
-    wanted_key = [] if append_only else [field_to_column[k] for k in key_properties if k in field_to_column]
-    key_columns = wanted_key
+    def create_or_alter(self, wanted_key: list[str]) -> list[str]:
+        """CREATE TABLE with its key, or ADD COLUMN and reconcile the key; returns the columns to merge on."""
+        if not self.existing.exists:
+            elements = [_column_ddl(name, kind) for name, kind in self.new_columns]
+            if wanted_key:
+                keys = sql.SQL(", ").join(map(sql.Identifier, wanted_key))
+                elements.append(sql.SQL("PRIMARY KEY ({})").format(keys))
+            self.statements.append(sql.SQL("CREATE TABLE {} ({})").format(self.ident, sql.SQL(", ").join(elements)))
+            return wanted_key
+        for name, kind in self.new_columns:
+            self.statements.append(sql.SQL("ALTER TABLE {} ADD COLUMN {}").format(self.ident, _column_ddl(name, kind)))
+        return _reconcile_key(self.ident, self.existing, wanted_key, self.statements, self.warnings, self.stream)
 
-    if not existing.exists:
-        elements = [_column_ddl(name, kind) for name, kind in new_columns]
-        if wanted_key:
-            elements.append(sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, wanted_key))))
-        statements.append(sql.SQL("CREATE TABLE {} ({})").format(ident, sql.SQL(", ").join(elements)))
-    else:
-        for name, kind in new_columns:
-            statements.append(sql.SQL("ALTER TABLE {} ADD COLUMN {}").format(ident, _column_ddl(name, kind)))
-        key_columns = _reconcile_key(ident, existing, wanted_key, statements, warnings, stream)
-
-    table_text = names.table_comment(stream, schema.get("description"))
-    if table_text != existing.comment:
-        statements.append(sql.SQL("COMMENT ON TABLE {} IS {}").format(ident, sql.Literal(table_text)))
-    statements.extend(_comment_on_column(ident, column, text) for column, text in comments)
-    return TablePlan(schema_name, table_name, planned, key_columns, statements, warnings, stamped)
+    def comment_table(self, table_text: str) -> None:
+        """The table's comment when it changed, then the column comments collected on the way."""
+        if table_text != self.existing.comment:
+            self.statements.append(sql.SQL("COMMENT ON TABLE {} IS {}").format(self.ident, sql.Literal(table_text)))
+        self.statements.extend(_comment_on_column(self.ident, column, text) for column, text in self.comments)
 
 
 def _alter_type(ident: sql.Identifier, column: str, kind: Kind, using: str) -> sql.Composable:
