@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ponte.core.errors import ConfigError
+from ponte.core.project_env import project_env as dotenv_env
 from ponte.notify import AlertSettings
 from ponte.runs import alerting
 from ponte.runs.store import FileRunStore, PostgresRunStore, RunStore
@@ -30,16 +31,8 @@ logger = logging.getLogger(__name__)
 
 
 def project_env(project: Path, env: Mapping[str, str]) -> dict[str, str]:
-    """`env` plus the `PONTE_*` settings of the project's `.env` that `env` does not set (as Meltano reads it)."""
-    merged = dict(env)
-    dotenv = project / ".env"
-    if dotenv.is_file():
-        from dotenv import dotenv_values
-
-        for name, value in dotenv_values(dotenv).items():
-            if name.startswith("PONTE_") and value is not None and name not in merged:
-                merged[name] = value
-    return merged
+    """`env` plus the `PONTE_*` settings of the project's `.env` that `env` does not set."""
+    return dotenv_env(project, env, prefix="PONTE_")
 
 
 @dataclass

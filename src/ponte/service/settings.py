@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import os
 import secrets
 import shlex
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ponte.core.console_scripts import console_script
 from ponte.core.errors import ConfigError
+from ponte.core.project_env import project_env
 from ponte.core.setting_text import read_setting
 from ponte.notify import AlertSettings
 from ponte.runs import alerting
@@ -37,18 +37,6 @@ DEFAULT_TIMEZONE = "America/Sao_Paulo"
 MELTANO_SCHEMA = "meltano"
 LOG_FORMATS = ("human", "console", "json")
 MIN_SECRET_KEY_LENGTH = 16
-
-
-def read_env(project: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """`env` (default: the process environment) over the project's `.env`, as Meltano reads it."""
-    merged: dict[str, str] = {}
-    dotenv = project / ".env"
-    if dotenv.is_file():
-        from dotenv import dotenv_values
-
-        merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
-    merged.update(os.environ if env is None else env)
-    return merged
 
 
 def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
@@ -133,7 +121,7 @@ class ServeSettings:
 
     @classmethod
     def read(cls, project: Path, env: Mapping[str, str] | None = None) -> ServeSettings:
-        merged = read_env(project, env)
+        merged = project_env(project, env)
         host, port = parse_bind(merged.get("PONTE_SERVE_BIND") or DEFAULT_BIND)
         token = (merged.get("PONTE_SERVE_TOKEN") or "").strip() or None
         if token is None and not is_loopback(host):

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ponte.core.errors import ConfigError
+from ponte.core.project_env import project_env
 from ponte.notify import Alert
 from ponte.service.runs import RunStart
 
@@ -101,18 +101,6 @@ def resolve_bling(project: Path, environment: str | None, env: Mapping[str, str]
     })  # fmt: skip
 
 
-def read_env(project: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """`env` (default: the process environment) over the project's `.env` (as Meltano reads it)."""
-    merged: dict[str, str] = {}
-    dotenv = project / ".env"
-    if dotenv.is_file():
-        from dotenv import dotenv_values
-
-        merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
-    merged.update(os.environ if env is None else env)
-    return merged
-
-
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
     text = (env.get(name) or "").strip()
     if not text:
@@ -161,7 +149,7 @@ class WebhookContext:
     _store: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        merged = read_env(self.project, self.env)
+        merged = project_env(self.project, self.env)
         self.env = merged
         if self.rules_path is UNSET and merged.get("PONTE_WEBHOOK_RULES"):
             rules = Path(merged["PONTE_WEBHOOK_RULES"])
