@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
 	$(BIN)/ponte validate
-	$(BIN)/pytest -n 8 -m "not alone" --durations=25
+	$(BIN)/pytest -n 6 -m "not alone" --durations=25
 	$(BIN)/pytest -m alone
 
 lint: $(STAMP)
