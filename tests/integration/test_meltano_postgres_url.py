@@ -7,39 +7,27 @@ variable was silently dropped and the rows went to the `database` default, `pont
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
 from ponte.testing import SandboxProcess
+from ponte.testing import postgres as pg
 from ponte.testing.meltano_run import meltano_run
 
 pytestmark = pytest.mark.meltano
 
 PROJECT = Path(__file__).parents[2]
-ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 
 
 @pytest.fixture
 def scratch_database() -> Iterator[str]:
     """A database of its own, dropped afterwards."""
-    name = f"ponte_url_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield name
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def sqlalchemy_url(database: str) -> str:
-    """The URL a MeltanoLabs target-postgres user writes, for the test server."""
-    parts = conninfo_to_dict(ADMIN_DSN)
-    login = parts.get("user", "postgres") + (f":{parts['password']}" if parts.get("password") else "")
-    return f"postgresql+psycopg://{login}@{parts.get('host', '127.0.0.1')}:{parts.get('port', 5432)}/{database}"
+    with pg.scratch_database("ponte_url") as name:
+        yield name
 
 
 def test_rows_land_in_the_database_sqlalchemy_url_names(meltano_installed: None, scratch_database: str) -> None:
@@ -51,11 +39,11 @@ def test_rows_land_in_the_database_sqlalchemy_url_names(meltano_installed: None,
             "TAP_SIENGE_BASE_URL": sandbox.base_url,
             "TAP_SIENGE_STATE_DIR": str(Path("/tmp") / scratch_database),
             "TAP_SIENGE__SELECT": '["indexers.*"]',
-            "TARGET_POSTGRES_SQLALCHEMY_URL": sqlalchemy_url(scratch_database),
+            "TARGET_POSTGRES_SQLALCHEMY_URL": pg.sqlalchemy_url(scratch_database),
             "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": "sienge",
         }
         run = meltano_run(PROJECT, ["tap-sienge", "target-postgres"], env)
     assert run.returncode == 0, run.stderr[-3000:]
-    with psycopg.connect(make_conninfo(ADMIN_DSN, dbname=scratch_database)) as conn:
+    with psycopg.connect(make_conninfo(pg.ADMIN_DSN, dbname=scratch_database)) as conn:
         assert conn.execute("SELECT count(*) FROM sienge.indexers").fetchone() == (8,)
         assert conn.execute("SELECT count(*) FROM ponte.sync_runs").fetchone() == (1,)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,13 +16,13 @@ import psycopg
 import pytest
 
 from ponte.testing import SandboxProcess, discover
+from ponte.testing import postgres as pg
 from ponte.testing.meltano_run import meltano_cli, meltano_run
 from ponte.testing.pg_types import mistyped_columns
 
 pytestmark = pytest.mark.meltano(first=True)  # minutes long: scheduled first (tests/conftest.py)
 
 PROJECT = Path(__file__).parents[2]
-ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 PATHS = {"protheus": "/rest", "plant": "/plant/api", "rm": ""}  # the dev environment has each one's credentials
 CREDENTIALS = {
     "protheus": {"username": "admin", "password": "totvs-sandbox"},
@@ -46,18 +45,14 @@ EXPECTED_TYPES = {
 @pytest.fixture
 def database() -> Iterator[str]:
     """A database of the test's own, so the flavours load into their default schemas."""
-    name = f"ponte_t_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield name
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg.scratch_database("ponte_t") as name:
+        yield name
 
 
 def test_each_flavour_lands_in_its_own_schema_under_its_own_state_id(
     meltano_installed: None, database: str, tmp_path: Path
 ) -> None:
-    dsn = psycopg.conninfo.make_conninfo(ADMIN_DSN, dbname=database)
+    dsn = psycopg.conninfo.make_conninfo(pg.ADMIN_DSN, dbname=database)
     suffix = database  # the run's state IDs are this test's own
     with SandboxProcess.start("totvs", "--students", "60", "--orders", "30") as sandbox:  # counts are not the point
         env = {

@@ -19,15 +19,15 @@ import psycopg
 import pytest
 import requests
 import yaml
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
 from ponte.testing import SandboxProcess
+from ponte.testing import postgres as pg
 from ponte.testing.meltano_run import meltano_cli
 
 pytestmark = pytest.mark.meltano
 
 ROOT = Path(__file__).parents[2]
-ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 PLUGINS = {"tap-sienge": "extractors", "target-postgres": "loaders"}
 
 
@@ -60,18 +60,8 @@ def other_project(tmp_path_factory: pytest.TempPathFactory, ponte_wheel: Path) -
 
 @pytest.fixture
 def scratch_database() -> Iterator[str]:
-    name = f"ponte_elsewhere_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield name
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def sqlalchemy_url(database: str) -> str:
-    parts = conninfo_to_dict(ADMIN_DSN)
-    login = parts.get("user", "postgres") + (f":{parts['password']}" if parts.get("password") else "")
-    return f"postgresql+psycopg2://{login}@{parts.get('host', '127.0.0.1')}:{parts.get('port', 5432)}/{database}"
+    with pg.scratch_database("ponte_elsewhere") as name:
+        yield name
 
 
 def test_the_demo_pipeline_runs_from_the_definitions(other_project: Path, scratch_database: str) -> None:
@@ -81,12 +71,12 @@ def test_the_demo_pipeline_runs_from_the_definitions(other_project: Path, scratc
             "TAP_SIENGE_USERNAME": "demo-api",
             "TAP_SIENGE_PASSWORD": "demo-secret",
             "TAP_SIENGE_BASE_URL": sandbox.base_url,
-            "TARGET_POSTGRES_SQLALCHEMY_URL": sqlalchemy_url(scratch_database),
+            "TARGET_POSTGRES_SQLALCHEMY_URL": pg.sqlalchemy_url(scratch_database, driver="psycopg2"),
         }
         meltano(other_project, "run", "tap-sienge", "target-postgres", env=env)
         customers = requests.get(f"{sandbox.base_url}/customers?limit=1", auth=("demo-api", "demo-secret"), timeout=10)
         expected = customers.json()["resultSetMetadata"]["count"]
-    with psycopg.connect(make_conninfo(ADMIN_DSN, dbname=scratch_database)) as conn:
+    with psycopg.connect(make_conninfo(pg.ADMIN_DSN, dbname=scratch_database)) as conn:
         # the loader's default schema is the extractor's load_schema: in a new project, its namespace
         assert conn.execute("SELECT count(*) FROM tap_sienge.customers").fetchone() == (expected,)
         tables = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'tap_sienge'")
