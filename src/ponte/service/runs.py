@@ -111,7 +111,9 @@ class RunManager:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def lock_key(self, start: RunStart) -> str:
-        return f"ponte.serve.pipeline:{start.key}"
+        """Per pipeline and per run-record schema: two deployments sharing a database server (PONTE_DB_SCHEMA
+        `staging` and `prod`) do not block each other's runs."""
+        return f"ponte.serve.pipeline:{self.tables.schema}:{start.key}"
 
     def command(self, run_id: str, start: RunStart) -> list[str]:
         args = [*self.settings.run_command, f"--trigger={start.trigger}", f"--log-format={self.settings.log_format}"]

@@ -53,3 +53,15 @@ def ponte_run(project: Path, args: list[str], env: Mapping[str, str]) -> subproc
     with meltano_locks(project, args):
         command = [console_script("ponte"), "run", *args]
         return subprocess.run(command, cwd=project, env=dict(env), capture_output=True, text=True, check=False)
+
+
+def private_sys_dir(project: Path, folder: Path) -> Path:
+    """A `.meltano` of its own for one test's runs (set MELTANO_SYS_DIR_ROOT to it): the project's installed
+    plugins linked in, `run/` (catalogs, state files) private, so a service under test can run an extractor
+    while another test runs the same one, without the file locks above."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind in ("extractors", "loaders", "mappers", "utilities", "transformers", "orchestrators"):
+        if (project / ".meltano" / kind).is_dir() and not (folder / kind).exists():
+            (folder / kind).symlink_to(project / ".meltano" / kind)
+    (folder / "run").mkdir(exist_ok=True)
+    return folder

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from pathlib import Path
-from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from psycopg.rows import dict_row
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -18,28 +15,14 @@ from starlette.staticfiles import StaticFiles
 from ponte.core.errors import PonteError
 from ponte.service import api
 from ponte.service.database import connect
-from ponte.service.panel import formatting
+from ponte.service.panel import connections, database_access, dead_letters, pipeline, schedules
 from ponte.service.panel.overview import cards
+from ponte.service.panel.rendering import HERE, render, templates
 from ponte.service.panel.session import checked_form, new_session, read_session, set_session
 from ponte.service.panel.users import check_password
 from ponte.service.runs import PipelineBusy, RunStart, ServiceStopping, UnknownPipeline
 
 logger = logging.getLogger("ponte.service.panel")
-HERE = Path(__file__).parent
-
-templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
-templates.filters.update(
-    quando=formatting.when, numero=formatting.number, situacao=formatting.status, gatilho=formatting.trigger
-)
-templates.globals["duracao"] = formatting.duration
-
-
-def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    session = read_session(request)
-    html = templates.get_template(name).render(
-        user=session.get("user"), csrf=session.get("csrf", ""), path=request.url.path, **context
-    )
-    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
 
 
 def _address(request: Request) -> str:
@@ -148,5 +131,10 @@ def routes() -> list[BaseRoute]:
         Route("/sincronizar", sync_now, methods=["POST"]),
         Route("/execucoes/{run_id}", run_page, methods=["GET"]),
         Route("/execucoes/{run_id}/log", api.run_log, methods=["GET"]),  # the API's SSE stream, behind the session
+        *pipeline.routes(),
+        *connections.routes(),
+        *dead_letters.routes(),
+        *schedules.routes(),
+        *database_access.routes(),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
