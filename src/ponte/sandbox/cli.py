@@ -142,7 +142,7 @@ def bling(
             f"Bling sandbox: base_url={running.base_url} authorize={running.base_url}/oauth/authorize "
             f"token={running.base_url}/oauth/token client_id={client_id} client_secret={client_secret} "
             f"redirect_uri={app.switches['redirect_uri']} companies={','.join(app.accounts)} "
-            f"admin={running.url}/_sandbox/"
+            f"admin={running.url}/_sandbox/ webhooks={app.switches['webhook_url'] or 'off'}"
         ),
     )
 

@@ -141,6 +141,7 @@ class RunningSandbox:
         self._server.close_connections()
         self._server.server_close()
         self._thread.join(timeout=5)
+        self.app.close()
 
     def __enter__(self) -> RunningSandbox:
         return self

@@ -169,6 +169,9 @@ class SandboxApp:
         """The API's error object, used for injected failures and internal errors."""
         return {"status": status, "message": message}
 
+    def close(self) -> None:
+        """Stop background work (threads the app started); called when its server stops."""
+
     def on_configure(self, changes: Mapping[str, Any]) -> None:
         """React to changed switches (reset scenario counters, ...)."""
 

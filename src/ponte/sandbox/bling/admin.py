@@ -12,7 +12,15 @@
 - `GET  tokens`                per company: authorizations, code exchanges/reuses, refreshes, dead refresh
                                attempts, live tokens; IPs blocked on the token endpoint
 - `POST advance-clock`         `{"seconds": n}`: the token clock (codes, tokens, IP blocks) jumps forward
-`company` defaults to the first company (loja-matriz).
+- `POST simulate-sale`         `{"company", "codigo" | "produto": id, "deposito"?: id or descricao, "quantidade"?: 1}`
+                               -> a sale in that account lowers the deposit's physical balance (operacao S; a kit
+                               lowers its components) like an order that posts its stock; default deposit: the
+                               padrao one; answers the movements with the new balances and the queued eventIds
+- `GET  webhooks`              the stock webhooks: URL, counters (queued, suppressed, delivered, failed_attempts,
+                               pending) and every delivery attempt (eventId, event, companyId, attempt, status)
+- `POST webhooks/reset`        forget those attempts and counters
+`company` defaults to the first company (loja-matriz). The webhook URL and its switches are set like every
+switch: `POST /_sandbox/config {"webhook_url": "http://..."}` or `--webhook-url` at start.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from ponte.sandbox.bling.account import Account
 from ponte.sandbox.bling.company import Rec, render_dates
+from ponte.sandbox.bling.errors import BlingError
 from ponte.sandbox.bling.query import local_naive
 from ponte.sandbox.server import Request, object_body
 from ponte.sandbox.timeline import BRT
@@ -44,6 +53,9 @@ def add_admin_routes(app: BlingApp) -> None:
         ("POST", "touch"): touch,
         ("GET", "tokens"): tokens,
         ("POST", "advance-clock"): advance_clock,
+        ("POST", "simulate-sale"): simulate_sale,
+        ("GET", "webhooks"): lambda app, request: (200, {}, app.webhooks.report()),
+        ("POST", "webhooks/reset"): lambda app, request: (200, {}, app.webhooks.reset()),
     }
     app.add_admin_routes(routes)
 
@@ -154,3 +166,74 @@ def _merge(target: dict[str, Any], changes: dict[str, Any]) -> None:
 def _moment(text: Any) -> dt.datetime:
     moment = dt.datetime.fromisoformat(str(text))
     return moment if moment.tzinfo else moment.replace(tzinfo=BRT)
+
+
+def simulate_sale(app: BlingApp, request: Request) -> Answer:
+    """A sale in one account: `S` movements on the product (or a kit's components), then its stock webhooks."""
+    body = object_body(request)
+    account = _account(app, body)
+    quantity = body.get("quantidade", 1)
+    if not isinstance(quantity, int | float) or isinstance(quantity, bool) or quantity <= 0:
+        raise ValueError('"quantidade" must be a positive number')
+    with account.lock:
+        rec = _sold_product(account, body)
+        deposit = _sale_deposit(account, body.get("deposito"))
+        parts = [(rec.id, 1.0)]
+        if rec.data["formato"] == "E":  # a kit posts no stock of its own: its components leave the deposit
+            parts = [(c["produto"]["id"], c["quantidade"]) for c in rec.data["estrutura"]["componentes"]]
+        try:
+            moves = [
+                account.stock.post(
+                    {
+                        "produto": {"id": pid},
+                        "deposito": {"id": deposit},
+                        "operacao": "S",
+                        "quantidade": per * quantity,
+                    },
+                    refuse_variation_parent=True,
+                )
+                for pid, per in parts
+            ]
+        except BlingError as error:
+            raise ValueError(_explain(error)) from None
+        shown = []
+        for move in moves:
+            physical, virtual = account.stock.at(move.product, move.deposit)
+            shown.append({"id": move.id, "produto": {"id": move.product}, "deposito": {"id": move.deposit},
+                          "operacao": "S", "quantidade": move.quantidade, "saldoFisico": physical,
+                          "saldoVirtual": virtual})  # fmt: skip
+        events = app.webhooks.stock_moved(account, moves)
+    product = {"id": rec.id, "codigo": rec.data["codigo"], "formato": rec.data["formato"]}
+    return 200, {}, {"company": account.slug, "produto": product, "deposito": {"id": deposit},
+                     "movements": shown, "events": events}  # fmt: skip
+
+
+def _sold_product(account: Account, body: dict[str, Any]) -> Rec:
+    if body.get("produto") is not None:
+        wanted = body["produto"]["id"] if isinstance(body["produto"], dict) else body["produto"]
+        rec = account.catalog.by_id.get(int(wanted))
+        if rec is None or rec.excluded:
+            raise ValueError(f"produto {wanted} does not exist in company {account.slug}")
+        return rec
+    code = body.get("codigo")
+    if not isinstance(code, str) or not code:
+        raise ValueError('simulate-sale needs "codigo" or "produto"')
+    for rec in account.catalog.products:
+        if rec.data["codigo"] == code and not rec.excluded:
+            return rec
+    raise ValueError(f"no product with codigo {code!r} in company {account.slug}")
+
+
+def _sale_deposit(account: Account, wanted: Any) -> int:
+    if wanted is None:
+        return account.stock.default_deposit
+    for rec in account.catalog.deposits:
+        if wanted in (rec.id, rec.data["descricao"]) or (isinstance(wanted, str) and wanted == str(rec.id)):
+            return rec.id
+    raise ValueError(f"deposit {wanted!r} does not exist in company {account.slug}")
+
+
+def _explain(error: BlingError) -> str:
+    inner = error.body["error"]
+    details = "; ".join(f["msg"] for f in inner.get("fields", []))
+    return f"{inner['description']} {details}".strip()

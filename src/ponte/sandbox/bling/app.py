@@ -16,9 +16,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from ponte.sandbox.bling import account as bling_account
 from ponte.sandbox.bling.admin import add_admin_routes
 from ponte.sandbox.bling.company import companies as make_companies
+from ponte.sandbox.bling.emitter import Emitter
 from ponte.sandbox.bling.errors import BlingError, method_not_allowed, not_found, rate_limited, server_error_body
 from ponte.sandbox.bling.oauth import OAuthServer, mask
 from ponte.sandbox.bling.resources import Resources, add_routes
@@ -59,6 +62,8 @@ class BlingApp(SandboxApp):
             for company in make_companies(seed, companies)
         }
         self.oauth = OAuthServer(self.switches, client_id, client_secret, lambda: self.accounts)
+        ids = [account.company.id for account in self.accounts.values()]
+        self.webhooks = Emitter(self.switches, client_secret, ids, seed)  # stock webhooks to `webhook_url`
         self.resources = Resources(self)
         self.api = Router()
         add_routes(self.api, self)
@@ -70,6 +75,10 @@ class BlingApp(SandboxApp):
         add_admin_routes(self)
         if switches:
             self.configure(**switches)
+
+    def close(self) -> None:
+        """Stop the webhook thread (RunningSandbox.stop calls this)."""
+        self.webhooks.close()
 
     @property
     def default_company(self) -> str:
@@ -157,6 +166,8 @@ class BlingApp(SandboxApp):
             "auth": masked_auth(request.headers.get("Authorization"), mask),
             "query": {k: _query_value(k, v) for k, v in request.query_all.items()},
         }
+        if request.body and request.method == "POST" and not self._is_oauth(request.path):
+            fields["body"] = _json_or_text(request.body)  # postings (POST /estoques) as received: no secrets
         form = request.context.get("form")
         if form is not None:
             fields["form"] = {k: mask(v) if k in SECRET_KEYS else v for k, v in form.items()}
@@ -180,6 +191,13 @@ class BlingApp(SandboxApp):
             account.gate.reset()
         self.oauth.reset_limits()
         return {"status": "ok"}
+
+
+def _json_or_text(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body[:2000].decode("utf-8", "replace")
 
 
 def _query_value(name: str, values: list[str]) -> list[str | None]:

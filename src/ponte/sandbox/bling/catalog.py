@@ -5,6 +5,16 @@ NCM codes, units, fictional brands, SKUs and valid GTIN-13s (prefix 789, check d
 (`formato` S); some have variations (V, whose children carry `idProdutoPai` and names like
 "Camiseta Básica Algodão Cor:Preto;Tamanho:M"); some are kits (E, `estrutura.componentes` pointing at simple
 products); a few are services (`tipo` S). Shapes follow ProdutosDadosBaseDTO (list) and ProdutosDadosDTO (detail).
+
+Accounts share one catalogue, as a seller with several Bling accounts does (the stock sync of issue #17 matches
+products by `codigo`): catalogue model m is the same product (SKU `CAM-0042`, name, price, kind, GTIN) in every
+account that carries it, with the account's own ids and stock. loja-matriz carries every model up to its size
+(its data is what it was before accounts shared SKUs); `MATRIZ_ONLY` % of the models only it carries; in
+`OWN` % every other account has a product of its own instead, SKU suffixed `-L<company number>`
+(`BEL-0067-L2`); the other accounts, skipping matriz-only models, reach a few models past the matriz's last.
+A kit has the same SKU everywhere but its components are picked in each account. Deposits, the same in every
+account: "Depósito Geral" (padrao: the principal one, most stock), "Loja Física Centro", "Estoque Compartilhado
+(marketplaces)" (the shared one a sync sets) and an inactive "Depósito Antigo (desativado)".
 """
 
 from __future__ import annotations
@@ -17,6 +27,8 @@ from ponte.sandbox import brdata as br
 from ponte.sandbox.bling.company import ZERO_DATE, Company, Rec, ident, later, spread
 
 SALT = 900
+MATRIZ_ONLY = 5  # % of catalogue models only loja-matriz carries
+OWN = 4  # % of models every other account replaces by one of its own (SKU suffix -L<company number>)
 BASE_PRODUCT = 16_480_000_000
 BASE_CATEGORY = 5_610_000_000
 BASE_DEPOSIT = 14_889_000_000
@@ -84,7 +96,7 @@ SERVICES = (
 DEPOSITS = (
     ("Depósito Geral", 1, True),
     ("Loja Física Centro", 1, False),
-    ("Centro de Distribuição Extrema", 1, False),
+    ("Estoque Compartilhado (marketplaces)", 1, False),
     ("Depósito Antigo (desativado)", 0, False),
 )
 
@@ -113,7 +125,7 @@ class Catalog:
 
 
 def deposits(seed: int, company: Company) -> list[Rec]:
-    """Three active deposits (the first is the default) and one inactive one."""
+    """Three active deposits (the first is the default, the third the one a sync shares) and one inactive one."""
     out = []
     for seq, (name, situacao, default) in enumerate(DEPOSITS):
         did = ident(BASE_DEPOSIT, company.no, seq, seed, SALT + 1)
@@ -123,12 +135,26 @@ def deposits(seed: int, company: Company) -> list[Rec]:
     return out
 
 
+def model_reach(seed: int, model: int) -> str:
+    """Which accounts carry catalogue model `model` (see the module notes): 'all', 'matriz' or 'own'."""
+    roll = br.mix(seed, model, SALT + 20) % 100
+    return "matriz" if roll < MATRIZ_ONLY else "own" if roll < MATRIZ_ONLY + OWN else "all"
+
+
+def _key(seed: int, no: int, model: int) -> int:
+    """The hash key of a model in an account: the matriz's for shared models (same SKU, name, price, kind)."""
+    if no == 1 or model_reach(seed, model) == "all":
+        return 1_000_003 + model
+    return no * 1_000_003 + model
+
+
 def build(seed: int, company: Company, n: int, suppliers: list[Rec], cap: dt.datetime) -> Catalog:
     """n products for the account (kits need three simple products first; variations count as products)."""
     no = company.no
     categories = {d.name: ident(BASE_CATEGORY, no, k, seed, SALT + 2) for k, d in enumerate(DEPARTMENTS)}
     categories["Serviços"] = ident(BASE_CATEGORY, no, len(DEPARTMENTS), seed, SALT + 2)
-    gtin_prefix = 789_0000 + br.mix(seed, no, SALT + 3) % 9000
+    own_prefix = 789_0000 + br.mix(seed, no, SALT + 3) % 9000
+    shared_prefix = 789_0000 + br.mix(seed, 1, SALT + 3) % 9000  # shared models keep the matriz's GTINs
     products: list[Rec] = []
     simple: list[Rec] = []
     stocked: list[int] = []
@@ -136,7 +162,11 @@ def build(seed: int, company: Company, n: int, suppliers: list[Rec], cap: dt.dat
     model = 0
     while len(products) < n:
         model += 1
-        key = no * 1_000_003 + model
+        reach = model_reach(seed, model)
+        if no > 1 and reach == "matriz":
+            continue
+        key = _key(seed, no, model)
+        gtin_prefix = shared_prefix if key < 2_000_000 else own_prefix
         h = br.mix(seed, key, SALT + 4)
         roll = h % 100
         dept = DEPARTMENTS[(h >> 8) % len(DEPARTMENTS)]
@@ -144,6 +174,7 @@ def build(seed: int, company: Company, n: int, suppliers: list[Rec], cap: dt.dat
         created = spread(seed, SALT + 5 + no, seq, n, FIRST, LAST)
         modified = later(seed, SALT + 6, key, created, 0.4, 300, cap)
         maker = _Maker(seed, company, key, created, modified, gtin_prefix, categories, suppliers)
+        maker.own = key >= 2_000_000
         if roll < 4 and len(simple) >= 3:
             products.append(maker.service(ident(BASE_PRODUCT, no, seq, seed, SALT + 7), model))
         elif roll < 12 and len(simple) >= 3:
@@ -185,6 +216,10 @@ class _Maker:
         self.created, self.modified = created, modified
         self.h = br.mix(seed, key, SALT + 8)
         self.gtin_prefix, self.categories, self.suppliers = gtin_prefix, categories, suppliers
+        self.own = False  # a model only this (non-matriz) account carries: its SKU gets the suffix -L<no>
+
+    def _code(self, prefix: str, model: int) -> str:
+        return f"{prefix}-{model:04d}" + (f"-L{self.company.no}" if self.own else "")
 
     def _state(self) -> tuple[str, bool]:
         roll = (self.h >> 40) % 100
@@ -308,13 +343,13 @@ class _Maker:
 
     def simple(self, pid: int, model: int, dept: Department) -> Rec:
         name = self._name(dept)
-        data = self._base(pid, name, f"{dept.prefix}-{model:04d}", self._price(dept), dept)
+        data = self._base(pid, name, self._code(dept.prefix, model), self._price(dept), dept)
         data["gtin"] = data["gtinEmbalagem"] = self._gtin(model * 8)
         return self._rec(data)
 
     def with_variations(self, ids: list[int], model: int, dept: Department) -> list[Rec]:
         name = self._name(dept)
-        code = f"{dept.prefix}-{model:04d}"
+        code = self._code(dept.prefix, model)
         price = self._price(dept)
         parent = self._base(ids[0], name, code, price, dept)
         parent["formato"] = "V"
@@ -342,7 +377,7 @@ class _Maker:
         quantities = [1 + (self.h >> (30 + k)) % 2 for k in range(len(picks))]
         price = money(sum(p.data["preco"] * q for p, q in zip(picks, quantities, strict=True)) * 0.9)
         short = " + ".join(p.data["nome"].split(" ")[0] for p in picks)
-        data = self._base(pid, f"Kit {short}", f"KIT-{model:04d}", price, None)
+        data = self._base(pid, f"Kit {short}", self._code("KIT", model), price, None)
         data["formato"] = "E"
         first = picks[0].data
         data["categoria"] = dict(first["categoria"])
@@ -365,7 +400,7 @@ class _Maker:
 
     def service(self, pid: int, model: int) -> Rec:
         name = SERVICES[(self.h >> 2) % len(SERVICES)]
-        data = self._base(pid, name, f"SRV-{model:04d}", money(9.9 + (self.h >> 12) % 80), None)
+        data = self._base(pid, name, self._code("SRV", model), money(9.9 + (self.h >> 12) % 80), None)
         data["tipo"] = "S"
         data["pesoLiquido"] = data["pesoBruto"] = 0.0
         return self._rec(data)

@@ -263,7 +263,8 @@ class Resources:
                 400, "INVALID_REQUEST_BODY", "Não foi possível executar a operação", "O corpo da requisição é inválido."
             ) from None
         movement = account.stock.post(body, self.app.switches["refuse_stock_on_variation_parent"])
-        return self._ok({"id": movement}, status=201)
+        self.app.webhooks.stock_moved(account, [movement])  # under the account's lock: the balances right now
+        return self._ok({"id": movement.id}, status=201)
 
     def lots(self, request: Request) -> Response:
         account = self._account(request)

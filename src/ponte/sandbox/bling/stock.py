@@ -6,7 +6,8 @@ have no stock of their own: their balance is how many kits the components make; 
 the sum of its children. Some products are at zero or negative so `filtroSaldoEstoque` has work to do.
 
 `POST /estoques` [C names, C3 meaning]: B (balanço) sets the deposit's physical balance to `quantidade`,
-E (entrada) adds, S (saída) subtracts; kits are refused [C3 estoqueuni].
+E (entrada) adds, S (saída) subtracts; kits are refused [C3 estoqueuni: composites cannot be moved through the API;
+the error's wording is a guess].
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import datetime as dt
 import itertools
 import math
 import threading
-from typing import Any
+from typing import Any, NamedTuple
 
 from ponte.sandbox import brdata as br
 from ponte.sandbox.bling.catalog import Catalog
@@ -26,6 +27,16 @@ SALT = 1000
 BASE_MOVEMENT = 23_110_000_000
 BASE_LOT = 12_340_000_000
 NAMESPACE = "ESTOQUES"
+
+
+class Movement(NamedTuple):
+    """One applied stock posting: its id and what moved (what the stock webhook reports)."""
+
+    id: int
+    product: int
+    deposit: int
+    operacao: str
+    quantidade: float
 
 
 class Stock:
@@ -103,8 +114,8 @@ class Stock:
         return self.at(pid, did)[1] if did is not None else self.totals(pid)[1]
 
     # --- writes -----------------------------------------------------------------------------------------------
-    def post(self, body: Any, refuse_variation_parent: bool) -> int:
-        """Validate and apply one `POST /estoques` body; returns the new posting's id."""
+    def post(self, body: Any, refuse_variation_parent: bool) -> Movement:
+        """Validate and apply one `POST /estoques` body; returns the applied movement (with the new id)."""
         if not isinstance(body, dict):
             raise _invalid([field(1, "O corpo da requisição deve ser um objeto.", "body", NAMESPACE)])
         errors: list[dict[str, Any]] = []
@@ -117,7 +128,7 @@ class Stock:
             errors.append(field(10, "O produto deve ser informado.", "produto", NAMESPACE))
         elif rec is None or rec.excluded:
             errors.append(field(11, f"Produto {product} não encontrado.", "produto", NAMESPACE))
-        elif rec.data["formato"] == "E":
+        elif rec.data["formato"] == "E":  # [C3] refused; the wording is the sandbox's guess
             errors.append(
                 field(12, "Não é possível lançar estoque de produtos com composição (kits).", "produto", NAMESPACE)
             )
@@ -155,7 +166,17 @@ class Stock:
                 amount if operation == "B" else current + amount if operation == "E" else current - amount
             )
             seq = next(self._movements)
-        return ident(BASE_MOVEMENT, self.company.no, seq, self.seed, SALT + 1)
+        movement = ident(BASE_MOVEMENT, self.company.no, seq, self.seed, SALT + 1)
+        return Movement(movement, product, deposit, str(operation), float(quantity))
+
+    def kits_with(self, pid: int) -> list[int]:
+        """Kits (formato E) that list `pid` as a component: their balance moves with it."""
+        return [
+            rec.id
+            for rec in self.catalog.products
+            if rec.data["formato"] == "E"
+            and any(c["produto"]["id"] == pid for c in rec.data.get("estrutura", {}).get("componentes", []))
+        ]
 
 
 def _ref_id(value: Any) -> int | None:

@@ -8,8 +8,10 @@ Time-to-live switches are in seconds and accept fractions, so tests can make a c
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from ponte.sandbox.bling.webhooks import WEBHOOK_SWITCHES
 from ponte.sandbox.switches import COMMON_SWITCHES, Switch, non_negative, positive, real_clock_or_moment
 
 
@@ -27,6 +29,24 @@ def _slugs(value: Any) -> str | None:
 
 def _status(value: int) -> str | None:
     return None if 400 <= value <= 599 else "must be 4xx/5xx"
+
+
+def _url(value: str) -> str | None:
+    return None if value == "" or value.startswith(("http://", "https://")) else "expects an http(s) URL or ''"
+
+
+# Webhooks the accounts send when their stock changes (`emitter.py`). The sender's own switches (duplicates,
+# reordering, retries) are reused under a `webhook_` prefix, so `ponte sandbox bling-webhooks` and the sandbox
+# describe them alike.
+STOCK_WEBHOOK_SWITCHES: tuple[Switch, ...] = (
+    Switch("webhook_url", "", "Receiver of every account's webhooks (one app, one URL; each event carries its account's companyId): stock and virtual_stock events after every stock change (POST /estoques, simulated sales). Empty = none are sent.", check=_url),
+    Switch("webhooks", True, "Send webhooks at all (off: stock changes send nothing, as if the app's webhooks were disabled)."),
+    Switch("webhook_stock_action", "created", "Action of the stock event a posting or sale sends: stock.created (what a captured real posting sent) or stock.updated.", guess=True, choices=("created", "updated")),
+    Switch("webhook_virtual_stock", True, "Also send virtual_stock.updated (the product, and kits it is part of) after each stock change; Bling switches virtual_stock on with stock."),
+    Switch("webhook_delay_ms", 0, "Delay between a stock change and its delivery, in ms (one report measured 9-22 s for virtual_stock).", guess=True, check=non_negative),
+    Switch("webhook_reorder_hold_ms", 200, "With webhook_reorder_window > 1: the longest an event waits for its window to fill before the window is shuffled and sent, in ms.", guess=True, check=non_negative),
+    *(dataclasses.replace(s, name=f"webhook_{s.name}") for s in WEBHOOK_SWITCHES),
+)  # fmt: skip
 
 
 # Shared switches with the values Bling documents [C] /limites (per account, all endpoints together).
@@ -70,6 +90,7 @@ BLING_SWITCHES: tuple[Switch, ...] = (
     Switch("contatos_todos_includes_excluded", True, "/contatos criterio=1 (Todos) also lists excluded contacts (situacao E).", guess=True),
     Switch("empty_date", "zeros", "How an unset date is sent: 'zeros' (0000-00-00), 'null' or 'empty' ('').", guess=True, choices=("zeros", "null", "empty")),
     Switch("refuse_stock_on_variation_parent", True, "POST /estoques refuses a parent product with variations (stock lives on the variations).", guess=True),
+    *STOCK_WEBHOOK_SWITCHES,
 )  # fmt: skip
 
 
@@ -79,4 +100,4 @@ def merged_common() -> tuple[Switch, ...]:
     return tuple(overrides.get(s.name, s) for s in COMMON_SWITCHES)
 
 
-__all__ = ["BLING_OVERRIDES", "BLING_SWITCHES", "merged_common"]
+__all__ = ["BLING_OVERRIDES", "BLING_SWITCHES", "STOCK_WEBHOOK_SWITCHES", "merged_common"]

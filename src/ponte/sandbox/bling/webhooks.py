@@ -187,8 +187,13 @@ class WebhookSender:
 
     def deliver(self, event: dict[str, Any]) -> list[Delivery]:
         """Deliver until a 2xx within 5 s, waiting growing intervals (scaled by `time_scale`), for up to the horizon."""
-        attempts = [self.post(event)]
-        waited, interval = 0.0, self.switches["retry_first_seconds"]
+        return self.retry(event, [self.post(event)])
+
+    def retry(self, event: dict[str, Any], attempts: list[Delivery]) -> list[Delivery]:
+        """Go on after failed `attempts` (the first one included) on Bling's schedule; all attempts, in order."""
+        attempts = list(attempts)
+        waited = sum(self.switches["retry_first_seconds"] * 2**k for k in range(len(attempts) - 1))
+        interval = self.switches["retry_first_seconds"] * 2 ** (len(attempts) - 1)
         while not attempts[-1].ok and waited + interval <= self.switches["retry_horizon_seconds"]:
             self.sleep(interval / self.switches["time_scale"])
             waited += interval
