@@ -181,11 +181,14 @@ def test_bling_authorize_runs_the_code_flow_and_shows_expiry_and_rotation_never_
     row = page.locator("tr[data-conta=loja-matriz]")
     assert row.locator(".expira").inner_text() == "não autorizada"
     row.locator("button", has_text="Autorizar").click()
-    page.wait_for_url(re.compile(r"/conexoes/tap-bling\?"))
-    assert page.locator("#resultado-autorizacao").inner_text() == "Conta autorizada."
+    page.wait_for_url(re.compile(r"/conexoes/tap-bling$"))
+    assert page.locator("#resultado-autorizacao").inner_text() == "Conta loja-matriz autorizada."
     row = page.locator("tr[data-conta=loja-matriz]")
     assert re.fullmatch(r"\d\d/\d\d/\d{4} \d\d:\d\d", row.locator(".expira").inner_text())
     assert re.fullmatch(r"\d\d/\d\d/\d{4} \d\d:\d\d", row.locator(".rotacao").inner_text())
+
+    forged = page.goto("/conexoes/autorizacao/retorno?code=abc&state=de-outra-sessao")
+    assert forged.status == 400 and "state" in page.locator("main").inner_text()
 
     tokens = json.loads((panel["tmp"] / "bling-tokens.json").read_text())
     values = [record[k] for record in tokens["tokens"].values() for k in ("access_token", "refresh_token")]

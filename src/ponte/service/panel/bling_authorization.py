@@ -140,11 +140,7 @@ async def callback(request: Request) -> Response:
     target = f"/conexoes/{plugin.name}"
     if query.get("error"):
         description = " ".join(str(query.get("error_description") or "").split())[:300]
-        response: Response = RedirectResponse(
-            f"{target}?" + urlencode({"autorizado": f"erro: {query['error']} {description}".strip()}), status_code=303
-        )
-        set_session(request, response, session)
-        return response
+        return _back(request, session, target, f"Autorização falhou — {query['error']}: {description}".strip(": "))
     values = await _values(service, plugin)
 
     def exchange() -> None:
@@ -153,14 +149,24 @@ async def callback(request: Request) -> Response:
 
     try:
         await asyncio.to_thread(exchange)
-        outcome = "ok"
-        logger.info("panel authorization done user=%s plugin=%s account=%s", session.get("user"), plugin.name, account)
-    except PonteError as exc:
-        outcome = f"erro: {exc}"  # the auth layer's messages carry no token
+    except PonteError as exc:  # the auth layer's messages carry no token
         logger.warning("panel authorization failed plugin=%s account=%s: %s", plugin.name, account, exc)
-    response = RedirectResponse(f"{target}?" + urlencode({"autorizado": outcome, "conta": account}), status_code=303)
+        return _back(request, session, target, f"Autorização da conta {account} falhou — {exc}")
+    logger.info("panel authorization done user=%s plugin=%s account=%s", session.get("user"), plugin.name, account)
+    return _back(request, session, target, f"Conta {account} autorizada.", ok=True)
+
+
+def _back(request: Request, session: dict[str, Any], target: str, text: str, ok: bool = False) -> Response:
+    """To the plugin's page, the outcome kept in the session (a link cannot forge it), shown once."""
+    session["oauth_result"] = {"ok": ok, "text": text}
+    response = RedirectResponse(target, status_code=303)
     set_session(request, response, session)
     return response
+
+
+def take_result(request: Request) -> dict[str, Any] | None:
+    """The outcome of the last authorization, removed from the session (the caller writes the session back)."""
+    return read_session(request).get("oauth_result")
 
 
 def routes() -> list[BaseRoute]:

@@ -24,7 +24,7 @@ from ponte.service import connection_test
 from ponte.service.connection_settings import ConnectionSettings, SavedSetting, for_service
 from ponte.service.panel import bling_authorization, formatting
 from ponte.service.panel.rendering import render, templates
-from ponte.service.panel.session import checked_form, read_session
+from ponte.service.panel.session import checked_form, read_session, set_session
 from ponte.service.plugin_settings import (
     PluginDefinition,
     Resolved,
@@ -168,11 +168,17 @@ async def _page(
     accounts = None
     if bling_authorization.supports(plugin):
         accounts = await bling_authorization.accounts(service, plugin, effective)
-    return render(
+    result = bling_authorization.take_result(request)
+    response = render(
         request, "conexoes_plugin.html", status_code, plugin=plugin, fields=fields, answer=answer, aviso=aviso,
         salvo=request.query_params.get("salvo") == "1", environment=environment, accounts=accounts,
-        autorizado=request.query_params.get("autorizado"), request_base=str(request.base_url).rstrip("/"),
+        autorizacao=result, request_base=str(request.base_url).rstrip("/"),
     )  # fmt: skip
+    if result is not None:  # shown once
+        session = read_session(request)
+        session.pop("oauth_result", None)
+        set_session(request, response, session)
+    return response
 
 
 async def index(request: Request) -> Response:
