@@ -26,9 +26,7 @@ from typing import Any
 
 import click
 
-from ponte.auth import build_authenticator
 from ponte.auth.authorize import (
-    DEFAULT_REDIRECT_URI,
     CallbackListener,
     CannotListen,
     authorize_url,
@@ -39,11 +37,9 @@ from ponte.auth.oauth2 import OAuth2Auth
 from ponte.core.errors import AuthError, ConfigError, PonteError
 from ponte.declaration import load_tap_spec
 from ponte.declaration.declaration_paths import declaration_path
-from ponte.declaration.templates import render
 from ponte.http.redaction import Redactor
 from ponte.project.meltano_config import find_project, plugin_config, under_meltano
-from ponte.tap.accounts import find_account, resolve_accounts, secret_fields
-from ponte.tap.runtime import effective_config, secret_values
+from ponte.tap.account_auth import account_authenticator
 
 REFRESH_TOKEN_DAYS = 30  # Bling's refresh-token lifetime, shown by --status
 
@@ -122,39 +118,8 @@ def build_account_auth(
     source: str, account_name: str | None, config_file: Path | None, environment: str | None = None
 ) -> tuple[OAuth2Auth, Redactor, str]:
     """The OAuth2Auth of one account, as the tap would build it; also a redactor of every known secret."""
-
-    path = declaration_path(source)
-    spec = load_tap_spec(path).data
     config = source_config(source, config_file, environment)
-    settings = spec.get("settings") or []
-    cfg = effective_config(settings, config)
-    redactor = Redactor(secret_values(settings, cfg))
-    if spec.get("accounts"):
-        if not account_name:
-            names = ", ".join(a["name"] for a in resolve_accounts(spec, cfg)) or "(none)"
-            raise ConfigError(f"--account is required for {source}: configured accounts: {names}")
-        account = find_account(spec, cfg, account_name)
-        redactor.add(*(str(account[k]) for k in secret_fields(spec) if account.get(k)))
-    else:
-        account = {"name": account_name} if account_name else {}
-    block = render(spec.get("auth") or {}, {"config": cfg, "account": account})
-    if block.get("type") != "oauth2" or block.get("grant_type") != "authorization_code":
-        raise ConfigError(
-            f"{path}: auth is not an oauth2 authorization_code grant, so `ponte auth` has nothing to authorize"
-        )
-    if not block.get("token_store"):
-        raise ConfigError(f"{path}: auth declares no token_store, so there is nowhere to keep the tokens")
-    http = render(spec.get("http") or {}, {"config": cfg, "account": account})
-    verify = http.get("verify_tls", True)
-    if isinstance(verify, str) and verify.lower() in ("true", "false"):
-        verify = verify.lower() == "true"
-    who = account.get("name") or source
-    auth = build_authenticator(block, verify_tls=verify, label=f"ponte auth {source}", account=account.get("name"))
-    redactor.add(*auth.secrets())
-    auth.on_new_secret = redactor.add
-    if not auth.config.client_id:
-        raise ConfigError(f"no client_id for account '{who}': set it in the account or the client_id setting")
-    return auth, redactor, str(block.get("redirect_uri") or DEFAULT_REDIRECT_URI)
+    return account_authenticator(source, config, account_name, label=f"ponte auth {source}")
 
 
 def _stdin_reader(results: queue.Queue[tuple[str, str]]) -> None:

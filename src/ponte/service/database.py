@@ -5,6 +5,7 @@ alert_streaks  one row per pipeline (or `schedule <name>`): failing or not since
                alerts once and its end once
 panel_users    the control panel's operator accounts (argon2 hashes; `ponte panel add-user`)
 run_log        every line `ponte run` printed for a run the service started (the log endpoint's stored log)
+settings       plugin settings typed in the panel's Connections page, Fernet-encrypted (ponte.service.connection_settings)
 
 Every instance of the service on one database shares them; DDL runs under an advisory lock so two instances
 starting at once do not race.
@@ -53,6 +54,15 @@ CREATE TABLE IF NOT EXISTS {users} (
     last_login_at timestamptz
 );
 COMMENT ON TABLE {users} IS 'ponte serve: operator accounts of the control panel (argon2 hashes; ponte panel add-user).';
+CREATE TABLE IF NOT EXISTS {settings} (
+    plugin text NOT NULL,
+    name text NOT NULL,
+    ciphertext text NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    updated_by text,
+    PRIMARY KEY (plugin, name)
+);
+COMMENT ON TABLE {settings} IS 'ponte serve: plugin settings saved in the panel, encrypted (Fernet, key from PONTE_SECRET_KEY); they override .env in runs.';
 """
 
 
@@ -66,12 +76,14 @@ class Tables:
         self.log = sql.Identifier(schema, "run_log")
         self.runs = sql.Identifier(schema, "pipeline_runs")
         self.users = sql.Identifier(schema, "panel_users")
+        self.settings = sql.Identifier(schema, "settings")
 
     def q(self, text: str) -> sql.Composed:
-        """`text` with {schedules}, {streaks}, {log}, {runs}, {users} filled in."""
+        """`text` with {schedules}, {streaks}, {log}, {runs}, {users}, {settings} filled in."""
         return sql.SQL(text).format(
-            schedules=self.schedules, streaks=self.streaks, log=self.log, runs=self.runs, users=self.users
-        )
+            schedules=self.schedules, streaks=self.streaks, log=self.log, runs=self.runs, users=self.users,
+            settings=self.settings,
+        )  # fmt: skip
 
 
 async def connect(dsn: str) -> psycopg.AsyncConnection:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from ponte.core.errors import PonteError
+from ponte.service.connection_settings import ConnectionSettings
 from ponte.service.database import Tables, connect
 from ponte.service.project import MeltanoProject
 from ponte.service.settings import ServeSettings
@@ -110,6 +111,11 @@ class RunManager:
         self.on_finished: list[Callable[[str, RunStart], object]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @property
+    def secret_key(self) -> str | None:
+        """The key of the panel's saved settings (None when PONTE_SECRET_KEY is not set)."""
+        return self.settings.secret_key if self.settings.secret_key_set else None
+
     def lock_key(self, start: RunStart) -> str:
         """Per pipeline and per run-record schema: two deployments sharing a database server (PONTE_DB_SCHEMA
         `staging` and `prod`) do not block each other's runs."""
@@ -125,10 +131,15 @@ class RunManager:
             args.append("--full-refresh")
         return args
 
-    def environment(self, start: RunStart, project: MeltanoProject | None) -> dict[str, str]:
-        """The child's environment: the service's, the service's database for the record and Meltano's system
-        database, alerts off (the service alerts, once per streak), the stream selection, the run's own extras."""
-        env = {**self.settings.env, **ALERTS_OFF, "PONTE_DB_DSN": self.dsn, "PONTE_DB_SCHEMA": self.tables.schema}
+    def environment(
+        self, start: RunStart, project: MeltanoProject | None, saved: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """The child's environment: the service's (over `.env`), the settings saved in the panel (`saved`, as
+        `TAP_*`/`TARGET_*` variables, over both: Meltano ranks the environment above `.env`), the service's
+        database for the record and Meltano's system database, alerts off (the service alerts, once per streak),
+        the stream selection, the run's own extras."""
+        env = {**self.settings.env, **(saved or {}), **ALERTS_OFF, "PONTE_DB_DSN": self.dsn,
+               "PONTE_DB_SCHEMA": self.tables.schema}  # fmt: skip
         if self.settings.meltano_database_uri:
             env["MELTANO_DATABASE_URI"] = self.settings.meltano_database_uri
         if start.select and project is not None:
@@ -153,6 +164,8 @@ class RunManager:
                 f"{', '.join(unknown) or 'nothing'}: not a job or plugin of {self.settings.project / 'meltano.yml'}; "
                 f"jobs: {', '.join(sorted(project.jobs)) or 'none'}"
             )
+        # a value the key cannot decrypt stops the run here, naming the setting (not a run on stale credentials)
+        saved = await ConnectionSettings(self.dsn, self.tables, self.secret_key).environment()
         conn = await connect(self.dsn)
         try:
             cur = await conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (self.lock_key(start),))
@@ -169,7 +182,7 @@ class RunManager:
             active.process = await asyncio.create_subprocess_exec(
                 *self.command(run_id, start),
                 cwd=self.settings.project,
-                env=self.environment(start, project),
+                env=self.environment(start, project, saved),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,

@@ -18,8 +18,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 COOKIE = "ponte_sessao"
 MAX_AGE_SECONDS = 12 * 3600
 MAX_FORM_BYTES = 1_000_000
-# /api/* has its bearer token and /webhooks/* their signatures; these never need a panel session.
-OPEN_PATHS = ("/login", "/healthz")
+# /api/* has its bearer token and /webhooks/* their signatures; these never need a panel session. The OAuth callback
+# checks the session itself: the browser leaves the Strict cookie out when the provider's site sends it there.
+OPEN_PATHS = ("/login", "/healthz", "/conexoes/autorizacao/retorno")
 OPEN_PREFIXES = ("/api/", "/webhooks/", "/static/")
 
 
