@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 from ponte.core.errors import ConfigError
 from ponte.core.project_env import project_env
 from ponte.notify import Alert
+from ponte.service import plugin_settings
 from ponte.service.runs import RunStart
 
 logger = logging.getLogger("ponte.service.webhooks")
@@ -81,24 +83,28 @@ class BlingSettings:
 
 
 def resolve_bling(project: Path, environment: str | None, env: Mapping[str, str]) -> BlingSettings:
-    """tap-bling's secret and accounts from `env`; when it names neither, from Meltano's effective config of
-    tap-bling (meltano.yml and its environment: the dev environment's sandbox app), asked once (a few seconds)."""
+    """tap-bling's secret and accounts from `env`; when it names neither, from tap-bling's config in meltano.yml
+    and its environment (the dev environment's sandbox app), read from the YAML: asking `meltano config` took
+    seconds (23 s on a loaded machine) of every service start."""
     settings = BlingSettings.read(env)
     if settings.client_secrets or settings.accounts:
         return settings
-    from ponte.project.meltano_config import plugin_config
-
-    try:
-        config = plugin_config("tap-bling", project, environment, who="ponte serve")
-    except (ConfigError, ValueError) as exc:
-        logger.warning("webhooks: no TAP_BLING_CLIENT_SECRET and no Meltano config of tap-bling (%s): every "
-                       "webhook will be refused with 401 until it is set", exc)  # fmt: skip
+    plugin = plugin_settings.plugins(project).get("tap-bling")
+    if plugin is None:
+        logger.warning("webhooks: no TAP_BLING_CLIENT_SECRET and no tap-bling in meltano.yml: every webhook will be "
+                       "refused with 401 until it is set")  # fmt: skip
         return settings
-    accounts = config.get("accounts")
+    resolved = plugin_settings.resolve(project, plugin, env, {}, environment)
+    secret, accounts = resolved["client_secret"].value, resolved["accounts"].value
     return BlingSettings.read({
-        "TAP_BLING_CLIENT_SECRET": str(config.get("client_secret") or ""),
-        "TAP_BLING_ACCOUNTS": accounts if isinstance(accounts, str) else json.dumps(accounts or []),
+        "TAP_BLING_CLIENT_SECRET": expand_env(plugin_settings.as_text(secret), env),
+        "TAP_BLING_ACCOUNTS": expand_env(plugin_settings.as_text(accounts or []), env),
     })  # fmt: skip
+
+
+def expand_env(text: str, env: Mapping[str, str]) -> str:
+    """`$VAR` and `${VAR}` in a meltano.yml value, as Meltano expands them (unset: empty)."""
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: env.get(m.group(1) or m.group(2), ""), text)
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
