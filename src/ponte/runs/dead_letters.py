@@ -41,13 +41,19 @@ def open_store(
                       "/ PONTE_DLQ_DSN)")  # fmt: skip
 
 
-def store_from_settings(env: Mapping[str, str], default_dsn: str | None, project: Path) -> DeadLetterStore:
-    """The service's store: PONTE_DLQ_STORE (file:PATH), else PONTE_DLQ_DSN or the service's own database, in
-    PONTE_DLQ_SCHEMA (target-postgres's log_schema, `ponte` by default) — the variables `ponte dlq` reads."""
+def store_settings(env: Mapping[str, str], default_dsn: str | None) -> tuple[str | None, str | None, str]:
+    """(PONTE_DLQ_STORE, PONTE_DLQ_DSN or `default_dsn`, PONTE_DLQ_SCHEMA or `ponte`): the variables `ponte dlq`
+    reads. The schema is target-postgres's log_schema: its `sync_runs` sits beside the letters."""
     spec = (env.get("PONTE_DLQ_STORE") or "").strip() or None
-    dsn = None if spec else (env.get("PONTE_DLQ_DSN") or "").strip() or default_dsn
-    schema = (env.get("PONTE_DLQ_SCHEMA") or "").strip() or "ponte"
-    return open_store(spec, dsn, schema, base=project, who="ponte serve")
+    dsn = (env.get("PONTE_DLQ_DSN") or "").strip() or default_dsn
+    return spec, dsn, (env.get("PONTE_DLQ_SCHEMA") or "").strip() or "ponte"
+
+
+def store_from_settings(env: Mapping[str, str], default_dsn: str | None, project: Path) -> DeadLetterStore:
+    """The service's store: PONTE_DLQ_STORE (file:PATH, relative to the project), else the table at PONTE_DLQ_DSN
+    or the service's own database."""
+    spec, dsn, schema = store_settings(env, default_dsn)
+    return open_store(spec, None if spec else dsn, schema, base=project, who="ponte serve")
 
 
 def parse_record(text: str) -> dict[str, Any]:
