@@ -8,6 +8,7 @@ without tables."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -36,7 +37,7 @@ from ponte.service.runs import PipelineBusy, RunStart, ServiceStopping, UnknownP
 logger = logging.getLogger("ponte.service.panel")
 PAGE_SIZE = 25
 RECENT_RUNS = 200  # the runs whose streams say when each stream last succeeded and which table it fills
-EXACT_COUNT_UP_TO = 200_000  # rows per table counted exactly; bigger tables show PostgreSQL's estimate
+EXACT_COUNT_UP_TO = 30_000  # rows per table counted exactly; bigger tables show PostgreSQL's estimate
 
 
 @dataclass
@@ -51,30 +52,31 @@ class StreamRow:
     last_success: datetime | None = None
 
 
-def _name(request: Request) -> str:
-    name = request.path_params["name"]
+def _check_name(request: Request, name: str) -> None:
+    """404 for a name that is no pipeline of the project (asked only of a pipeline without runs: reading
+    meltano.yml costs more than the rest of the page)."""
     if name not in pipelines(MeltanoProject.load(request.app.state.service.settings.project)):
         raise HTTPException(404, "Pipeline não encontrado.")
-    return name
 
 
-async def _runs_part(service: Any, name: str) -> tuple[dict[str, Any] | None, dict[str, datetime], list[str]]:
+async def _runs_part(
+    service: Any, conn: psycopg.AsyncConnection, name: str
+) -> tuple[dict[str, Any] | None, dict[str, datetime], list[str]]:
     """The last run, each stream's last successful refresh and the recent run ids (for their tables)."""
-    async with await connect(service.dsn) as conn:
-        conn.row_factory = dict_row
-        cur = await conn.execute(
-            service.tables.q("SELECT * FROM {runs} WHERE pipeline = %s ORDER BY started_at DESC, run_id DESC LIMIT 1"),
-            (name,),
-        )
-        last = await cur.fetchone()
-        cur = await conn.execute(
-            service.tables.q(
-                "SELECT run_id::text, started_at, finished_at, streams FROM {runs} WHERE pipeline = %s "
-                "ORDER BY started_at DESC, run_id DESC LIMIT %s"
-            ),
-            (name, RECENT_RUNS),
-        )
-        recent = await cur.fetchall()
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        service.tables.q("SELECT * FROM {runs} WHERE pipeline = %s ORDER BY started_at DESC, run_id DESC LIMIT 1"),
+        (name,),
+    )
+    last = await cur.fetchone()
+    await cur.execute(
+        service.tables.q(
+            "SELECT run_id::text, started_at, finished_at, streams FROM {runs} WHERE pipeline = %s "
+            "ORDER BY started_at DESC, run_id DESC LIMIT %s"
+        ),
+        (name, RECENT_RUNS),
+    )
+    recent = await cur.fetchall()
     successes: dict[str, datetime] = {}
     for run in recent:  # newest first: the first success seen per stream is its last
         for item in run["streams"] or []:
@@ -83,14 +85,17 @@ async def _runs_part(service: Any, name: str) -> tuple[dict[str, Any] | None, di
     return last, successes, [run["run_id"] for run in recent]
 
 
-async def _tables_part(service: Any, run_ids: list[str]) -> dict[str, tuple[str, int | None, bool]]:
+async def _tables_part(
+    service: Any, service_conn: psycopg.AsyncConnection, run_ids: list[str]
+) -> dict[str, tuple[str, int | None, bool]]:
     """stream → (table, rows now, estimated?) from target-postgres's run log of those runs; {} without one."""
     _spec, dsn, schema = store_settings(service.settings.env, service.dsn)
     if not dsn or not run_ids:
         return {}
     found: dict[str, tuple[str, int | None, bool]] = {}
     try:
-        async with await connect(dsn) as conn:
+        async with contextlib.AsyncExitStack() as stack:
+            conn = service_conn if dsn == service.dsn else await stack.enter_async_context(await connect(dsn))
             cur = await conn.execute(
                 sql.SQL(
                     "SELECT DISTINCT ON (stream) stream, target_table FROM {} WHERE run_id = ANY(%s::uuid[]) "
@@ -106,20 +111,23 @@ async def _tables_part(service: Any, run_ids: list[str]) -> dict[str, tuple[str,
 
 
 async def _row_count(conn: psycopg.AsyncConnection, table: str) -> tuple[int | None, bool]:
-    """Rows in `schema.table`: counted when PostgreSQL's estimate is under EXACT_COUNT_UP_TO, else the estimate."""
+    """Rows in `schema.table`: counted when PostgreSQL's estimate (reltuples; the statistics' live rows for a table
+    never analyzed) is under EXACT_COUNT_UP_TO — ANALYZE samples up to 30,000 rows, so up to there it is the
+    count anyway — else that estimate."""
     schema, _, name = table.partition(".")
-    ident = sql.Identifier(schema, name)
     cur = await conn.execute(
-        "SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "SELECT c.reltuples::bigint, COALESCE(s.n_live_tup, 0) FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
         "WHERE n.nspname = %s AND c.relname = %s",
         (schema, name),
     )
     row = await cur.fetchone()
     if row is None:
         return None, False
-    if row[0] >= EXACT_COUNT_UP_TO:
-        return int(row[0]), True
-    cur = await conn.execute(sql.SQL("SELECT count(*) FROM {}").format(ident))
+    estimate = row[0] if row[0] >= 0 else row[1]
+    if estimate >= EXACT_COUNT_UP_TO:
+        return int(estimate), True
+    cur = await conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, name)))
     counted = await cur.fetchone()
     return int(counted[0]) if counted else None, False
 
@@ -156,7 +164,9 @@ def _history_filter(request: Request) -> dict[str, Any]:
     }
 
 
-async def _history(service: Any, name: str, wanted: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+async def _history(
+    service: Any, conn: psycopg.AsyncConnection, name: str, wanted: dict[str, Any]
+) -> tuple[list[dict[str, Any]], str | None]:
     """A page of runs, newest first; the keyset (`started_at|run_id`) of the next page or None."""
     where, values = ["pipeline = %s"], [name]
     if wanted["gatilho"]:
@@ -178,10 +188,9 @@ async def _history(service: Any, name: str, wanted: dict[str, Any]) -> tuple[lis
     except ValueError:
         pass
     query = "SELECT * FROM {runs} WHERE " + " AND ".join(where) + " ORDER BY started_at DESC, run_id DESC LIMIT %s"
-    async with await connect(service.dsn) as conn:
-        conn.row_factory = dict_row
-        cur = await conn.execute(service.tables.q(query), [*values, PAGE_SIZE + 1])
-        rows = await cur.fetchall()
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(service.tables.q(query), [*values, PAGE_SIZE + 1])
+    rows = await cur.fetchall()
     following = None
     if len(rows) > PAGE_SIZE:
         following = f"{rows[PAGE_SIZE - 1]['started_at'].isoformat()}|{rows[PAGE_SIZE - 1]['run_id']}"
@@ -194,11 +203,14 @@ def _records(run: dict[str, Any]) -> int:
 
 async def page(request: Request) -> Response:
     service = request.app.state.service
-    name = _name(request)
+    name = request.path_params["name"]
     wanted = _history_filter(request)
-    last, successes, run_ids = await _runs_part(service, name)
-    tables = await _tables_part(service, run_ids)
-    history, following = await _history(service, name, wanted)
+    async with await connect(service.dsn) as conn:
+        last, successes, run_ids = await _runs_part(service, conn, name)
+        if last is None:
+            _check_name(request, name)
+        tables = await _tables_part(service, conn, run_ids)
+        history, following = await _history(service, conn, name, wanted)
     query = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in wanted.items() if v and k != "antes"}
     return render(
         request, "pipeline.html", nome=name, endereco=quote(name), last=last, streams=_streams(last, successes, tables),
@@ -212,7 +224,8 @@ async def full_refresh(request: Request) -> Response:
     """First POST: the confirmation (what a full refresh does); the confirmed POST starts the run with full_refresh."""
     form = await checked_form(request)
     service = request.app.state.service
-    name = _name(request)
+    name = request.path_params["name"]
+    _check_name(request, name)
     if form.get("confirmado") != "sim":
         return render(request, "pipeline_recarga.html", nome=name, endereco=quote(name))
     try:
