@@ -104,13 +104,13 @@ async def _tables_part(
                 (run_ids,),
             )
             for stream, table in await cur.fetchall():
-                found[stream] = (table, *(await _row_count(conn, table)))
+                found[stream] = (table, *(await row_count(conn, table)))
     except psycopg.Error as exc:  # no run log there (another loader, another database): streams without tables
         logger.info("pipeline page: no tables from %s.sync_runs: %s", schema, str(exc).splitlines()[0])
     return found
 
 
-async def _row_count(conn: psycopg.AsyncConnection, table: str) -> tuple[int | None, bool]:
+async def row_count(conn: psycopg.AsyncConnection, table: str) -> tuple[int | None, bool]:
     """Rows in `schema.table`: counted when PostgreSQL's estimate (reltuples; the statistics' live rows for a table
     never analyzed) is under EXACT_COUNT_UP_TO — ANALYZE samples up to 30,000 rows, so up to there it is the
     count anyway — else that estimate."""
