@@ -27,6 +27,7 @@ logger = logging.getLogger("ponte.service.panel")
 PAGE_SIZE = 50
 STATUS_TEXT = {"open": "aberto", "replayed": "reenviado", "discarded": "descartado", "all": "todos"}
 _opening = threading.Lock()
+_using = threading.Lock()  # one operation at a time on the shared connection (its transactions are not per thread)
 
 
 def _store(request: Request) -> DeadLetterStore:
@@ -45,7 +46,18 @@ def _store(request: Request) -> DeadLetterStore:
 async def _call(request: Request, function: Any, *args: Any, **kwargs: Any) -> Any:
     """A store operation (blocking psycopg or a file lock) on a worker thread."""
     store = await asyncio.to_thread(_store, request)
-    return await asyncio.to_thread(function, store, *args, **kwargs)
+
+    def locked() -> Any:
+        with _using:
+            return function(store, *args, **kwargs)
+
+    return await asyncio.to_thread(locked)
+
+
+def _own_store(request: Request) -> DeadLetterStore:
+    """A store of its own for a replay, which holds it while the target runs (the shared one stays free)."""
+    service = request.app.state.service
+    return operations.store_from_settings(service.settings.env, service.dsn, service.settings.project)
 
 
 def _filters(request: Request) -> LetterFilter:
@@ -158,13 +170,18 @@ async def replay(request: Request) -> Response:
     letter_id = _letter_id(request)
     service = request.app.state.service
     try:
-        store = await asyncio.to_thread(_store, request)
-        letter = await asyncio.to_thread(store.get, letter_id)
-        letters = operations.chosen(store, [letter_id], all_open=False, target=letter.target)
-        env = service.runs.environment(RunStart([operations.loader_plugin(letter.target)], "manual"), None)
-        outcome = await asyncio.to_thread(
-            operations.replay_through_target, store, letters, service.settings.project, env
-        )
+        store = await asyncio.to_thread(_own_store, request)
+        try:
+            letter = await asyncio.to_thread(store.get, letter_id)
+            letters = await asyncio.to_thread(
+                operations.chosen, store, [letter_id], all_open=False, target=letter.target
+            )
+            env = service.runs.environment(RunStart([operations.loader_plugin(letter.target)], "manual"), None)
+            outcome = await asyncio.to_thread(
+                operations.replay_through_target, store, letters, service.settings.project, env
+            )
+        finally:
+            await asyncio.to_thread(store.close)
     except DeadLetterNotFound:
         raise HTTPException(404, "Rejeitado não encontrado.") from None
     except ConfigError as exc:
