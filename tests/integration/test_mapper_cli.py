@@ -202,4 +202,6 @@ def test_about_lists_the_settings() -> None:
     )
     about = json.loads(out.stdout)
     assert about["name"] == "ponte-mapper"
-    assert {"mapping", "dead_letter_store", "dead_letter_path", "dead_letter_dsn"} <= set(about["settings"]["properties"])
+    assert {"mapping", "dead_letter_store", "dead_letter_path", "dead_letter_dsn"} <= set(
+        about["settings"]["properties"]
+    )

@@ -87,13 +87,13 @@ def test_the_service_takes_signed_bling_webhooks_on_its_own_port_and_refuses_for
     with ServiceThread(project, env) as service:
         assert service.get("/healthz").json()["webhooks"] is True
         headers = {"Content-Type": "application/json"}
-        forged = service.post("/webhooks/bling", data=body, headers={**headers, "X-Bling-Signature-256": sign(body, "x")})
+        forged = service.post(
+            "/webhooks/bling", data=body, headers={**headers, "X-Bling-Signature-256": sign(body, "x")}
+        )
         assert forged.status_code == 401
         signed = {**headers, "X-Bling-Signature-256": sign(body, secret)}
         assert service.post("/webhooks/bling", data=body, headers=signed).status_code == 200
         assert service.post("/webhooks/bling", data=body, headers=signed).status_code == 200  # Bling's redelivery
     with psycopg.connect(ADMIN_DSN) as conn:
-        rows = conn.execute(
-            f'SELECT event_id, event FROM "{schema}".webhook_events'
-        ).fetchall()
+        rows = conn.execute(f'SELECT event_id, event FROM "{schema}".webhook_events').fetchall()
     assert rows == [("evt-serve-1", "product.updated")]  # stored once, the forged one not at all

@@ -82,3 +82,27 @@ def test_build_dead_letter_store(tmp_path: Path) -> None:
     for spec in ({"type": "file"}, {"type": "postgres"}, {"type": "s3"}):
         with pytest.raises(ConfigError):
             build_dead_letter_store(spec)
+
+
+def test_pages_newest_first_with_the_panels_filters(tmp_path: Path) -> None:
+    from ponte.runlog.dead_letters import LetterFilter
+    from ponte.runs.dead_letters import edit, page, parse_record
+
+    store = FileDeadLetterStore(tmp_path / "letters.jsonl")
+    store.add([letter(entity="Pedido", pipeline="loja", reason=f"HTTP 422: CPF inválido ({n})") for n in range(5)])
+    store.add([letter(stream="notas", reason="HTTP 400: série") for _ in range(3)])
+    first, following = page(store, LetterFilter(), limit=3)
+    assert [x.id for x in first] == [8, 7, 6] and following == 6
+    rest, last = page(store, LetterFilter(before_id=following), limit=3)
+    assert [x.id for x in rest] == [5, 4, 3] and last == 3
+    assert [x.id for x in page(store, LetterFilter(pipeline="loja", reason="cpf INVÁLIDO"), 10)[0]] == [5, 4, 3, 2, 1]
+    assert [x.id for x in page(store, LetterFilter(entity="notas"), 10)[0]] == [8, 7, 6]  # no entity: the stream
+    assert store.choices() == {"pipeline": ["bling", "loja"], "entity": ["Pedido", "notas"]}
+
+    assert edit(store, 1, parse_record('{"id": 9}')).record == {"id": 9}
+    store.mark([1], "discarded")
+    with pytest.raises(ConfigError, match="discarded, not open"):
+        edit(store, 1, {"id": 10})
+    for text, message in (("[1]", "JSON object"), ('{"id": ', "not valid JSON")):
+        with pytest.raises(ConfigError, match=message):
+            parse_record(text)

@@ -68,7 +68,9 @@ def test_validate_command_handles_both_formats() -> None:
 
 
 def test_schema_is_valid_and_in_step_with_the_registry() -> None:
-    text = resources.files("ponte.declaration").joinpath("schemas", "line_files.schema.json").read_text(encoding="utf-8")
+    text = (
+        resources.files("ponte.declaration").joinpath("schemas", "line_files.schema.json").read_text(encoding="utf-8")
+    )
     schema = json.loads(text)
     Draft202012Validator.check_schema(schema)
     assert tuple(schema["$defs"]["column"]["properties"]["type"]["enum"]) == LINE_COLUMN_TYPES

@@ -87,7 +87,13 @@ def test_an_old_rate_spelling_gives_the_same_rate_budget(tmp_path: Path) -> None
         spec = load_declaration(write(tmp_path, text, name), "tap").data
         scope = {"config": {"token": "t", "state_dir": str(tmp_path)}}
         client = build_client(
-            spec, scope, Redactor(), ZoneInfo("UTC"), logging.getLogger("test"), "tap-demo", plugin="tap-demo",
+            spec,
+            scope,
+            Redactor(),
+            ZoneInfo("UTC"),
+            logging.getLogger("test"),
+            "tap-demo",
+            plugin="tap-demo",
             build_auth=build_authenticator,
         )
         return client.limiter.requests, client.limiter.window

@@ -1,17 +1,19 @@
 """`ponte dlq`: inspect, fix, discard and replay dead letters of every target.
 
-Replay, for now, prints the chosen records as Singer messages (a SCHEMA per stream, then a RECORD per
-letter) on stdout, to pipe into a target:
+Replay prints the chosen records as Singer messages (a SCHEMA per stream, then a RECORD per letter) on stdout,
+to pipe into a target, or sends them through the target itself as the panel's "Reenviar" does:
 
     ponte dlq replay --all-open --target postgres --dsn ... --key id | target-postgres --config cfg.json
     ponte dlq replay 12 13 --target postgres --dsn ... --mark-replayed   # after the pipe succeeded
+    ponte dlq replay 12 13 --target postgres --dsn ... --through-target  # meltano invoke target-postgres, then mark
 
-A later step lets each declarative API target re-send its letters directly.
+The operations live in `ponte.runs.dead_letters`, shared with the panel.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -21,8 +23,10 @@ from typing import Any
 import click
 
 from ponte.core.errors import ConfigError
-from ponte.runlog.dead_letters import STATUSES, DeadLetter, DeadLetterStore, build_dead_letter_store
-from ponte.targets.postgres.settings import build_conninfo
+from ponte.project.meltano_config import find_project
+from ponte.runlog.dead_letters import STATUSES, DeadLetter
+from ponte.runs import dead_letters as operations
+from ponte.runs.dead_letters import open_store
 
 
 def store_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -32,23 +36,6 @@ def store_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option("--dsn", envvar="PONTE_DLQ_DSN", help="PostgreSQL DSN of the dead_letters table.")(command)
     return click.option("--store", "store_spec", envvar="PONTE_DLQ_STORE", metavar="file:PATH",
                         help="A JSON Lines dead-letter file instead of PostgreSQL.")(command)  # fmt: skip
-
-
-def open_store(store_spec: str | None, dsn: str | None, schema: str) -> DeadLetterStore:
-    if store_spec and dsn:
-        raise ConfigError("give either --store file:PATH or --dsn, not both")
-    if store_spec:
-        kind, _, path = store_spec.partition(":")
-        if kind != "file" or not path:
-            raise ConfigError(f"--store must look like file:PATH, got {store_spec!r}")
-        return build_dead_letter_store({"type": "file", "path": path})
-    if dsn:
-
-        return build_dead_letter_store(
-            {"type": "postgres", "dsn": build_conninfo({"dsn": dsn}, application_name="ponte dlq"), "schema": schema}
-        )
-    raise ConfigError("no dead-letter store configured: pass --store file:PATH or --dsn DSN (or set PONTE_DLQ_STORE "
-                      "/ PONTE_DLQ_DSN)")  # fmt: skip
 
 
 def _short(text: str, width: int | None) -> str:
@@ -146,18 +133,9 @@ def show(store_spec, dsn, schema, letter_id) -> None:
 def edit(store_spec, dsn, schema, letter_id, assignments, removals) -> None:
     """Fix a letter's record before replaying it."""
     with open_store(store_spec, dsn, schema) as store:
-        record = dict(store.get(letter_id).record)
-        for assignment in assignments:
-            name, sep, raw = assignment.partition("=")
-            if not sep or not name:
-                raise ConfigError(f"--set expects FIELD=JSON, got {assignment!r}")
-            try:
-                record[name] = json.loads(raw)
-            except ValueError:
-                record[name] = raw
-        for name in removals:
-            record.pop(name, None)
-        store.update_record(letter_id, record)
+        record = operations.edit(
+            store, letter_id, operations.assign(store.get(letter_id).record, assignments, removals)
+        ).record
     click.echo(_dump(record))
 
 
@@ -167,42 +145,8 @@ def edit(store_spec, dsn, schema, letter_id, assignments, removals) -> None:
 def discard(store_spec, dsn, schema, letter_ids) -> None:
     """Mark letters discarded: they will not be replayed."""
     with open_store(store_spec, dsn, schema) as store:
-        count = store.mark(letter_ids, "discarded")
+        count = operations.discard(store, letter_ids)
     click.echo(f"discarded {count} dead letter(s)", err=True)
-
-
-def _json_type(values: list[Any]) -> dict[str, Any]:
-    kinds: set[str] = set()
-    for value in values:
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            kinds.add("boolean")
-        elif isinstance(value, int):
-            kinds.add("integer")
-        elif isinstance(value, float):
-            kinds.add("number")
-        elif isinstance(value, str):
-            kinds.add("string")
-        elif isinstance(value, dict):
-            kinds.add("object")
-        else:
-            kinds.add("array")
-    if kinds == {"integer", "number"}:
-        kinds = {"number"}
-    if len(kinds) != 1:
-        return {}
-    return {"type": [kinds.pop(), "null"]}
-
-
-def permissive_schema(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """A schema that accepts the records: each field typed by its JSON values (nullable), mixed ones untyped."""
-    names: dict[str, list[Any]] = {}
-    for record in records:
-        for name, value in record.items():
-            names.setdefault(name, []).append(value)
-    return {"type": "object", "properties": {name: _json_type(values) for name, values in names.items()},
-            "additionalProperties": True}  # fmt: skip
 
 
 @dlq.command("replay")
@@ -216,36 +160,36 @@ def permissive_schema(records: list[dict[str, Any]]) -> dict[str, Any]:
               help="JSON Schema for the stream instead of one inferred from the records.")  # fmt: skip
 @click.option("--mark-replayed", is_flag=True,
               help="Print nothing; mark the letters replayed (run after the pipe into the target succeeded).")  # fmt: skip
-def replay(store_spec, dsn, schema, letter_ids, all_open, target, stream, keys, schema_file, mark_replayed) -> None:
-    """Print letters as Singer messages on stdout, to pipe into a target; then --mark-replayed."""
-    if bool(letter_ids) == all_open:
-        raise ConfigError("give dead-letter ids or --all-open (not both)")
+@click.option("--through-target", is_flag=True,
+              help="Send them to the target (`meltano invoke target-…` in this Meltano project) and mark them "
+                   "replayed when it succeeds, instead of printing.")  # fmt: skip
+def replay(store_spec, dsn, schema, letter_ids, all_open, target, stream, keys, schema_file, mark_replayed,
+           through_target) -> None:  # fmt: skip
+    """Print letters as Singer messages on stdout, to pipe into a target, then --mark-replayed; or --through-target."""
+    given = json.loads(Path(schema_file).read_text(encoding="utf-8")) if schema_file else None
     with open_store(store_spec, dsn, schema) as store:
-        if all_open:
-            letters = store.list(target=target, stream=stream, status="open", limit=None)
-        else:
-            letters = [store.get(letter_id) for letter_id in letter_ids]
-            for letter in letters:
-                if letter.target != target:
-                    raise ConfigError(f"dead letter {letter.id} belongs to target '{letter.target}', not '{target}'")
-                if letter.status != "open":
-                    raise ConfigError(f"dead letter {letter.id} is {letter.status}, not open")
+        letters = operations.chosen(store, letter_ids, all_open=all_open, target=target, stream=stream)
         if mark_replayed:
             count = store.mark([letter.id for letter in letters if letter.id is not None], "replayed") if letters else 0
             click.echo(f"marked {count} dead letter(s) replayed", err=True)
             return
-    given = json.loads(Path(schema_file).read_text(encoding="utf-8")) if schema_file else None
-    by_stream: dict[str, list[DeadLetter]] = {}
-    for letter in letters:
-        by_stream.setdefault(letter.stream, []).append(letter)
+        if through_target:
+            project = find_project(Path.cwd())
+            if project is None:
+                raise ConfigError("--through-target runs the target with Meltano: run it inside a Meltano project")
+            outcome = operations.replay_through_target(store, letters, project, dict(os.environ), keys=keys,
+                                                       schema=given)  # fmt: skip
+            for line in outcome.output if not outcome.ok else []:
+                click.echo(line, err=True)
+            if not outcome.ok:
+                raise ConfigError(f"the target exited {outcome.exit_code}; no dead letter was marked replayed")
+            click.echo(f"replayed {outcome.marked} dead letter(s) through {operations.loader_plugin(target)}", err=True)
+            for letter in outcome.refused_again:
+                click.echo(f"refused again: new dead letter {letter.id}: {letter.reason}", err=True)
+            return
     out = sys.stdout
-    for name, group in by_stream.items():
-        stream_schema = given or permissive_schema([letter.record for letter in group])
-        out.write(json.dumps({"type": "SCHEMA", "stream": name, "schema": stream_schema,
-                              "key_properties": list(keys)}, ensure_ascii=False) + "\n")  # fmt: skip
-        for letter in group:
-            out.write(json.dumps({"type": "RECORD", "stream": name, "record": letter.record}, ensure_ascii=False,
-                                 default=str) + "\n")  # fmt: skip
+    for line in operations.singer_messages(letters, keys, given):
+        out.write(line)
     out.flush()
     click.echo(f"printed {len(letters)} record(s); after the target succeeded, run the same command with "
                "--mark-replayed", err=True)  # fmt: skip

@@ -136,7 +136,6 @@ def follow(
         created = ensure(settings.loader, fmt)
         pipeline_runner.store.ensure()
     except psycopg.OperationalError as exc:
-
         raise ConfigError(connect_failure(exc, settings.loader.conninfo, "ponte follow")) from None
     finally:
         pipeline_runner.store.close()

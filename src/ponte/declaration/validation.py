@@ -52,7 +52,9 @@ def semantic_check(kind: str) -> SemanticCheck | None:
     """The checks of `kind`; a kind whose package was not imported is a programming error, never a silent pass."""
     check = SEMANTIC_CHECKS.get(kind)
     if check is None and kind in CHECKS_REGISTERED_BY:
-        raise RuntimeError(f"the checks of '{kind}' declarations are registered by {CHECKS_REGISTERED_BY[kind]}: import it first")
+        raise RuntimeError(
+            f"the checks of '{kind}' declarations are registered by {CHECKS_REGISTERED_BY[kind]}: import it first"
+        )
     return check
 
 

@@ -45,6 +45,7 @@ class DeadLetter:
     id: int | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     status: str = "open"
+    pipeline: str | None = None  # target-postgres's pipeline_name; API targets leave it to their plugin name
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -96,6 +97,10 @@ class LetterFilter:
     stream: str | None = None
     status: str = "open"
     run_id: str | None = None
+    pipeline: str | None = None
+    entity: str | None = None
+    reason: str | None = None  # a part of the reason, any case
+    before_id: int | None = None  # keyset paging, newest first: only letters with a smaller id
 
     def matches(self, letter: DeadLetter) -> bool:
         return (
@@ -103,6 +108,10 @@ class LetterFilter:
             and (self.stream is None or letter.stream == self.stream)
             and (self.status == "all" or letter.status == self.status)
             and (self.run_id is None or letter.run_id == self.run_id)
+            and (self.pipeline is None or (letter.pipeline or letter.target) == self.pipeline)
+            and (self.entity is None or (letter.entity or letter.stream) == self.entity)
+            and (self.reason is None or self.reason.casefold() in letter.reason.casefold())
+            and (self.before_id is None or (letter.id is not None and letter.id < self.before_id))
         )
 
 
@@ -136,6 +145,19 @@ class DeadLetterStore(Closable, ABC):
     @abstractmethod
     def _find(self, wanted: LetterFilter, limit: int | None) -> list[DeadLetter]:
         """The letters `list` returns; the status is already checked."""
+
+    def page(self, wanted: LetterFilter, limit: int = 50) -> list[DeadLetter]:
+        """Letters matching `wanted`, newest first, at most `limit` (the panel's list: keyset paging on the id)."""
+        _check_status(wanted.status, allow_all=True)
+        return self._page(wanted, limit)
+
+    @abstractmethod
+    def _page(self, wanted: LetterFilter, limit: int) -> list[DeadLetter]:
+        """What `page` does; the status is already checked."""
+
+    @abstractmethod
+    def choices(self) -> dict[str, list[str]]:
+        """The pipelines and entities letters name (`pipeline`, `entity`), for the panel's filters."""
 
     @abstractmethod
     def get(self, id: int) -> DeadLetter:
@@ -199,6 +221,16 @@ class FileDeadLetterStore(DeadLetterStore):
         found = [letter for letter in letters if wanted.matches(letter)]
         return found if limit is None else found[:limit]
 
+    def _page(self, wanted: LetterFilter, limit: int) -> list[DeadLetter]:
+        return sorted(self._find(wanted, None), key=lambda letter: letter.id or 0, reverse=True)[:limit]
+
+    def choices(self) -> dict[str, list[str]]:
+        letters = self._find(LetterFilter(status="all"), None)
+        return {
+            "pipeline": sorted({letter.pipeline or letter.target for letter in letters}),
+            "entity": sorted({letter.entity or letter.stream for letter in letters}),
+        }
+
     def get(self, id: int) -> DeadLetter:
         with self._locked():
             for letter in self._read():
@@ -228,7 +260,7 @@ class FileDeadLetterStore(DeadLetterStore):
 
 _SELECT = (
     "SELECT id, COALESCE(target, 'postgres'), stream, COALESCE(entity, target_table), record, reason, "
-    "api_response, run_id::text, rejected_at, status FROM {dead}"
+    "api_response, run_id::text, rejected_at, status, pipeline FROM {dead}"
 )
 
 
@@ -261,7 +293,7 @@ class PostgresDeadLetterStore(DeadLetterStore):
 
     @staticmethod
     def _letter(row: tuple) -> DeadLetter:
-        id_, target, stream, entity, record, reason, response, run_id, created_at, status = row
+        id_, target, stream, entity, record, reason, response, run_id, created_at, status, pipeline = row
         return DeadLetter(
             id=id_,
             target=target,
@@ -273,6 +305,7 @@ class PostgresDeadLetterStore(DeadLetterStore):
             run_id=run_id,
             created_at=created_at,
             status=status,
+            pipeline=pipeline,
         )
 
     def add(self, letters: Iterable[DeadLetter]) -> list[int]:
@@ -292,7 +325,7 @@ class PostgresDeadLetterStore(DeadLetterStore):
                     ),
                     (
                         run_uuid(letter.run_id),
-                        letter.target,
+                        letter.pipeline or letter.target,
                         letter.stream,
                         letter.entity or letter.stream,
                         letter.created_at,
@@ -307,7 +340,8 @@ class PostgresDeadLetterStore(DeadLetterStore):
         report_stored(stored)
         return ids
 
-    def _find(self, wanted: LetterFilter, limit: int | None) -> list[DeadLetter]:
+    def _where(self, wanted: LetterFilter) -> tuple[str, list[Any]]:
+        """The WHERE clause of `wanted`: each filter on an indexed column or expression (DEAD_LETTER_API_DDL)."""
         where: list[str] = []
         params: list[Any] = []
         if wanted.target is not None:
@@ -322,11 +356,44 @@ class PostgresDeadLetterStore(DeadLetterStore):
         if wanted.run_id is not None:
             where.append("run_id = %s")
             params.append(run_uuid(wanted.run_id))
-        text = _SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        if wanted.pipeline is not None:
+            where.append("pipeline = %s")
+            params.append(wanted.pipeline)
+        if wanted.entity is not None:
+            where.append("COALESCE(entity, target_table) = %s")
+            params.append(wanted.entity)
+        if wanted.reason is not None:
+            where.append("strpos(lower(reason), lower(%s)) > 0")
+            params.append(wanted.reason)
+        if wanted.before_id is not None:
+            where.append("id < %s")
+            params.append(wanted.before_id)
+        return (" WHERE " + " AND ".join(where) if where else ""), params
+
+    def _find(self, wanted: LetterFilter, limit: int | None) -> list[DeadLetter]:
+        where, params = self._where(wanted)
+        text = _SELECT + where + " ORDER BY id"
         if limit is not None:
             text += " LIMIT %s"
             params.append(limit)
         return [self._letter(row) for row in self._conn.execute(self._q(text), params).fetchall()]
+
+    def _page(self, wanted: LetterFilter, limit: int) -> list[DeadLetter]:
+        where, params = self._where(wanted)
+        rows = self._conn.execute(self._q(_SELECT + where + " ORDER BY id DESC LIMIT %s"), [*params, limit])
+        return [self._letter(row) for row in rows.fetchall()]
+
+    def choices(self) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for name, column in (("pipeline", "pipeline"), ("entity", "COALESCE(entity, target_table)")):
+            # a loose index scan: one index probe per distinct value, not a pass over every letter
+            query = (
+                f"WITH RECURSIVE v AS (SELECT min({column}) AS x FROM {{dead}} UNION ALL "
+                f"SELECT (SELECT min({column}) FROM {{dead}} WHERE {column} > v.x) FROM v WHERE v.x IS NOT NULL) "
+                "SELECT x FROM v WHERE x IS NOT NULL"
+            )
+            found[name] = [row[0] for row in self._conn.execute(self._q(query)).fetchall()]
+        return found
 
     def get(self, id: int) -> DeadLetter:
         row = self._conn.execute(self._q(_SELECT + " WHERE id = %s"), (id,)).fetchone()

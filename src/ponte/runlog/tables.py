@@ -52,6 +52,9 @@ ALTER TABLE {dead} ADD COLUMN IF NOT EXISTS target text;
 ALTER TABLE {dead} ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'open';
 ALTER TABLE {dead} ADD COLUMN IF NOT EXISTS replayed_at timestamptz;
 CREATE INDEX IF NOT EXISTS dead_letters_status_stream ON {dead} (status, stream);
+CREATE INDEX IF NOT EXISTS dead_letters_status_id ON {dead} (status, id);
+CREATE INDEX IF NOT EXISTS dead_letters_pipeline_id ON {dead} (pipeline, id);
+CREATE INDEX IF NOT EXISTS dead_letters_entity_id ON {dead} ((COALESCE(entity, target_table)), id);
 """
 
 JOBS_DDL = """

@@ -12,6 +12,9 @@ import yaml
 
 from ponte.core.errors import ConfigError
 
+# libyaml when PyYAML has it: meltano.yml takes 0.3 s with the pure-Python loader, 0.05 s with this one (the
+# panel reads it on every overview and pipeline page).
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 PLUGIN_TYPES = ("extractors", "loaders", "mappers", "utilities", "transformers", "orchestrators", "files")
 
 
@@ -29,7 +32,7 @@ class MeltanoProject:
     def load(cls, root: Path) -> MeltanoProject:
         main = root / "meltano.yml"
         try:
-            data = yaml.safe_load(main.read_text(encoding="utf-8")) or {}
+            data = yaml.load(main.read_text(encoding="utf-8"), Loader=LOADER) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise ConfigError(f"cannot read {main}: {exc}") from None
         found = cls(root)
@@ -37,7 +40,7 @@ class MeltanoProject:
         for pattern in data.get("include_paths") or []:
             for path in sorted(root.glob(str(pattern).removeprefix("./"))):
                 try:
-                    documents.append(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+                    documents.append(yaml.load(path.read_text(encoding="utf-8"), Loader=LOADER) or {})
                 except (OSError, yaml.YAMLError) as exc:
                     raise ConfigError(f"cannot read {path}: {exc}") from None
         for document in documents:

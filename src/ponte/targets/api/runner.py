@@ -362,6 +362,5 @@ def _open_stores(target: TargetDef, config: Mapping[str, Any], redactor: Redacto
                           "what the API refuses (use file or postgres)")  # fmt: skip
     run_log = None
     if config.get("run_log_dsn"):
-
         run_log = RunLog(conninfo(config["run_log_dsn"]), config.get("run_log_schema") or "ponte", target.plugin)
     return Stores(store, build_job_log(config, redact=redactor.redact), run_log)
