@@ -9,6 +9,7 @@ import io
 import json
 import os
 import queue
+import signal
 import subprocess
 import threading
 import uuid
@@ -131,3 +132,23 @@ def test_a_run_that_waits_too_long_for_its_extractor_fails_clearly_and_is_record
     assert (record["status"], record["exit_code"], record["error"]) == ("failed", 75, reason)
     assert record["pipeline"] == "sienge-to-postgres" and record["trigger"] == "schedule"
     assert record["plugins"] == [] and record["failed_plugin"] is None  # Meltano never started
+
+
+def test_a_run_stopped_while_it_waits_for_its_extractor_is_recorded_as_stopped(tmp_path: Path) -> None:
+    """What `ponte serve` does to runs still waiting when its drain ends: SIGTERM; nothing ran, the record says so."""
+    env = _env(tmp_path, "stopped", MELTANO_SYS_DIR_ROOT=str(tmp_path / "meltano"))
+    holder = Holder(os.getpid(), "sienge-to-postgres", "held-by-the-test")
+    with extractor_locks(locks_folder(PROJECT, env), ["tap-sienge"], holder):
+        run = subprocess.Popen([console_script("ponte"), "run", "tap-sienge", "target-postgres"], cwd=PROJECT,
+                               env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        assert run.stderr is not None
+        seen = [next(line for line in run.stderr if WAITED in line)]
+        run.send_signal(signal.SIGTERM)
+        seen += run.stderr.readlines()
+        run.wait(timeout=30)
+
+    assert run.returncode == 128 + signal.SIGTERM, "".join(seen)
+    record = _last_record(tmp_path / "stopped-runs.jsonl")
+    assert record["status"] == "failed" and record["exit_code"] == 128 + signal.SIGTERM
+    assert record["error"].startswith("ponte run was stopped by SIGTERM while it waited for tap-sienge (")
+    assert record["error"].endswith("; nothing ran")
