@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ponte.core.errors import ConfigError
-from ponte.service.project import MeltanoProject
+from ponte.core.meltano_project import MeltanoProject
 from ponte.service.schedules import cron_trigger, load_schedules
 from ponte.service.settings import ServeSettings, meltano_database_uri
 

@@ -7,7 +7,8 @@ fails before its first stream leaves no row at all; Meltano logs the plugins' er
 sees the whole run: Meltano's exit code and JSON log (which plugin exited how, and its error line) and the
 facts Ponte's plugins report to it (ponte.runlog.report). It writes one pipeline-run row under one run id,
 which every plugin also uses, prints the failing plugin's error as an ERROR line, alerts, and exits non-zero
-when the run failed.
+when the run failed. While Meltano runs, the launcher holds the lock of every extractor the run uses
+(ponte.runs.extractor_locks): a second run of one of them waits (recorded as running, the wait in its log).
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ from typing import Any, TextIO
 
 from ponte.core.console_scripts import console_script
 from ponte.core.errors import ConfigError
+from ponte.core.meltano_project import MeltanoProject
 from ponte.http.redaction import Redactor
 from ponte.notify import Alerter
 from ponte.runlog import report
 from ponte.runs.alerting import run_alert
 from ponte.runs.console import Console
+from ponte.runs.extractor_locks import ExtractorBusy, Holder, LockWaitStopped, extractor_locks, locks_folder
 from ponte.runs.meltano_log import MELTANO, MeltanoLog
 from ponte.runs.outcome import COUNTS, Outcome, decide
 from ponte.runs.settings import LaunchSettings, project_env
@@ -132,6 +135,31 @@ def _forwarded_signals(process: subprocess.Popen[str]) -> Iterator[list[int]]:
             signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def _stop_requests() -> Iterator[list[int]]:
+    """While the run waits for an extractor (Meltano not started yet): SIGTERM or SIGINT is remembered, so the
+    wait ends and the run is recorded as stopped instead of the launcher dying with a `running` record."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = {sig: signal.signal(sig, lambda signum, _frame: received.append(signum))
+                for sig in (signal.SIGTERM, signal.SIGINT)}  # fmt: skip
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _not_started(exc: ExtractorBusy | LockWaitStopped) -> Outcome:
+    """The outcome of a run that never started Meltano: an extractor stayed busy, or a signal ended the wait."""
+    if isinstance(exc, LockWaitStopped):
+        name = signal.Signals(exc.signum).name
+        return Outcome("failed", 128 + exc.signum, error=f"ponte run was stopped by {name} {exc}; nothing ran")
+    return Outcome("failed", exc.exit_code, error=str(exc))
+
+
 def _counts(label: str, streams: Sequence[Mapping[str, Any]]) -> str:
     totals = {name: sum(int(s.get(name) or 0) for s in streams) for name in COUNTS}
     text = f"{label}: {totals['inserted']} inserted, {totals['updated']} updated, {totals['deleted']} deleted"
@@ -163,6 +191,7 @@ class Launch:
         self.console = Console(out, request.log_format, self.redactor.redact)
         self.meltano = meltano_executable()
         self.run_id = self.split.run_id or _meltano_run_id(self.env) or uuid.uuid4()
+        self.extractors = MeltanoProject.load(request.project).extractors(self.split.blocks)
 
     def command(self) -> list[str]:
         command = [self.meltano, "--log-format=json"]
@@ -189,22 +218,57 @@ class Launch:
         self._store(store, "started", record)
         self.console.say("info", f"run {self.run_id} started: {pipeline} (trigger {self.request.trigger})")
         began = time.monotonic()
-        fd, report_name = tempfile.mkstemp(prefix=f"ponte-run-{self.run_id}-", suffix=".jsonl")
-        os.close(fd)
-        report_path = Path(report_name)
         log = MeltanoLog()
         try:
-            code, stopped_by = self._meltano(log, report_path)
-            facts = report.read_report(report_path)
-        finally:
-            report_path.unlink(missing_ok=True)
-        outcome = decide(code, log, facts, stopped_by)
+            with self._extractors_locked(pipeline):
+                outcome = self._pipeline(log)
+        except (ExtractorBusy, LockWaitStopped) as exc:
+            outcome = _not_started(exc)
         self._complete(record, outcome, log)
         self._store(store, "finished", record)
         store.close()
         self._tell(record, outcome, time.monotonic() - began, self.recorded_in)
         self._alert(record, self.recorded_in)
         return outcome.exit_code
+
+    @contextlib.contextmanager
+    def _extractors_locked(self, pipeline: str) -> Iterator[None]:
+        """Hold the run's extractors for the whole pipeline, waiting (bounded, said once) for a busy one."""
+        if not self.extractors:
+            yield
+            return
+        waited = time.monotonic()
+        busy: list[str] = []
+
+        def on_busy(message: str) -> None:
+            busy.append(message)
+            self.console.say("warning", message)
+
+        me = Holder(os.getpid(), pipeline, str(self.run_id))
+        folder = locks_folder(self.request.project, self.env)
+        with contextlib.ExitStack() as held:
+            with _stop_requests() as stops:  # only while waiting: once Meltano runs, signals go on to it
+                held.enter_context(extractor_locks(
+                    folder, self.extractors, me, self.settings.lock_wait_seconds, on_busy,
+                    lambda: stops[0] if stops else None,
+                ))  # fmt: skip
+            if stops:  # arrived after the last look
+                raise LockWaitStopped("after the extractors were free, before the pipeline started", stops[0])
+            if busy:
+                self.console.say("info", f"{', '.join(self.extractors)} free after {time.monotonic() - waited:.1f} s")
+            yield
+
+    def _pipeline(self, log: MeltanoLog) -> Outcome:
+        """Run Meltano with a report file for the plugins' facts, and decide how the run ended."""
+        fd, report_name = tempfile.mkstemp(prefix=f"ponte-run-{self.run_id}-", suffix=".jsonl")
+        os.close(fd)
+        report_path = Path(report_name)
+        try:
+            code, stopped_by = self._meltano(log, report_path)
+            facts = report.read_report(report_path)
+        finally:
+            report_path.unlink(missing_ok=True)
+        return decide(code, log, facts, stopped_by)
 
     def _meltano(self, log: MeltanoLog, report_path: Path) -> tuple[int, int | None]:
         env = {**self.env, report.RUN_ID_ENV: str(self.run_id), report.REPORT_ENV: str(report_path)}
@@ -269,7 +333,7 @@ class Launch:
         if outcome.status == "failed":
             code = next((p["exit_code"] for p in record.plugins if p["name"] == outcome.failed_plugin), None)
             exited = f"exit code {code if code is not None else outcome.exit_code}"
-            who = "the run" if outcome.failed_plugin == MELTANO else outcome.failed_plugin
+            who = "the run" if outcome.failed_plugin in (MELTANO, None) else outcome.failed_plugin
             self.console.say("error", f"{who} failed ({exited}): {record.error}")
         for message in outcome.quota_stops:
             self.console.say("warning", message)

@@ -5,6 +5,8 @@ PONTE_DB_DSN            database of Ponte's own tables (the run record `<schema>
 PONTE_DB_SCHEMA         schema of those tables (default `ponte`, the loader's default `log_schema`).
 PONTE_PIPELINE_RUNS_PATH  the file used without a database (default `.ponte/pipeline_runs.jsonl`).
 PONTE_ALERT_*           alerts (see ponte.runs.alerting).
+PONTE_RUN_LOCK_WAIT_SECONDS  how long a run waits for an extractor another run is using (default 3600; 0:
+                        fail at once); then it fails with exit code 75 (see ponte.runs.extractor_locks).
 
 Meltano's `env:` blocks in meltano.yml reach the plugins only, not the launcher: set these in `.env` or the
 scheduler's environment.
@@ -21,6 +23,7 @@ from ponte.core.errors import ConfigError
 from ponte.core.project_env import project_env as dotenv_env
 from ponte.notify import AlertSettings
 from ponte.runs import alerting
+from ponte.runs.extractor_locks import DEFAULT_WAIT_SECONDS, WAIT_SETTING
 from ponte.runs.store import FileRunStore, PostgresRunStore, RunStore
 from ponte.targets.postgres.settings import build_conninfo
 
@@ -45,6 +48,7 @@ class LaunchSettings:
     runs_path: Path
     alerts: AlertSettings
     alert_on: frozenset[str]
+    lock_wait_seconds: float = DEFAULT_WAIT_SECONDS
 
     @classmethod
     def read(cls, project: Path, env: Mapping[str, str]) -> LaunchSettings:
@@ -60,6 +64,7 @@ class LaunchSettings:
             runs_path=runs_path if runs_path.is_absolute() else project / runs_path,
             alerts=alerting.alert_settings(env),
             alert_on=alerting.alert_on(env),
+            lock_wait_seconds=_seconds(env, WAIT_SETTING, DEFAULT_WAIT_SECONDS),
         )
 
     def secrets(self) -> list[str]:
@@ -84,6 +89,19 @@ class LaunchSettings:
             warn(f"cannot write the run record to PONTE_DB_DSN ({type(exc).__name__}: {exc}); "
                  f"writing it to {self.runs_path} instead")  # fmt: skip
             return self.file_store()
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise ConfigError(f"{name} must be a number of seconds (0 or more), got {text!r}")
+    return value
 
 
 def _conninfo(dsn: str) -> str:

@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 import psycopg
 
 from ponte.core.errors import PonteError
+from ponte.core.meltano_project import MeltanoProject
 from ponte.service.connection_settings import ConnectionSettings
 from ponte.service.database import Tables, connect
-from ponte.service.project import MeltanoProject
 from ponte.service.settings import ServeSettings
 
 logger = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from ponte.core.errors import PonteError
+from ponte.core.meltano_project import MeltanoProject
 from ponte.service.database import Tables, connect
-from ponte.service.project import MeltanoProject
 from ponte.service.runs import Clock, PipelineBusy, RunManager, ServiceStopping
 from ponte.service.schedules import Schedule, load_schedules
 from ponte.service.settings import ServeSettings

@@ -16,7 +16,7 @@ from typing import Any
 from apscheduler.triggers.cron import CronTrigger
 
 from ponte.core.errors import ConfigError
-from ponte.service.project import MeltanoProject
+from ponte.core.meltano_project import MeltanoProject
 from ponte.service.runs import RunStart
 from ponte.service.settings import ServeSettings
 

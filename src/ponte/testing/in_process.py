@@ -19,7 +19,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,18 @@ import requests
 
 from ponte.sandbox.process import API_PREFIXES, SandboxProcess
 from ponte.testing.singer_process import SingerRun, select_only
+
+
+@dataclass
+class RequestHold:
+    """See `SandboxThread.holding_requests`: `arrived` is set by the first request held; `release()` lets
+    every held request (and every later one) through."""
+
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        self.released.set()
 
 
 class SandboxThread(SandboxProcess):
@@ -60,6 +74,26 @@ class SandboxThread(SandboxProcess):
         if not started:
             raise RuntimeError(f"sandbox {api} {' '.join(args)} did not start")
         return cls(api, started[0])
+
+    @contextlib.contextmanager
+    def holding_requests(self, timeout: float = 60.0) -> Iterator[RequestHold]:
+        """Hold every API request inside the sandbox, before it is answered, until `release()` (or `timeout`,
+        or the block's end): a client stays mid-run for exactly as long as a test needs, without sleeps."""
+        hold = RequestHold()
+        faults = self.app.faults
+        delay = faults.latency
+
+        def held() -> None:
+            hold.arrived.set()
+            hold.released.wait(timeout)
+            delay()
+
+        faults.latency = held  # the gateway's per-request hook, where `latency_ms` sleeps
+        try:
+            yield hold
+        finally:
+            hold.release()
+            del faults.latency
 
     def stop(self) -> None:
         """Stop serving and close the connections; idempotent."""

@@ -9,8 +9,8 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
+from ponte.core.meltano_project import MeltanoProject
 from ponte.service.database import connect
-from ponte.service.project import MeltanoProject
 
 FAILED = ("failed", "stopped-quota")
 

@@ -24,6 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ponte.core.errors import PonteError
+from ponte.core.meltano_project import MeltanoProject
 from ponte.runs.dead_letters import store_settings
 from ponte.runs.outcome import STATUSES, TRIGGERS
 from ponte.service.database import connect
@@ -31,7 +32,6 @@ from ponte.service.panel.formatting import ZONE, status, trigger
 from ponte.service.panel.overview import pipelines
 from ponte.service.panel.rendering import render
 from ponte.service.panel.session import checked_form, read_session
-from ponte.service.project import MeltanoProject
 from ponte.service.runs import PipelineBusy, RunStart, ServiceStopping, UnknownPipeline
 
 logger = logging.getLogger("ponte.service.panel")

@@ -1,9 +1,13 @@
-"""What the service needs to know of the Meltano project: its plugins, jobs and schedules (meltano.yml plus the
-files its `include_paths` match), read fresh whenever asked so an edit shows up without a restart of Meltano.
+"""What Ponte needs to know of the Meltano project: its plugins, jobs and schedules (meltano.yml plus the
+files its `include_paths` match), read fresh whenever asked so an edit shows up without a restart of Meltano,
+and where Meltano keeps its system files. Here, below both, because `ponte run` (which locks the extractors a
+job runs) and the service (which checks, selects and schedules pipelines) resolve jobs the same way.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +19,7 @@ from ponte.core.errors import ConfigError
 # libyaml when PyYAML has it: meltano.yml takes 0.3 s with the pure-Python loader, 0.05 s with this one (the
 # panel reads it on every overview and pipeline page).
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+SYS_DIR_ENV = "MELTANO_SYS_DIR_ROOT"
 PLUGIN_TYPES = ("extractors", "loaders", "mappers", "utilities", "transformers", "orchestrators", "files")
 
 
@@ -66,8 +71,10 @@ class MeltanoProject:
         return found
 
     def extractors(self, pipeline: list[str]) -> list[str]:
+        """The extractors a pipeline runs (a `plugin:command` block counts as its plugin), each once, in order."""
         known = self.plugins.get("extractors", set())
-        return [block for block in self.blocks(pipeline) if block in known]
+        names = (block.split(":")[0] for block in self.blocks(pipeline))
+        return list(dict.fromkeys(name for name in names if name in known))
 
     def unknown(self, pipeline: list[str]) -> list[str]:
         """Names in `pipeline` that are neither a job, a plugin (`plugin:command` too) nor a mapping."""
@@ -77,3 +84,11 @@ class MeltanoProject:
             for name in pipeline
             if name not in self.jobs and name.split(":")[0] not in plugins and name not in self.mappings
         ]
+
+
+def meltano_sys_dir(root: Path, env: Mapping[str, str] | None = None) -> Path:
+    """Meltano's system folder for the project at `root`: `MELTANO_SYS_DIR_ROOT` (relative to the project, where
+    Ponte starts Meltano), else `<root>/.meltano`. Each extractor's catalog and state files live in its `run/`."""
+    configured = ((os.environ if env is None else env).get(SYS_DIR_ENV) or "").strip()
+    folder = Path(configured) if configured else root / ".meltano"
+    return (folder if folder.is_absolute() else root / folder).resolve()
