@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/tap_bling.py
 	$(BIN)/python bench/target_retailportal.py
 	$(BIN)/python bench/scheduler_overhead.py
+	$(BIN)/python bench/panel_pages.py
 
 clean:
 	rm -rf $(VENV) .meltano .ponte output bench/out

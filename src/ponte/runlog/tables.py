@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS {runs} (
 );
 COMMENT ON TABLE {runs} IS 'One row per loader run and stream: what was written, how it ended, and why it failed.';
 CREATE INDEX IF NOT EXISTS sync_runs_pipeline_started ON {runs} (pipeline, started_at DESC);
+CREATE INDEX IF NOT EXISTS sync_runs_target_finished ON {runs} (target_table, finished_at DESC);
 CREATE TABLE IF NOT EXISTS {dead} (
     id bigserial PRIMARY KEY,
     run_id uuid NOT NULL,

@@ -29,7 +29,7 @@ from ponte.core.console_scripts import console_script
 from ponte.notify import Alert
 from ponte.project.local_postgres import ensure_database, find_postgres
 from ponte.service import api, panel
-from ponte.service.database import Tables, connect, create_tables
+from ponte.service.database import Connections, Tables, connect, create_tables
 from ponte.service.panel.rate_limit import LoginAttempts
 from ponte.service.runs import Clock, RunManager, RunStart, utc_now
 from ponte.service.scheduler import Scheduler
@@ -85,6 +85,7 @@ class Service:
         if derived:
             self.settings.meltano_database_uri = meltano_database_uri(self.dsn)
         await create_tables(self.dsn, self.tables, (MELTANO_SCHEMA,) if derived else ())
+        self.connections = Connections(self.dsn)
         if not self.panel_enabled:
             logger.warning("the control panel is off: PONTE_SECRET_KEY is not set (the JSON API works without it)")
         if derived:
@@ -129,6 +130,7 @@ class Service:
         self.streaks.notify(alert)
 
     async def start(self) -> None:
+        await self.connections.open()
         await self.scheduler.start()
         if self.webhooks is not None:
             await self.webhooks.processor.start()
@@ -143,6 +145,7 @@ class Service:
                 await self.webhooks.processor.stop()
         await self.runs.drain(self.settings.drain_seconds)
         await self.runs.wait_idle()
+        await self.connections.close()
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
         database: dict[str, Any] = {"ok": True}

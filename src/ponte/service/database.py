@@ -13,8 +13,13 @@ starting at once do not race.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import psycopg
 from psycopg import sql
+from psycopg.rows import tuple_row
+from psycopg_pool import AsyncConnectionPool
 
 from ponte.runs.store import PIPELINE_RUNS_DDL
 
@@ -90,6 +95,45 @@ async def connect(dsn: str) -> psycopg.AsyncConnection:
     return await psycopg.AsyncConnection.connect(
         dsn, autocommit=True, connect_timeout=10, application_name="ponte serve"
     )
+
+
+class Connections:
+    """A small pool for the pages' short queries: a page then costs no connection set-up (a new backend, and
+    the password exchange on a real server), which counts against the panel's 200 ms (bench/panel_pages.py).
+    Opened in the server's event loop (`Service.start`) and closed at stop; outside that, each use opens
+    a connection of its own."""
+
+    def __init__(self, dsn: str, max_size: int = 8) -> None:
+        self.dsn = dsn
+        self.max_size = max_size
+        self._pool: AsyncConnectionPool | None = None
+
+    async def open(self) -> None:
+        pool = AsyncConnectionPool(
+            self.dsn, min_size=1, max_size=self.max_size, open=False, name="ponte-serve", timeout=10,
+            kwargs={"autocommit": True, "connect_timeout": 10, "application_name": "ponte serve"}, reset=_reset,
+        )  # fmt: skip
+        await pool.open(wait=True, timeout=10)
+        self._pool = pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
+        if self._pool is None:
+            async with await connect(self.dsn) as conn:
+                yield conn
+            return
+        async with self._pool.connection() as conn:
+            yield conn
+
+
+async def _reset(conn: psycopg.AsyncConnection) -> None:
+    """A page may have set dict rows on the connection: the next user gets tuples again."""
+    conn.row_factory = tuple_row
 
 
 async def create_tables(dsn: str, tables: Tables, extra_schemas: tuple[str, ...] = ()) -> None:

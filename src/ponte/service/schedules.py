@@ -95,6 +95,15 @@ class Schedule:
             return None
         return self.trigger.get_next_fire_time(None, moment + EPSILON)
 
+    def upcoming(self, first: datetime | None, count: int) -> list[datetime]:
+        """`first` (the scheduler's next fire time) and the `count - 1` nominal times after it."""
+        found: list[datetime] = []
+        moment = first
+        while moment is not None and len(found) < count:
+            found.append(moment)
+            moment = self.following(moment)
+        return found
+
     def latest_until(self, first: datetime, now: datetime) -> tuple[datetime, int]:
         """The last nominal fire time ≤ `now`, counting from `first` (≤ now), and how many there were."""
         latest, count = first, 1

@@ -10,7 +10,6 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from ponte.core.meltano_project import MeltanoProject
-from ponte.service.database import connect
 
 FAILED = ("failed", "stopped-quota")
 
@@ -21,6 +20,7 @@ class PipelineCard:
     last: dict[str, Any] | None = None
     next_fire_at: str | None = None
     schedules: list[str] = field(default_factory=list)
+    paused: list[str] = field(default_factory=list)
 
     @property
     def records(self) -> int:
@@ -55,12 +55,13 @@ async def cards(service: Any) -> list[PipelineCard]:
     project = MeltanoProject.load(service.settings.project)
     names = pipelines(project)
     found = {name: PipelineCard(name) for name in names}
-    async with await connect(service.dsn) as conn:
-        conn.row_factory = dict_row
-        cur = await conn.execute(
+    async with service.connections.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            # One index probe per pipeline (pipeline_runs_pipeline_started), not a sort of every run: the
+            # overview stays fast with 10,000s of runs (bench/panel_pages.py).
             service.tables.q(
-                "SELECT DISTINCT ON (pipeline) * FROM {runs} WHERE pipeline = ANY(%s) "
-                "ORDER BY pipeline, started_at DESC, run_id DESC"
+                "SELECT r.* FROM unnest(%s::text[]) AS p(name) CROSS JOIN LATERAL (SELECT * FROM {runs} "
+                "WHERE pipeline = p.name ORDER BY started_at DESC, run_id DESC LIMIT 1) r"
             ),
             (names,),
         )
@@ -71,6 +72,8 @@ async def cards(service: Any) -> list[PipelineCard]:
         if card is None:
             continue
         card.schedules.append(described["name"])
+        if described["paused"]:
+            card.paused.append(described["name"])
         nxt = described.get("next_fire_at")
         if nxt and (
             card.next_fire_at is None or datetime.fromisoformat(nxt) < datetime.fromisoformat(card.next_fire_at)

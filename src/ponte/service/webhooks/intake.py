@@ -1,10 +1,10 @@
 """`POST /webhooks/bling`: check, store, answer — nothing slow before the 2xx Bling wants within 5 s.
 
 Order of checks: a declared length over the limit → 413 before reading; the body read up to the limit (413
-past it); the signature (401, logged with the client address and size, never the body); Content-Type JSON
-(415); a JSON envelope with `eventId` and `event` (400). Then one INSERT keyed by `eventId` (a redelivery
-answers 200 `duplicate` and is not processed again; a database that cannot take it answers 503, so Bling
-delivers it again) and the answer. Runs start later, in the processor.
+past it); the signature (401, logged and kept in `webhook_refusals` with the client address and size, never
+the body); Content-Type JSON (415); a JSON envelope with `eventId` and `event` (400). Then one INSERT keyed by
+`eventId` (a redelivery answers 200 `duplicate` and is not processed again; a database that cannot take it
+answers 503, so Bling delivers it again) and the answer. Runs start later, in the processor.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ponte.service.webhooks.context import WebhookContext
 from ponte.service.webhooks.event_store import EventStore
 from ponte.service.webhooks.rules import Rules
 from ponte.service.webhooks.signature import HEADER, verify
-from ponte.service.webhooks.store import INSERT
+from ponte.service.webhooks.store import INSERT, INSERT_REFUSAL, REFUSALS_KEPT
 
 logger = logging.getLogger("ponte.service.webhooks")
 
@@ -79,6 +79,7 @@ class BlingIntake:
         if not verify(body, signature, self.ctx.bling_settings.client_secrets):
             why = "missing" if not signature else "invalid"
             logger.warning("webhook refused: %s signature source=bling client=%s bytes=%d", why, client, len(body))
+            await self._refused(client, why, len(body))
             return JSONResponse({"error": f"{why} {HEADER}"}, status_code=401)
         if not _is_json(request.headers.get("content-type")):
             return JSONResponse({"error": "Content-Type must be application/json"}, status_code=415)
@@ -97,6 +98,16 @@ class BlingIntake:
                          envelope["eventId"])  # fmt: skip
             return JSONResponse({"error": "cannot store the event now; deliver it again later"}, status_code=503)
         return JSONResponse({"status": "accepted" if inserted else "duplicate", "eventId": envelope["eventId"]})
+
+    async def _refused(self, client: str, reason: str, size: int) -> None:
+        """Keep the refusal for the panel's Webhooks page (address, reason, size); a database problem only logs."""
+        params = {"source": "bling", "client": client, "reason": reason, "bytes": size, "kept": REFUSALS_KEPT}
+        try:
+            pool = await self.store.pool()
+            async with pool.connection() as conn:
+                await conn.execute(self.store.q(INSERT_REFUSAL), params)
+        except (psycopg.Error, PoolTimeout) as exc:
+            logger.error("webhook refusal not recorded: database unavailable (%s)", type(exc).__name__)
 
     async def _store(self, envelope: dict[str, Any]) -> bool:
         rule = self.rules.match(envelope["event"])

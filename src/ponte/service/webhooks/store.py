@@ -51,6 +51,28 @@ COMMENT ON COLUMN {events}.batch_id IS 'The coalesced batch the event was last s
 CREATE INDEX IF NOT EXISTS webhook_events_due ON {events} (next_attempt_at) WHERE status IN ('pending', 'processing');
 CREATE INDEX IF NOT EXISTS webhook_events_running ON {events} (run_id) WHERE status = 'running';
 CREATE INDEX IF NOT EXISTS webhook_events_received ON {events} (received_at DESC);
+CREATE INDEX IF NOT EXISTS webhook_events_status_received ON {events} (status, received_at DESC);
+CREATE INDEX IF NOT EXISTS webhook_events_run ON {events} (run_id, received_at) WHERE run_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS {refusals} (
+    id bigserial PRIMARY KEY,
+    source text NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    client text,
+    reason text NOT NULL CHECK (reason IN ('missing', 'invalid')),
+    body_bytes integer NOT NULL
+);
+COMMENT ON TABLE {refusals} IS 'Webhook deliveries refused for a missing or invalid signature (no body kept; the latest 10,000).';
+"""
+
+# A refused delivery: who sent it, why and how big it was — never the body. Every 100th row trims the table to
+# the latest REFUSALS_KEPT, so a flood of forged requests cannot fill the disk.
+REFUSALS_KEPT = 10_000
+INSERT_REFUSAL = """
+WITH added AS (
+    INSERT INTO {refusals} (source, client, reason, body_bytes) VALUES (%(source)s, %(client)s, %(reason)s, %(bytes)s)
+    RETURNING id
+)
+DELETE FROM {refusals} WHERE id <= (SELECT id FROM added WHERE id %% 100 = 0) - %(kept)s
 """
 
 INSERT = """
@@ -96,8 +118,12 @@ COLUMNS = ("event_id", "event", "company_id", "account", "rule", "status", "atte
 
 
 def render(query: str, schema: str) -> sql.Composed:
-    """`query` with `{schema}` and `{events}` filled in as quoted identifiers."""
-    return sql.SQL(query).format(schema=sql.Identifier(schema), events=sql.Identifier(schema, "webhook_events"))
+    """`query` with `{schema}`, `{events}` and `{refusals}` filled in as quoted identifiers."""
+    return sql.SQL(query).format(
+        schema=sql.Identifier(schema),
+        events=sql.Identifier(schema, "webhook_events"),
+        refusals=sql.Identifier(schema, "webhook_refusals"),
+    )
 
 
 @dataclass(frozen=True)

@@ -33,17 +33,23 @@ def generate_password() -> str:
     return secrets.token_urlsafe(24)
 
 
+# Schemas the loader wrote to that still exist (the panel's /banco asks the same from its async connection).
+LOADED_SCHEMAS = (
+    "SELECT DISTINCT split_part(target_table, '.', 1) AS s FROM {} "
+    "WHERE to_regnamespace(split_part(target_table, '.', 1)) IS NOT NULL ORDER BY 1"
+)
+
+
+def loaded_schemas_query(log_schema: str) -> sql.Composed:
+    return sql.SQL(LOADED_SCHEMAS).format(sql.Identifier(log_schema, "sync_runs"))
+
+
 def loaded_schemas(conn: psycopg.Connection, log_schema: str) -> list[str]:
     """Schemas the loader has written to (from the run log) that still exist, plus the run log's own schema."""
     exists = conn.execute("SELECT to_regclass(%s)", (f"{log_schema}.sync_runs",)).fetchone()[0]
     if exists is None:
         return []
-    rows = conn.execute(
-        sql.SQL(
-            "SELECT DISTINCT split_part(target_table, '.', 1) AS s FROM {} "
-            "WHERE to_regnamespace(split_part(target_table, '.', 1)) IS NOT NULL ORDER BY 1"
-        ).format(sql.Identifier(log_schema, "sync_runs"))
-    ).fetchall()
+    rows = conn.execute(loaded_schemas_query(log_schema)).fetchall()
     return sorted({row[0] for row in rows} | {log_schema})
 
 
@@ -99,5 +105,12 @@ def reader_connection_string(conn: psycopg.Connection, role: str, password: str 
     """postgresql://role:password@host:port/database as seen from this connection (password as a placeholder
     when it is not known here)."""
     host = conn.info.host if conn.info.host and not conn.info.host.startswith("/") else "localhost"
-    secret = quote(password, safe="") if password is not None else "<password>"
-    return f"postgresql://{quote(role, safe='')}:{secret}@{host}:{conn.info.port}/{quote(conn.info.dbname, safe='')}"
+    return connection_string(role, host, conn.info.port, conn.info.dbname, password)
+
+
+def connection_string(
+    role: str, host: str, port: int | str, database: str, password: str | None, placeholder: str = "<password>"
+) -> str:
+    """The URL a BI tool takes; `placeholder` stands for a password that is not shown (the panel's `<senha>`)."""
+    secret = quote(password, safe="") if password is not None else placeholder
+    return f"postgresql://{quote(role, safe='')}:{secret}@{host}:{port}/{quote(database, safe='')}"
