@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -25,10 +26,19 @@ from ponte.runs.outcome import TRIGGERS
                    "plugin) or json (Meltano's JSON lines, METRIC lines included, for log shippers).")  # fmt: skip
 @click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=Path.cwd,
               help="The Meltano project (default: the current folder).")  # fmt: skip
+@click.option(
+    "--sku",
+    "skus",
+    multiple=True,
+    help="Limit the run to these product SKUs (repeatable; sets PONTE_SKUS, e.g. tap-bling's codigos).",
+)
+@click.option("--dry-run", is_flag=True,
+              help="Run the pipeline but let the targets send nothing: they show what they would send (PONTE_DRY_RUN); "
+                   "Meltano's own --dry-run is `meltano run --dry-run`.")  # fmt: skip
 @click.argument("meltano_args", nargs=-1, type=click.UNPROCESSED, metavar="JOB | PLUGINS... [MELTANO RUN OPTIONS]")
 def run(
     trigger: str, environment: str | None, log_level: str | None, log_format: str, project: Path,
-    meltano_args: tuple[str, ...],
+    skus: tuple[str, ...], dry_run: bool, meltano_args: tuple[str, ...],
 ) -> None:  # fmt: skip
     """Run a job or plugins exactly as `meltano run` would, then record the run and tell how it ended.
 
@@ -36,6 +46,7 @@ def run(
       ponte run sienge-to-postgres                       # a job from meltano/*.meltano.yml
       ponte run tap-sienge target-postgres --full-refresh
       ponte run --trigger schedule -e prod sienge-to-postgres   # from cron / a systemd timer
+      ponte run bling-stock-sync --sku CAM-001 --dry-run        # one SKU, nothing posted
 
     One run id (also Meltano's --run-id) reaches every plugin as PONTE_RUN_ID, so the targets' sync_runs,
     sync_jobs and dead_letters rows carry it. The record (status succeeded, failed, partial or stopped-quota,
@@ -43,5 +54,9 @@ def run(
     <PONTE_DB_SCHEMA>.pipeline_runs in PONTE_DB_DSN, else to .ponte/pipeline_runs.jsonl. A failed run prints
     that error as an ERROR line, sends the PONTE_ALERT_* alerts and exits non-zero.
     """
-    request = RunRequest(list(meltano_args), project.resolve(), trigger, environment, log_level, log_format)
+    plugin_env = {"PONTE_SKUS": json.dumps(list(skus))} if skus else {}
+    if dry_run:
+        plugin_env["PONTE_DRY_RUN"] = "true"
+    request = RunRequest(list(meltano_args), project.resolve(), trigger, environment, log_level, log_format,
+                         plugin_env)  # fmt: skip
     sys.exit(launch(request))

@@ -1,4 +1,4 @@
-"""Console scripts `target-proextend`, `target-retailportal`: ingest-API targets built from `targets/<name>.yml`.
+"""Console scripts `target-bling`, `target-proextend`, `target-retailportal`: ingest-API targets built from `targets/<name>.yml`.
 
 Singer conventions: `--config FILE` (repeatable; `ENV` reads `TARGET_<NAME>_<SETTING>` variables), `--about`
 (`--format json` or `markdown`), `--test` (one request proving URL and credentials), `--input FILE` instead of stdin.
@@ -32,6 +32,7 @@ from ponte.declaration.validation import load_declaration
 from ponte.http import HttpClient
 from ponte.http.client_factory import build_client
 from ponte.http.redaction import Redactor, weak_secret_warnings
+from ponte.tap.accounts import resolve_accounts, secret_fields
 from ponte.tap.runtime import effective_config, secret_settings
 from ponte.targets.api.about import FORMATS, about_info, render_about
 from ponte.targets.api.common_settings import all_settings
@@ -102,20 +103,53 @@ def run_target(name: str, argv: list[str] | None = None) -> int:
         for warning in weak_secret_warnings(f"target-{name}", secrets):
             logger.warning(warning)
         target = build_target_def(declaration.data, declaration.base_dir, config)
-        client = build_client(declaration.data, {"config": config}, redactor, target.timezone, logger,
-                              f"target-{name}", plugin=f"target-{name}", build_auth=build_authenticator)  # fmt: skip
+        clients = account_clients(declaration.data, config, redactor, target, logger, name)
+        client = next(iter(clients.values())) if clients else build_client(
+            declaration.data, {"config": config}, redactor, target.timezone, logger, f"target-{name}",
+            plugin=f"target-{name}", build_auth=build_authenticator,
+        )  # fmt: skip
+        checked = list(clients.values()) or [client]
         if args.test:
-            check_connection(target.url((target.connection_check or {}).get("path", "/")), client, logger, name)
+            for one in checked:
+                check_connection(target.url((target.connection_check or {}).get("path", "/")), one, logger, name)
             return 0
         if target.connection_check:
-            check_credentials(target.url(target.connection_check["path"]), client, logger, name)
-        run = TargetRun(target, config, client, redactor, logger, sys.stdout)
+            for one in checked:
+                check_credentials(target.url(target.connection_check["path"]), one, logger, name)
+        run = TargetRun(target, config, client, redactor, logger, sys.stdout, clients or None)
         with open(args.input, encoding="utf-8") if args.input else sys.stdin as source:
             return run.run(source).exit_code
     except PonteError as exc:
         text = str(exc)
         print(text if text.startswith(f"target-{name}:") else f"target-{name}: {text}", file=sys.stderr)
         return exc.exit_code
+
+
+def account_clients(
+    spec: Mapping[str, Any],
+    config: Mapping[str, Any],
+    redactor: Redactor,
+    target: Any,
+    logger: logging.Logger,
+    name: str,
+) -> dict[str, HttpClient]:
+    """With `accounts:`, one client per account (its own token and rate budget, as the tap has); else none."""
+    accounts = resolve_accounts(spec, config)
+    for account in accounts:
+        redactor.add(*(str(account[k]) for k in secret_fields(spec) if account.get(k)))
+    return {
+        a["name"]: build_client(
+            spec,
+            {"config": config, "account": a},
+            redactor,
+            target.timezone,
+            logger,
+            f"target-{name} account '{a['name']}'",
+            plugin=f"target-{name}",
+            build_auth=build_authenticator,
+        )
+        for a in accounts
+    }
 
 
 def check_connection(url: str, client: HttpClient, logger: logging.Logger, name: str) -> None:
@@ -141,6 +175,11 @@ def check_credentials(url: str, client: HttpClient, logger: logging.Logger, name
 def target_proextend() -> None:
     """`target-proextend`: ProExtend integration API (seven academic entities in dependency order)."""
     sys.exit(run_target("proextend"))
+
+
+def target_bling() -> None:
+    """`target-bling`: Bling API v3 balance postings (`POST /estoques`), one client per account."""
+    sys.exit(run_target("bling"))
 
 
 def target_retailportal() -> None:

@@ -24,7 +24,8 @@ from ponte.declaration.yaml_loader import KeyPath, LoadedYaml
 
 CONFIG_AND_JOB = CONFIG_ONLY | {"job"}  # a job's status path names the job: `/jobs/{{ job.id }}`
 
-UNRENDERED = ("description", "settings", "schema", "record_errors")
+UNRENDERED = ("description", "settings", "schema", "record_errors", "dry_run_line", "history")
+PER_ACCOUNT = ("auth", "rate_limit", "http")  # rendered once per account when the target declares `accounts:`
 
 
 def check_target(data: Mapping[str, Any], loaded: LoadedYaml, base_dir: Path) -> Iterator[SpecError]:
@@ -56,6 +57,8 @@ def _check_templates(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[Sp
     for path, text in _strings(data, ()):
         if "{{" in text or "}}" in text:
             allowed = CONFIG_AND_JOB if path[-2:] == ("job", "status_path") else CONFIG_ONLY
+            if data.get("accounts") and path[0] in PER_ACCOUNT:
+                allowed = allowed | {"account"}
             yield from check_string(data, loaded, path, text, settings, allowed)
 
 
@@ -122,17 +125,20 @@ def _check_schema(
         yield spec_error(loaded, (*where, "schema"), f"{entity['schema']} is not a valid JSON Schema: {message}")
         return
     properties = schema.get("properties") or {}
-    key = (merged.get("primary_key") or [None])[0]
-    if not key:
+    keys = merged.get("primary_key") or []
+    carried = set(entity.get("record_fields") or [])
+    if not keys:
         yield spec_error(
             loaded, (*where, "name"), "no `primary_key`: name the field the API upserts on (here or in defaults)"
         )
-    elif key not in properties:
-        yield spec_error(
-            loaded,
-            (*where, "primary_key") if "primary_key" in entity else (*where, "schema"),
-            f"key '{key}' is not a property of {entity['schema']}{did_you_mean(key, list(properties))}",
-        )
+    for key in keys:
+        if key.split(".")[0] not in properties and key not in carried:
+            yield spec_error(
+                loaded,
+                (*where, "primary_key") if "primary_key" in entity else (*where, "schema"),
+                f"key '{key}' is not a property of {entity['schema']} nor in record_fields"
+                f"{did_you_mean(key, list(properties))}",
+            )
     depends = set(entity.get("depends_on") or [])
     for field, target in (entity.get("references") or {}).items():
         at = (*where, "references", field)

@@ -12,6 +12,7 @@ from ponte.declaration.locate import sort_key
 from ponte.declaration.validation import Declaration, load_declaration
 from ponte.declaration.yaml_loader import KeyPath, LoadedYaml
 from ponte.mapper.checks import check_references, source_schemas
+from ponte.mapper.derive import DeriveRule
 from ponte.mapper.expressions import Expression
 from ponte.mapper.fields import CollectRule, FieldRule
 from ponte.mapper.lookup_files import read_lookup_file
@@ -59,6 +60,13 @@ class MappingFile:
     loaded: LoadedYaml
     mappings: list[MappingRule]
     source_schemas: dict[str, dict[str, Any]] | None = None
+    derive: list[DeriveRule] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)  # declared defaults; the mapper config may override
+
+    @property
+    def consumed(self) -> set[str]:
+        """Grouped outputs read by a derive step: only the derived records are written."""
+        return {rule.source for rule in self.derive}
 
     @property
     def data(self) -> dict[str, Any]:
@@ -100,7 +108,9 @@ def compile_mappings(declaration: Declaration) -> MappingFile:
             )
         )
     schemas = source_schemas(data, declaration.loaded, declaration.base_dir)
-    return MappingFile(data["name"], declaration.file, declaration.loaded, rules, schemas)
+    derive = [DeriveRule.from_spec(index, item) for index, item in enumerate(data.get("derive") or [])]
+    params = {name: spec.get("default") for name, spec in (data.get("params") or {}).items()}
+    return MappingFile(data["name"], declaration.file, declaration.loaded, rules, schemas, derive, params)
 
 
 def _field_rule(declaration: Declaration, name: str, spec: Mapping[str, Any], key_path: KeyPath) -> FieldRule:

@@ -3,7 +3,8 @@
 The names an expression sees are the ones singer-sdk's stream maps give: every field of the source record
 by name, `record` and `_` (the whole record, for names that are not identifiers), `__stream_name__`, and the
 functions of singer-sdk (`md5`, `sha256`, `datetime`, `json`, `bool`, `int`, `float`, `str`) plus a few that
-mappings of ERP data keep needing (`digits`, `len`, `round`, `min`, `max`, `abs`, `re`).
+mappings of ERP data keep needing (`digits`, `len`, `round`, `min`, `max`, `abs`, `re`, `sum`, `any`, `all`,
+`sorted`).
 
 `field_references` reads an expression without running it, so a mapping that names a field the source
 does not have fails when it is loaded, not on the first record.
@@ -55,6 +56,10 @@ FUNCTIONS: dict[str, Any] = {
     "min": min,
     "max": max,
     "abs": abs,
+    "sum": sum,  # derive steps add and compare whole groups
+    "any": any,
+    "all": all,
+    "sorted": sorted,
 }
 
 

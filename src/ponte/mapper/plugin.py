@@ -19,6 +19,7 @@ Message flow:
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -34,6 +35,7 @@ from ponte.core.errors import ConfigError, DataError, PonteError
 from ponte.declaration.declaration_paths import declaration_file
 from ponte.declaration.settings_schema import settings_jsonschema
 from ponte.mapper.declaration import MappingFile, MappingRule, load_mapping
+from ponte.mapper.derive import DeriveRule
 from ponte.mapper.expressions import ExpressionError
 from ponte.mapper.fields import FieldError, FieldRule
 from ponte.mapper.group_store import GroupStore
@@ -96,6 +98,25 @@ def mapping_path(configured: str) -> Path:
     return found if found.is_file() else path
 
 
+def mapping_params(defaults: dict[str, Any], given: Any) -> dict[str, Any]:
+    """The declared params' defaults, overridden by the config's `params` (values written as JSON are parsed)."""
+    if isinstance(given, str):
+        given = json.loads(given) if given.strip() else {}
+    params = dict(defaults)
+    for name, value in (given or {}).items():
+        if value in (None, ""):  # an unset environment variable: the default stands
+            continue
+        if name not in defaults:
+            raise ConfigError(f"{NAME}: params.{name} is not declared in the mapping's params ({', '.join(defaults)})")
+        if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ConfigError(f"{NAME}: params.{name} is not valid JSON") from None
+        params[name] = value
+    return params
+
+
 class PonteMapper(InlineMapper):
     """Map the streams of a tap to the entities of a target, as a mapping declaration says."""
 
@@ -108,6 +129,11 @@ class PonteMapper(InlineMapper):
                 th.StringType,
                 required=True,
                 description="Mapping declaration to run, e.g. transforms/bling-to-retailportal.yml.",
+            ),
+            th.Property(
+                "params",
+                th.ObjectType(),
+                description="Values of the mapping's `params` (JSON object; a value may be JSON text), over its defaults.",
             ),
             th.Property(
                 "dead_letters",
@@ -129,6 +155,7 @@ class PonteMapper(InlineMapper):
             dead_letter_config(self.config, self.logger), NAME, default="none"
         )
         self.groups = GroupStore() if any(m.grouped for m in self.spec.mappings) else None
+        self.params = mapping_params(self.spec.params, self.config.get("params"))
         self.held_state: dict[str, Any] | None = None
         self.source_keys: dict[str, list[str]] = {}
         self.source_schemas: dict[str, dict[str, Any]] = dict(self.spec.source_schemas or {})
@@ -151,6 +178,13 @@ class PonteMapper(InlineMapper):
             if rule.target in self.schemas_sent:
                 continue
             self.schemas_sent.add(rule.target)
+            if rule.target in self.spec.consumed:  # its derived streams are announced instead
+                for derived in self.spec.derive:
+                    if derived.source == rule.target and derived.target not in self.schemas_sent:
+                        self.schemas_sent.add(derived.target)
+                        messages.append(singer.SchemaMessage(derived.target, derived.output_schema(),
+                                                             key_properties=list(derived.key)))  # fmt: skip
+                continue
             messages.append(
                 singer.SchemaMessage(rule.target, rule.output_schema(schema), key_properties=list(rule.key))
             )
@@ -215,7 +249,32 @@ class PonteMapper(InlineMapper):
             for record, lists in self.groups.groups(target):
                 for name, collect in collects.items():
                     record[name] = collect.finish(lists.get(name, []))
-                yield singer.RecordMessage(target, record, time_extracted=None)
+                if target not in self.spec.consumed:
+                    yield singer.RecordMessage(target, record, time_extracted=None)
+                    continue
+                for derived in self.spec.derive:
+                    if derived.source == target:
+                        yield from self._derived(derived, record)
+
+    def _derived(self, rule: DeriveRule, group: dict[str, Any]) -> Iterator[singer.Message]:
+        try:
+            records = list(rule.apply(group, self.params))
+        except (ExpressionError, FieldError) as exc:
+            self._failed_derive(rule, group, exc)
+            return
+        for record in records:
+            yield singer.RecordMessage(rule.target, record, time_extracted=None)
+
+    def _failed_derive(self, rule: DeriveRule, group: dict[str, Any], exc: Exception) -> None:
+        position = self.spec.loaded.value_position(rule.key_path) or self.spec.loaded.nearest_position(rule.key_path)
+        message = f"{self.spec.file}:{position[0]}:{position[1]} derive {rule.source} → {rule.target}: {exc}"
+        if self.dead_letters is None:
+            raise DataError(f"{message} — fix the mapping, or set dead_letter_store to keep such groups aside")
+        self.failed += 1
+        self.logger.warning("dead_letter %s", message)
+        run_id = launcher_run_id()
+        letter = DeadLetter(NAME, rule.source, group, message, entity=rule.target, run_id=run_id and str(run_id))
+        self.dead_letters.add([letter])
 
     def _map(self, rule: MappingRule, record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """(fields, collected values) of one record, or None when the filter drops it."""

@@ -25,6 +25,7 @@ LABELS = {
     "tap-totvs": "TOTVS (Protheus, plant API, RM Educacional)",
     "tap-keyence": "KEYENCE line counters (SICFAR gateway files)",
     "target-postgres": "PostgreSQL (Ponte)",
+    "target-bling": "Bling (stock postings)",
     "target-proextend": "ProExtend",
     "target-retailportal": "RetailPortal",
     "ponte-mapper": "Ponte declarative mapper",

@@ -23,6 +23,7 @@ from ponte.core.private_files import append_lines
 
 RUN_ID_ENV = "PONTE_RUN_ID"
 REPORT_ENV = "PONTE_RUN_REPORT"
+TRIGGER_ENV = "PONTE_RUN_TRIGGER"  # what started the run (manual, schedule, webhook, catch-up), for history rows
 PROGRESS_ENV = "PONTE_PROGRESS_SECONDS"  # how often taps log record counts and `ponte run` shows progress
 PROGRESS_SECONDS = 5.0
 TOTAL_TAG = "total"  # the record_count metric's tag holding the records a listing announced (ponte.tap.progress)
@@ -44,6 +45,11 @@ def launcher_run_id(env: Mapping[str, str] | None = None) -> uuid.UUID | None:
     except ValueError:
         logger.warning("%s=%r is not a UUID; this process uses a run id of its own", RUN_ID_ENV, value)
         return None
+
+
+def launcher_trigger(env: Mapping[str, str] | None = None) -> str:
+    """What started this run according to `ponte run` (`manual` when the process was started by hand)."""
+    return (os.environ if env is None else env).get(TRIGGER_ENV, "").strip() or "manual"
 
 
 def this_run_id() -> uuid.UUID:

@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -61,6 +61,7 @@ class RunRequest:
     environment: str | None = None
     log_level: str | None = None
     log_format: str = "human"
+    plugin_env: dict[str, str] = field(default_factory=dict)  # e.g. PONTE_DRY_RUN, PONTE_SKUS for the plugins
 
 
 @dataclass
@@ -271,7 +272,8 @@ class Launch:
         return decide(code, log, facts, stopped_by)
 
     def _meltano(self, log: MeltanoLog, report_path: Path) -> tuple[int, int | None]:
-        env = {**self.env, report.RUN_ID_ENV: str(self.run_id), report.REPORT_ENV: str(report_path)}
+        env = {**self.env, report.RUN_ID_ENV: str(self.run_id), report.REPORT_ENV: str(report_path),
+               report.TRIGGER_ENV: self.request.trigger, **self.request.plugin_env}  # fmt: skip
         process = subprocess.Popen(
             self.command(),
             cwd=self.request.project,

@@ -15,6 +15,8 @@ COMMON_SETTINGS: tuple[dict[str, Any], ...] = (
      "description": "Job log file used when run_log_dsn is empty."},
     {"name": "spool_dir", "kind": "string",
      "description": "Folder for the on-disk spool of records waiting to be sent (default: the system temp folder)."},
+    {"name": "dry_run", "kind": "boolean", "default": False,
+     "description": "Send nothing: log what each record would do (the entity's dry_run_line) and write it to the history as dry-run (`ponte run --dry-run` sets PONTE_DRY_RUN)."},
     {"name": "fail_on_dead_letters", "kind": "boolean", "default": False,
      "description": "Exit with code 6 when any record was dead-lettered (the good ones still land)."},
     {"name": "alert_smtp_host", "kind": "string", "description": "SMTP server for failure alerts."},

@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ponte.core.errors import ConfigError
+from ponte.declaration.records import dig
 from ponte.declaration.target_checks import load_payload_schema
 from ponte.declaration.templates import references, render
 
@@ -82,6 +83,34 @@ class EntityDef:
     result: Mapping[str, str] = field(default_factory=dict)
     record_errors: RecordErrors = field(default_factory=RecordErrors)
     job: JobDef | None = None
+    keys: tuple[str, ...] = ()
+    record_fields: tuple[str, ...] = ()
+    send: bool = True
+    reason_field: str | None = None
+    dry_run_line: str | None = None
+    single: bool = False
+
+    def key_of(self, record: Mapping[str, Any]) -> Any:
+        """The record's key: its one key field, or the list of several (dotted paths reach into objects)."""
+        values = [dig(record, name) for name in self.keys or (self.key,)]
+        return values[0] if len(values) == 1 else values
+
+
+@dataclass(frozen=True)
+class HistoryColumn:
+    """One declared column of the history table and the record field it is read from."""
+
+    name: str
+    source: str
+    type: str = "text"
+
+
+@dataclass(frozen=True)
+class HistoryDef:
+    """`history:` one row per record (sent, refused, skipped, dry-run) in the run-record schema."""
+
+    table: str
+    columns: tuple[HistoryColumn, ...]
 
 
 @dataclass(frozen=True)
@@ -95,6 +124,8 @@ class TargetDef:
     timezone: ZoneInfo
     report: Mapping[str, Any] | None = None
     connection_check: Mapping[str, Any] | None = None
+    account_field: str | None = None
+    history: HistoryDef | None = None
 
     @property
     def plugin(self) -> str:
@@ -125,7 +156,16 @@ def build_target_def(spec: Mapping[str, Any], base_dir: Path, config: Mapping[st
         timezone=ZoneInfo(spec.get("timezone") or "UTC"),
         report=spec.get("report"),
         connection_check=spec.get("connection_check"),
+        account_field=(spec.get("accounts") or {}).get("field"),
+        history=_history(spec.get("history")),
     )
+
+
+def _history(raw: Mapping[str, Any] | None) -> HistoryDef | None:
+    if not raw:
+        return None
+    columns = tuple(HistoryColumn(n, c["from"], c.get("type") or "text") for n, c in raw["columns"].items())
+    return HistoryDef(raw["table"], columns)
 
 
 def sending_order(entities: list[EntityDef]) -> list[EntityDef]:
@@ -174,14 +214,15 @@ def _within_limit(
 def _entity(plugin: str, raw: Mapping[str, Any], base_dir: Path, scope: Mapping[str, Any]) -> EntityDef:
     # `{{ job.id }}` (in job.status_path) is only known once a job exists: it renders to itself here.
     job_scope = {**scope, "job": {"id": "{{ job.id }}"}}
-    values = render({k: v for k, v in raw.items() if k not in ("description", "record_errors")}, job_scope)
+    kept = ("description", "record_errors", "dry_run_line")
+    values = render({k: v for k, v in raw.items() if k not in kept}, job_scope)
     name = values["name"]
     batch = _within_limit(raw, values, "batch_size", "max_batch_size", EntityDef.batch_size, plugin)
     parallel = _within_limit(raw, values, "parallel", "max_parallel", EntityDef.parallel, plugin)
     wrapper = values.get("wrapper")
     # keys the declaration leaves out take EntityDef's defaults (the schema states the same, checked by a test)
     given = {k: values[k] for k in ("method", "dates") if k in values}
-    given |= {k: bool(values[k]) for k in ("balance_batches", "strip_unknown") if k in values}
+    given |= {k: bool(values[k]) for k in ("balance_batches", "strip_unknown", "send", "single") if k in values}
     return EntityDef(
         name=name,
         streams=tuple(values.get("streams") or (name,)),
@@ -198,6 +239,10 @@ def _entity(plugin: str, raw: Mapping[str, Any], base_dir: Path, scope: Mapping[
         result=dict(values.get("result") or {}),
         record_errors=_record_errors(raw.get("record_errors") or {}, wrapper or name),
         job=_job(values["job"], name, plugin) if values.get("job") else None,
+        keys=tuple(values["primary_key"]),
+        record_fields=tuple(values.get("record_fields") or ()),
+        reason_field=values.get("reason_field"),
+        dry_run_line=raw.get("dry_run_line"),
         **given,
     )
 

@@ -18,6 +18,7 @@ class Outcome:
     created: int = 0
     updated: int = 0
     rejected: int = 0
+    skipped: int = 0  # records of a `send: false` entity, or not sent because of a dry run
     unknown: int = 0  # sent in jobs that had no outcome by the deadline: neither delivered nor dead-lettered
     requests: int = 0
     jobs: int = 0

@@ -64,8 +64,8 @@ def texts(value: Any) -> list[str]:
         out: list[str] = []
         for item in value:
             if isinstance(item, Mapping):
-                field = item.get("field")
-                message = next((item[k] for k in ("message", "error", "detail") if item.get(k)), None)
+                field = item.get("field") or item.get("element")  # Bling: {code, msg, element, namespace}
+                message = next((item[k] for k in ("message", "msg", "error", "detail") if item.get(k)), None)
                 out.append(f"{field}: {message}" if field else str(message or item))
             elif item is not None:
                 out.append(str(item))

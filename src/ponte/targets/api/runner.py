@@ -23,13 +23,15 @@ import requests
 
 from ponte.core.errors import ConfigError, DataError, PonteError
 from ponte.declaration.records import dig
+from ponte.declaration.templates import render
 from ponte.http import HttpClient
 from ponte.http.client import parsed_body
 from ponte.http.redaction import Redactor
 from ponte.notify import Alert, Alerter, AlertSettings
 from ponte.runlog.dead_letters import DeadLetter, DeadLetterStore, dead_letter_store_from_settings
-from ponte.runlog.report import this_run_id
+from ponte.runlog.report import launcher_trigger, this_run_id
 from ponte.targets.api.definition import EntityDef, TargetDef
+from ponte.targets.api.history import DRY_RUN, REFUSED, SENT, SKIPPED, PostgresHistory, history_values
 from ponte.targets.api.job_log import JobLog, build_job_log
 from ponte.targets.api.job_sender import JobSender
 from ponte.targets.api.outcome import Outcome
@@ -74,12 +76,16 @@ class TargetRun:
         redactor: Redactor,
         logger: logging.Logger,
         out: IO[str],
+        clients: Mapping[str, HttpClient] | None = None,
     ) -> None:
         self.target, self.config, self.client, self.redactor, self.logger, self.out = (
             target, config, client, redactor, logger, out,
         )  # fmt: skip
+        self.clients = clients
+        self.dry_run = bool(config.get("dry_run"))
         self.stores = _open_stores(target, config, redactor)
         self.run_id = str(self.stores.run_log.run_id if self.stores.run_log is not None else this_run_id())
+        self.history = _open_history(target, config, redactor, self.run_id, logger)
         self.outcomes = {e.name: Outcome(e.name) for e in target.entities}
         self.preparers = {e.name: PayloadPreparer(e, target.timezone) for e in target.entities}
         self.rejected: dict[str, dict[str, str]] = {e.name: {} for e in target.entities}
@@ -154,13 +160,19 @@ class TargetRun:
         outcome = self.outcomes[entity.name]
         outcome.add(received=1)
         record = message.get("record") or {}
+        account = record.get(self.target.account_field) if self.target.account_field else None
+        context = history_values(self.target.history, record)
+        if entity.reason_field:
+            context["_reason"] = record.get(entity.reason_field)
         payload, refusal = self.preparers[entity.name].prepare(record)
-        if refusal is not None:
-            self.reject(entity, Item(stream, payload), refusal.reason, context="invalid before sending")
+        key = entity.key_of(record)
+        if refusal is not None and entity.send:
+            item = Item(stream, payload, key, None if account is None else str(account), context)
+            self.reject(entity, item, refusal.reason, context="invalid before sending")
             return
-        key = payload.get(entity.key)
         self.rejected[entity.name].pop(key_text(key), None)  # a later, valid version supersedes a refused one
-        if spool.put(entity.name, key, stream, payload):
+        body = {"payload": payload, "account": account, "context": context, "key": key}
+        if spool.put(entity.name, key, stream, body):
             outcome.add(duplicates=1)
             examples = self.duplicate_keys.setdefault(entity.name, [])
             if len(examples) < 10:
@@ -179,9 +191,13 @@ class TargetRun:
             count = spool.count(entity.name)
             if not count:
                 continue
+            if not entity.send or self.dry_run:
+                self._hold_back(entity, spool)
+                continue
             if self.stores.run_log is not None:
                 self.stores.run_log.start(entity.name, f"{self.target.plugin}:{entity.path}")
-            context = SendContext(self.client, self.target, entity, self.outcomes[entity.name], self.reject, self.stop)
+            context = SendContext(self.client, self.target, entity, self.outcomes[entity.name], self.reject, self.stop,
+                                  self.clients, self._sent)  # fmt: skip
             if entity.job is not None:
                 sender = JobSender(context, self.stores.job_log, self.run_id, self.logger)
             else:
@@ -196,10 +212,41 @@ class TargetRun:
             else:
                 self._log_entity(entity, "succeeded")
 
+    def _hold_back(self, entity: EntityDef, spool: Spool) -> None:
+        """Records not sent: a `send: false` entity's (skipped, with their reason) or any in a dry run (shown)."""
+        outcome = self.outcomes[entity.name]
+        for item in self._items(entity, spool):
+            outcome.add(skipped=1)
+            context = item.context or {}
+            if not entity.send:
+                self._record(entity, item, SKIPPED, context.get("_reason"))
+                continue
+            line = render(entity.dry_run_line, {"record": _flat_scope(item)}) if entity.dry_run_line else None
+            self.logger.info("%s: dry run, not sent: %s", self.target.plugin,
+                             self.redactor.redact(str(line or item.payload)))  # fmt: skip
+            self._record(entity, item, DRY_RUN, None)
+
+    def _items(self, entity: EntityDef, spool: Spool) -> Iterable[Item]:
+        for stream, body in spool.items(entity.name):
+            account = body.get("account")
+            yield Item(stream, body["payload"], body.get("key"), None if account is None else str(account),
+                       body.get("context"))  # fmt: skip
+
+    def _sent(self, items: list[Item]) -> None:
+        for item in items:
+            self._record(self.outcomes_entity(item), item, SENT, None)
+
+    def outcomes_entity(self, item: Item) -> EntityDef:
+        return self._entity(item.stream)
+
+    def _record(self, entity: EntityDef, item: Item, status: str, reason: str | None) -> None:
+        if self.history is not None:
+            values = {k: v for k, v in (item.context or {}).items() if k != "_reason"}
+            self.history.add(entity.name, item.account, status, reason, values)
+
     def _parents_checked(self, entity: EntityDef, spool: Spool) -> Iterable[Item]:
-        for stream, payload in spool.items(entity.name):
-            item = Item(stream, payload)
-            reason = self._rejected_parent(entity, payload)
+        for item in self._items(entity, spool):
+            reason = self._rejected_parent(entity, item.payload)
             if reason:
                 self.reject(entity, item, reason)
             else:
@@ -224,8 +271,10 @@ class TargetRun:
         The letter's reason starts with the cause (the API's own words where it gave some) and ends with where
         it happened, so a listing cut to the screen's width still shows why.
         """
-        key = item.payload.get(entity.key)
-        where = f"{entity.name} {entity.key}={key!r}" + (f"; {context}" if context else "")
+        key = item.key if item.key is not None else entity.key_of(item.payload)
+        names = "+".join(entity.keys or (entity.key,))
+        where = f"{entity.name} {names}={key!r}" + (f"; {context}" if context else "")
+        where += f"; account {item.account}" if item.account is not None else ""
         letter = DeadLetter(
             target=self.target.plugin,
             stream=item.stream,
@@ -241,6 +290,7 @@ class TargetRun:
             self.pending_letters.append(letter)
             flush = len(self.pending_letters) >= DEAD_LETTER_FLUSH
         self.outcomes[entity.name].add(rejected=1)
+        self._record(entity, item, REFUSED, reason)
         self.logger.warning("%s: dead-lettered %s", self.target.plugin, self.redactor.redact(letter.reason))
         if flush:
             self._flush_letters()
@@ -283,6 +333,8 @@ class TargetRun:
         if error is None or self._anything_happened():  # a fatal error alone is the CLI's one line, no zeros
             self.logger.info(self.redactor.redact(self.summary()))
         self._alert(error)
+        if self.history is not None:
+            self.history.close()
         self.stores.job_log.close()
         self.stores.dead_letters.close()
         if self.stores.run_log is not None:
@@ -290,14 +342,14 @@ class TargetRun:
 
     def _anything_happened(self) -> bool:
         """Whether the API or the dead-letter store saw anything of this run."""
-        return any(o.delivered or o.rejected or o.unknown or o.jobs or o.created or o.updated
+        return any(o.delivered or o.rejected or o.unknown or o.jobs or o.created or o.updated or o.skipped
                    for o in self.outcomes.values())  # fmt: skip
 
     def summary(self) -> str:
         """A table an operator reads at a glance: per entity what came in, what landed, what was refused."""
         show_total = any(o.platform_total is not None for o in self.outcomes.values())
         show_unknown = any(o.unknown for o in self.outcomes.values())
-        head = ["entity", "received", "duplicates", "delivered", "created", "updated", "dead-lettered"]
+        head = ["entity", "received", "duplicates", "delivered", "created", "updated", "dead-lettered", "not sent"]
         head += ["outcome unknown"] if show_unknown else []
         head += ["jobs"] + (["platform total"] if show_total else [])
         rows = [head]
@@ -305,13 +357,14 @@ class TargetRun:
             if not outcome.received:
                 continue
             row = [outcome.entity, outcome.received, outcome.duplicates, outcome.delivered, outcome.created,
-                   outcome.updated, outcome.rejected]  # fmt: skip
+                   outcome.updated, outcome.rejected, outcome.skipped]  # fmt: skip
             row += [outcome.unknown] if show_unknown else []
             row += [outcome.jobs]
             rows.append([str(v) for v in row] + ([str(outcome.platform_total or "-")] if show_total else []))
         widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
         table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
-        return f"{self.target.plugin} run {self.run_id}:\n{table}"
+        dry = " (dry run: nothing was sent)" if self.dry_run else ""
+        return f"{self.target.plugin} run {self.run_id}{dry}:\n{table}"
 
     def _alert(self, error: BaseException | None) -> None:
         settings = AlertSettings.from_config(self.config)
@@ -349,6 +402,25 @@ class TargetRun:
         if self.state is not None:
             self.out.write(json.dumps(self.state) + "\n")
             self.out.flush()
+
+
+def _flat_scope(item: Item) -> dict[str, Any]:
+    """What a dry-run line may name: the payload's fields, the history columns, `account`."""
+    return {**item.payload, **(item.context or {}), "account": item.account}
+
+
+def _open_history(
+    target: TargetDef, config: Mapping[str, Any], redactor: Redactor, run_id: str, logger: logging.Logger
+) -> PostgresHistory | None:
+    if target.history is None:
+        return None
+    if not config.get("run_log_dsn"):
+        logger.warning("%s: declares a history table (%s) but run_log_dsn is empty, so no history is written",
+                       target.plugin, target.history.table)  # fmt: skip
+        return None
+    schema = str(config.get("run_log_schema") or "ponte")
+    return PostgresHistory(str(config["run_log_dsn"]), schema, target.history, target.plugin, run_id,
+                           launcher_trigger(), redactor.redact)  # fmt: skip
 
 
 def _open_stores(target: TargetDef, config: Mapping[str, Any], redactor: Redactor) -> Stores:

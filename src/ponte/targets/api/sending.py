@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import orjson
 import requests
 
+from ponte.core.errors import ConfigError
 from ponte.http import HttpClient
 from ponte.targets.api.definition import EntityDef, TargetDef
 from ponte.targets.api.outcome import Outcome
@@ -23,6 +24,9 @@ class Item:
 
     stream: str
     payload: dict[str, Any]
+    key: Any = None
+    account: str | None = None  # the account it goes to (targets with `accounts:`)
+    context: dict[str, Any] | None = None  # history columns and skip reason, read from the record as it came
 
 
 class Reject(Protocol):
@@ -43,13 +47,27 @@ class SendContext:
     outcome: Outcome
     reject: Reject
     stop: threading.Event
+    clients: Mapping[str, HttpClient] | None = None  # one per account, when the target declares `accounts:`
+    sent: Callable[[list[Item]], None] | None = None  # told which items the API accepted (history)
+
+    def client_for(self, item: Item) -> HttpClient:
+        """The account's client (every item of a batch goes to one account), else the only client."""
+        if self.clients and item.account is not None:
+            try:
+                return self.clients[item.account]
+            except KeyError:
+                raise ConfigError(f"{self.target.plugin}: record for account '{item.account}', which is not in the "
+                                  f"configured accounts ({', '.join(self.clients)})") from None  # fmt: skip
+        return self.client
 
 
 def post(context: SendContext, batch: list[Item], label: str) -> requests.Response:
     """Send one batch (wrapped as the entity declares); the client retries transient failures and 429s."""
     entity = context.entity
     records = [item.payload for item in batch]
-    body = {entity.wrapper: records} if entity.wrapper else records
+    body: Any = {entity.wrapper: records} if entity.wrapper else records
+    if entity.single and len(records) == 1:  # the endpoint takes one object, not a list (Bling's POST /estoques)
+        body = records[0]
     request = requests.Request(
         entity.method,
         context.target.url(entity.path),
@@ -57,7 +75,7 @@ def post(context: SendContext, batch: list[Item], label: str) -> requests.Respon
         headers={"Content-Type": "application/json", "Accept": "application/json"},
     ).prepare()
     context.outcome.add(requests=1)
-    return context.client.send(request, label=label)
+    return context.client_for(batch[0]).send(request, label=label)
 
 
 def batches(items: Iterable[Item], entity: EntityDef, count: int) -> Iterator[list[Item]]:
@@ -72,6 +90,9 @@ def batches(items: Iterable[Item], entity: EntityDef, count: int) -> Iterator[li
         size = math.ceil(count / (rounds * entity.parallel))
     batch: list[Item] = []
     for item in items:
+        if batch and item.account != batch[-1].account:  # a request carries one account's token
+            yield batch
+            batch = []
         batch.append(item)
         if len(batch) >= size:
             yield batch

@@ -38,6 +38,8 @@ class SyncSender:
         named, _ = named_failures(body, self.rules.partial_field, self.rules, len(batch))
         for index, fields in sorted(named.items()):
             self._reject(batch[index], fields, {"status": response.status_code, "errors": fields})
+        if self.context.sent is not None:
+            self.context.sent([item for index, item in enumerate(batch) if index not in named])
         counts = {name: dig(body, path) for name, path in entity.result.items() if name in ("created", "updated")}
         outcome.add(delivered=len(batch) - len(named), **{k: v for k, v in counts.items() if isinstance(v, int)})
 
