@@ -875,6 +875,17 @@ def test_grant_readonly_role_can_select_and_cannot_write(db: Database) -> None:
             reader.execute("SET default_transaction_read_only = off")  # even then, no write privilege
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 reader.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(db.schema, "orders")))
+        # The service's private tables in a granted schema stay unreadable, even those created after the grant.
+        db.conn.execute(sql.SQL("CREATE TABLE {} (name text, password_hash text)").format(
+            sql.Identifier(db.schema, "panel_users")))  # fmt: skip
+        grant_again = [*PONTE, "db", "grant-readonly", role, "--schema", db.schema, "--dsn", DSN]
+        assert subprocess.run(grant_again, capture_output=True, text=True, timeout=60, check=False).returncode == 0
+        with psycopg.connect(url.replace("<password>", "s3cret-pass"), autocommit=True) as reader:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                reader.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(db.schema, "panel_users")))
+            assert reader.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(db.schema, "orders"))
+            ).fetchone() == (1,)  # the loader's tables stay readable
         password_hash = "SELECT rolpassword FROM pg_authid WHERE rolname = %s"
         first_hash = db.conn.execute(password_hash, (role,)).fetchone()[0]
         assert first_hash and first_hash.startswith("SCRAM-SHA-256$")

@@ -22,6 +22,7 @@ from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from ponte.runs.store import PIPELINE_RUNS_DDL
+from ponte.targets.postgres.readonly_role import revoke_private_tables
 
 SERVICE_DDL = """
 CREATE TABLE IF NOT EXISTS {schedules} (
@@ -144,3 +145,4 @@ async def create_tables(dsn: str, tables: Tables, extra_schemas: tuple[str, ...]
             await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         await conn.execute(sql.SQL(PIPELINE_RUNS_DDL).format(runs=tables.runs))
         await conn.execute(tables.q(SERVICE_DDL))
+        await conn.execute(revoke_private_tables(tables.schema))  # a BI role granted this schema reads none of them

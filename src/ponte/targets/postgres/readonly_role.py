@@ -33,6 +33,29 @@ def generate_password() -> str:
     return secrets.token_urlsafe(24)
 
 
+# Tables no BI role may read even when their schema is granted (the run-record schema `ponte` holds the service's
+# own): operator password hashes, panel-saved settings and OAuth tokens (both encrypted, still nobody's business).
+PRIVATE_TABLES = ("panel_users", "settings", "oauth_tokens", "oauth_tokens_calls")
+_REVOKE_PRIVATE = """
+DO $revoke$ DECLARE r record; BEGIN
+  FOR r IN SELECT c.relname, a.grantee FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace,
+                  aclexplode(c.relacl) a
+           WHERE n.nspname = {schema} AND c.relname = ANY({tables}) AND a.grantee <> c.relowner
+  LOOP
+    IF r.grantee = 0 THEN EXECUTE format('REVOKE ALL ON %I.%I FROM PUBLIC', {schema}, r.relname);
+    ELSE EXECUTE format('REVOKE ALL ON %I.%I FROM %I', {schema}, r.relname, r.grantee::regrole::text); END IF;
+  END LOOP;
+END $revoke$"""
+
+
+def revoke_private_tables(schema: str) -> sql.Composed:
+    """The statement that takes every grant on `schema`'s PRIVATE_TABLES back from everyone but their owner.
+
+    `grant-readonly` runs it after granting a schema, and `ponte serve` after creating its tables, since default
+    privileges give a BI role SELECT on tables created after the grant."""
+    return sql.SQL(_REVOKE_PRIVATE).format(schema=sql.Literal(schema), tables=sql.Literal(list(PRIVATE_TABLES)))
+
+
 # Schemas the loader wrote to that still exist (the panel's /banco asks the same from its async connection).
 LOADED_SCHEMAS = (
     "SELECT DISTINCT split_part(target_table, '.', 1) AS s FROM {} "
@@ -97,6 +120,7 @@ def grant_readonly(
                     owner_id, schema_id, role_id
                 )
             )
+            conn.execute(revoke_private_tables(schema))
     shown = password if show_password else None
     return ReadonlyGrant(role, list(schemas), not found, reader_connection_string(conn, role, shown))
 
