@@ -64,7 +64,7 @@ KEYS = {
     (JobDef, "error_fields"): "error_field",
 }
 # fields a model has that no declaration states (engine constants, or parsed from several keys)
-NOT_DECLARED = {(OAuth2Config, "timeout_seconds")}
+NOT_DECLARED = {(OAuth2Config, "timeout_seconds"), (EntityDef, "keys")}  # keys: primary_key with several fields
 
 
 def _default(f: dataclasses.Field[Any]) -> Any:
