@@ -12,12 +12,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from ponte.sandbox.bling.webhooks import sign
 from ponte.service.connection_settings import ConnectionSettings, SettingUndecryptable, env_name
 from ponte.service.database import Tables, create_tables
 from ponte.service.panel.connections import read_form
 from ponte.service.plugin_settings import plugins, resolve
 from ponte.service.runs import RunManager, RunStart
 from ponte.service.settings import ServeSettings
+from ponte.service.webhooks.context import WebhookContext
+from ponte.service.webhooks.signature import verify
 from ponte.testing.postgres import ADMIN_DSN
 
 KEY = "chave-do-teste-de-configuracoes-1234"
@@ -130,3 +133,25 @@ def test_a_run_gets_the_panel_values_over_the_services_environment_and_dotenv(tm
     env = manager.environment(RunStart(["tap-loja"], "manual"), None, saved)
     assert env["TAP_LOJA_PASSWORD"] == SECRET and env["TAP_LOJA_REGION"] == "centro"
     assert env["TAP_LOJA_USER"] == "dotenv-user"  # not saved in the panel: .env still applies
+
+
+def test_the_webhook_intake_checks_signatures_with_the_bling_secret_saved_in_the_panel(
+    schema: Tables, tmp_path: Path
+) -> None:
+    (tmp_path / "meltano.yml").write_text(
+        "plugins:\n  extractors:\n    - name: tap-bling\n      settings:\n"
+        "        - {name: client_secret, kind: string, sensitive: true}\n        - {name: accounts, kind: array}\n"
+    )
+    context = WebhookContext(dsn=ADMIN_DSN, schema=schema.schema, project=tmp_path, start_run=_never,
+                             env={"TAP_BLING_CLIENT_SECRET": "segredo-do-ambiente"})  # fmt: skip
+    body = b'{"eventId": "e1", "event": "stock.updated"}'
+    assert verify(body, sign(body, "segredo-do-ambiente"), context.bling_settings.client_secrets)
+    store = ConnectionSettings(ADMIN_DSN, schema, KEY)
+    asyncio.run(store.save("tap-bling", {"client_secret": "segredo-salvo-no-painel"}, "operadora"))
+    context.use_saved(asyncio.run(store.environment()))  # what the service does at start and after every save
+    assert verify(body, sign(body, "segredo-salvo-no-painel"), context.bling_settings.client_secrets)
+    assert not verify(body, sign(body, "segredo-do-ambiente"), context.bling_settings.client_secrets)
+
+
+async def _never(start: RunStart) -> str:
+    raise AssertionError("no run starts here")

@@ -46,7 +46,7 @@ rules:
     ids: data.id
   - name: stock
     events: [stock.*]
-    job: bling-stock-sync
+    job: estoque-ainda-nao-declarado
     ids: data.produto.id
   - name: not-loaded
     events: [invoice.*]
@@ -346,11 +346,11 @@ def test_a_job_the_project_does_not_declare_yet_skips_its_events_with_a_warning(
 
     intake.wait(lambda: all(r["status"] in ("skipped", "ignored") for r in intake.rows()), "the events to settle")
     status = {r["event"]: (r["status"], r["error"]) for r in intake.rows()}
-    assert status["stock.updated"][0] == "skipped" and "bling-stock-sync" in status["stock.updated"][1]
+    assert status["stock.updated"][0] == "skipped" and "estoque-ainda-nao-declarado" in status["stock.updated"][1]
     assert status["invoice.created"] == ("ignored", None)
     assert status["product_supplier.updated"][0] == "skipped" and "no rule" in status["product_supplier.updated"][1]
     assert intake.runs.started == []
-    assert any("bling-stock-sync" in r.getMessage() for r in caplog.records)
+    assert any("estoque-ainda-nao-declarado" in r.getMessage() for r in caplog.records)
 
 
 def test_fifty_events_a_second_for_two_seconds_are_all_stored_once(intake_factory) -> None:

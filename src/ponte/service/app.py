@@ -26,9 +26,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ponte.core.console_scripts import console_script
+from ponte.core.errors import PonteError
 from ponte.notify import Alert
 from ponte.project.local_postgres import ensure_database, find_postgres
 from ponte.service import api, panel
+from ponte.service.connection_settings import for_service
 from ponte.service.database import Connections, Tables, connect, create_tables
 from ponte.service.panel.rate_limit import LoginAttempts
 from ponte.service.runs import Clock, RunManager, RunStart, utc_now
@@ -95,6 +97,7 @@ class Service:
         self.runs.on_finished.append(lambda run_id, _start: self.streaks.run_finished(run_id))
         self.scheduler = Scheduler(self.settings, self.dsn, self.tables, self.runs, self.streaks, self.clock)
         self.webhooks = self._webhooks()
+        await self.settings_saved()
 
     async def _migrate_meltano(self) -> None:
         """Create or upgrade Meltano's tables in schema `meltano` once, before two runs could race to do it."""
@@ -121,7 +124,19 @@ class Service:
             dsn=self.dsn, schema=self.tables.schema, project=self.settings.project, start_run=self.start_run,
             notify=self.notify, env=self.settings.env, environment=self.settings.env.get("MELTANO_ENVIRONMENT"),
         )  # fmt: skip
+        self.webhook_context = context
         return Webhooks(list(webhook_routes(context)), Processor(context))
+
+    async def settings_saved(self) -> None:
+        """Hand the settings saved in the panel to the webhook intake (runs read them when they start)."""
+        if self.webhooks is None:
+            return
+        try:
+            saved = await for_service(self).environment()
+        except PonteError as exc:  # a value the key cannot decrypt: runs refuse to start and say which
+            logger.warning("webhooks: the settings saved in the panel are not used: %s", exc)
+            return
+        self.webhook_context.use_saved(saved)
 
     async def start_run(self, start: RunStart) -> str:
         return await self.runs.start_run(start)

@@ -212,6 +212,7 @@ async def submit(request: Request) -> Response:
         if plugin.setting(name) is None:
             raise HTTPException(400, "Configuração desconhecida.")
         await settings.remove(plugin.name, name)
+        await service.settings_saved()
         logger.info("panel setting removed user=%s plugin=%s setting=%s", user, plugin.name, name)
         return RedirectResponse(f"/conexoes/{plugin.name}?salvo=1", status_code=303)
     state = await _form_state(request, plugin, form)
@@ -229,6 +230,7 @@ async def submit(request: Request) -> Response:
     await settings.save(plugin.name, changed, user)
     for name in gone:
         await settings.remove(plugin.name, name)
+    await service.settings_saved()
     logger.info("panel settings saved user=%s plugin=%s changed=%s removed=%s", user, plugin.name,
                 ",".join(sorted(changed)) or "-", ",".join(gone) or "-")  # fmt: skip
     return RedirectResponse(f"/conexoes/{plugin.name}?salvo=1", status_code=303)

@@ -153,10 +153,12 @@ class WebhookContext:
     environment: str | None = None
     env: Mapping[str, str] | None = field(default=None, repr=False)
     _store: Any = field(default=None, repr=False)
+    on_bling_change: list[Callable[[BlingSettings], None]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         merged = project_env(self.project, self.env)
         self.env = merged
+        self._base_env = dict(merged)
         if self.rules_path is UNSET and merged.get("PONTE_WEBHOOK_RULES"):
             rules = Path(merged["PONTE_WEBHOOK_RULES"])
             self.rules_path = rules if rules.is_absolute() else self.project / rules
@@ -178,6 +180,14 @@ class WebhookContext:
         ctx = cls(dsn=dsn, project=project, start_run=start_run, env=env, **values)
         ctx.bling_settings  # noqa: B018 (resolved now: it may ask Meltano)
         return ctx
+
+    def use_saved(self, saved: Mapping[str, str]) -> None:
+        """Settings saved in the control panel (as the variables runs get) over the environment and `.env`: the
+        Bling secret and accounts the signatures are checked with are then the panel's, from the next request on."""
+        self.env = {**self._base_env, **saved}
+        self.bling = None
+        for listener in self.on_bling_change:
+            listener(self.bling_settings)
 
     @property
     def bling_settings(self) -> BlingSettings:

@@ -68,6 +68,7 @@ class Processor:
         self.store = ctx.event_store()
         self.me = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.accounts = AccountResolver(ctx.bling_settings, ctx.company_table)
+        ctx.on_bling_change.append(lambda settings: setattr(self, "accounts", AccountResolver(settings, ctx.company_table)))
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
