@@ -51,7 +51,7 @@ def test_consecutive_failures_within_the_window_open_it_and_a_success_starts_the
     error = refused.value
     assert error.exit_code == 69 and error.api == API and error.failures == 3
     assert "target-x: circuit open for http://erp.example/api after 3 consecutive failed request(s)" in str(error)
-    assert "(last: HTTP 503)" in str(error) and "Nothing unsent was dead-lettered" in str(error)
+    assert "(last: HTTP 503)" in str(error) and "Nothing was dead-lettered for it and no STATE covers" in str(error)
     assert "run again after 2027-01-15 08:01:11 UTC" in str(error)
 
 

@@ -34,7 +34,8 @@ from ponte.http import HttpClient
 from ponte.http.circuit_breaker import CircuitRegistry
 from ponte.http.client_factory import build_client
 from ponte.http.redaction import Redactor, weak_secret_warnings
-from ponte.runlog.report import CIRCUIT_OPEN, report
+from ponte.notify import Alert, Alerter, AlertSettings
+from ponte.runlog.report import CIRCUIT_OPEN, report, this_run_id
 from ponte.tap.accounts import resolve_accounts, secret_fields
 from ponte.tap.runtime import effective_config, secret_settings
 from ponte.targets.api.about import FORMATS, about_info, render_about
@@ -85,6 +86,9 @@ def run_target(name: str, argv: list[str] | None = None) -> int:
     level = plugin_log_level(f"target-{name}", os.environ.get("PONTE_LOG_LEVEL", "INFO"))
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     logger = logging.getLogger(f"target-{name}")
+    config: dict[str, Any] = {}
+    redactor = Redactor()
+    run: TargetRun | None = None
     if warning := misnamed_level_warning(f"target-{name}"):
         logger.warning("%s", warning)
     try:
@@ -129,6 +133,8 @@ def run_target(name: str, argv: list[str] | None = None) -> int:
         print(text, file=sys.stderr)
         if isinstance(exc, CircuitOpen):
             report(CIRCUIT_OPEN, plugin=f"target-{name}", message=text, api=exc.api, retry_at=exc.retry_at)
+            if run is None:  # the credentials check found the API down; a run alerts for itself
+                alert_circuit_open(exc, config, redactor, logger, f"target-{name}")
         return exc.exit_code
 
 
@@ -159,6 +165,20 @@ def account_clients(
         )
         for a in accounts
     }
+
+
+def alert_circuit_open(
+    error: CircuitOpen, config: Mapping[str, Any], redactor: Redactor, logger: logging.Logger, plugin: str
+) -> None:
+    """Alert (the target's `alert_*` settings) that the API was found down before any record was read."""
+    try:
+        settings = AlertSettings.from_config(config)
+    except ConfigError:
+        return  # the settings error itself is what the run ended with
+    if settings.enabled:
+        title = f"API unavailable: circuit open for {error.api}"
+        alert = Alert(plugin, "error", title, redactor.redact(str(error)), {}, run_id=str(this_run_id()))
+        Alerter(settings, redact=redactor.redact, logger=logger).send(alert)
 
 
 def check_connection(url: str, client: HttpClient, logger: logging.Logger, name: str) -> None:

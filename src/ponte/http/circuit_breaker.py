@@ -151,11 +151,12 @@ class CircuitBreaker:
     def error(self) -> CircuitOpen:
         """CircuitOpen for the current open period: which API, how many failures, when to try again."""
         until = dt.datetime.fromtimestamp(self.opened_at + self.spec.open_seconds, dt.UTC).replace(microsecond=0)
-        last = f" (last: {self.last_failure})" if self.last_failure else ""
+        reason = self.last_failure if len(self.last_failure) <= 160 else self.last_failure[:157] + "..."
+        last = f" (last: {reason})" if reason else ""
         message = (
             f"{self.label}: circuit open for {self.api} after {self.opened_after} consecutive failed request(s)"
-            f"{last}; stopped sending. Nothing unsent was dead-lettered and no STATE went past it: run again "
-            f"after {until.strftime('%Y-%m-%d %H:%M:%S')} UTC (circuit_breaker.open_seconds "
+            f"{last}; stopped sending. Nothing was dead-lettered for it and no STATE covers what was not done: run "
+            f"again after {until.strftime('%Y-%m-%d %H:%M:%S')} UTC (circuit_breaker.open_seconds "
             f"{self.spec.open_seconds:g}); that run first sends one probe request."
         )
         return CircuitOpen(message, api=self.api, failures=self.opened_after, retry_at=until.isoformat())
