@@ -6,7 +6,8 @@ That same request is made before the first input line is read, so a wrong key fa
 tap has run for minutes.
 Exit codes: 0 done (refused records are in the dead-letter store), 2 bad declaration or settings, 3 credentials
 refused, 4 API error, 5 bad input, 6 dead letters with `fail_on_dead_letters`, 7 a job's outcome is unknown
-(no STATE emitted: run again, the records are re-sent).
+(no STATE emitted: run again, the records are re-sent), 69 the API's circuit breaker opened (the API failed
+`circuit_breaker.failures` times in a row: nothing more was sent, no STATE emitted, nothing dead-lettered for it).
 """
 
 from __future__ import annotations
@@ -23,15 +24,18 @@ from typing import Any
 import requests
 
 from ponte.auth.registry import build_authenticator
-from ponte.core.errors import ApiError, ConfigError, PonteError
+from ponte.core.errors import ApiError, CircuitOpen, ConfigError, PonteError
 from ponte.core.log_level import misnamed_level_warning, plugin_log_level
 from ponte.core.setting_text import read_setting
 from ponte.declaration.declaration_paths import declaration_path
 from ponte.declaration.setting_aliases import apply_aliases
 from ponte.declaration.validation import load_declaration
 from ponte.http import HttpClient
+from ponte.http.circuit_breaker import CircuitRegistry
 from ponte.http.client_factory import build_client
 from ponte.http.redaction import Redactor, weak_secret_warnings
+from ponte.notify import Alert, Alerter, AlertSettings
+from ponte.runlog.report import CIRCUIT_OPEN, report, this_run_id
 from ponte.tap.accounts import resolve_accounts, secret_fields
 from ponte.tap.runtime import effective_config, secret_settings
 from ponte.targets.api.about import FORMATS, about_info, render_about
@@ -82,6 +86,9 @@ def run_target(name: str, argv: list[str] | None = None) -> int:
     level = plugin_log_level(f"target-{name}", os.environ.get("PONTE_LOG_LEVEL", "INFO"))
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     logger = logging.getLogger(f"target-{name}")
+    config: dict[str, Any] = {}
+    redactor = Redactor()
+    run: TargetRun | None = None
     if warning := misnamed_level_warning(f"target-{name}"):
         logger.warning("%s", warning)
     try:
@@ -103,10 +110,11 @@ def run_target(name: str, argv: list[str] | None = None) -> int:
         for warning in weak_secret_warnings(f"target-{name}", secrets):
             logger.warning(warning)
         target = build_target_def(declaration.data, declaration.base_dir, config)
-        clients = account_clients(declaration.data, config, redactor, target, logger, name)
+        circuits = CircuitRegistry()  # the accounts of one API share its circuit breaker
+        clients = account_clients(declaration.data, config, redactor, target, logger, name, circuits)
         client = next(iter(clients.values())) if clients else build_client(
             declaration.data, {"config": config}, redactor, target.timezone, logger, f"target-{name}",
-            plugin=f"target-{name}", build_auth=build_authenticator,
+            plugin=f"target-{name}", build_auth=build_authenticator, circuits=circuits,
         )  # fmt: skip
         checked = list(clients.values()) or [client]
         if args.test:
@@ -121,7 +129,12 @@ def run_target(name: str, argv: list[str] | None = None) -> int:
             return run.run(source).exit_code
     except PonteError as exc:
         text = str(exc)
-        print(text if text.startswith(f"target-{name}:") else f"target-{name}: {text}", file=sys.stderr)
+        text = text if text.startswith(f"target-{name}:") else f"target-{name}: {text}"
+        print(text, file=sys.stderr)
+        if isinstance(exc, CircuitOpen):
+            report(CIRCUIT_OPEN, plugin=f"target-{name}", message=text, api=exc.api, retry_at=exc.retry_at)
+            if run is None:  # the credentials check found the API down; a run alerts for itself
+                alert_circuit_open(exc, config, redactor, logger, f"target-{name}")
         return exc.exit_code
 
 
@@ -132,6 +145,7 @@ def account_clients(
     target: Any,
     logger: logging.Logger,
     name: str,
+    circuits: CircuitRegistry | None = None,
 ) -> dict[str, HttpClient]:
     """With `accounts:`, one client per account (its own token and rate budget, as the tap has); else none."""
     accounts = resolve_accounts(spec, config)
@@ -147,9 +161,24 @@ def account_clients(
             f"target-{name} account '{a['name']}'",
             plugin=f"target-{name}",
             build_auth=build_authenticator,
+            circuits=circuits,
         )
         for a in accounts
     }
+
+
+def alert_circuit_open(
+    error: CircuitOpen, config: Mapping[str, Any], redactor: Redactor, logger: logging.Logger, plugin: str
+) -> None:
+    """Alert (the target's `alert_*` settings) that the API was found down before any record was read."""
+    try:
+        settings = AlertSettings.from_config(config)
+    except ConfigError:
+        return  # the settings error itself is what the run ended with
+    if settings.enabled:
+        title = f"API unavailable: circuit open for {error.api}"
+        alert = Alert(plugin, "error", title, redactor.redact(str(error)), {}, run_id=str(this_run_id()))
+        Alerter(settings, redact=redactor.redact, logger=logger).send(alert)
 
 
 def check_connection(url: str, client: HttpClient, logger: logging.Logger, name: str) -> None:

@@ -76,3 +76,20 @@ class DataError(PonteError):
     """A record cannot be loaded as declared (which stream, which record, which field)."""
 
     exit_code = 5
+
+
+class CircuitOpen(PonteError):
+    """An API's circuit breaker is open: it failed too often in a row, so the run stopped sending to it.
+
+    Not an `ApiError`: no record is to blame, so none is dead-lettered; the unsent ones stay pending (no STATE
+    past them) and the next run sends them after one probe request finds the API back. Exit code 69 is
+    sysexits.h's EX_UNAVAILABLE ("a service is unavailable").
+    """
+
+    exit_code = 69
+
+    def __init__(self, message: str, *, api: str = "", failures: int = 0, retry_at: str = "") -> None:
+        super().__init__(message)
+        self.api = api
+        self.failures = failures
+        self.retry_at = retry_at  # ISO 8601 (UTC): when the open period ends

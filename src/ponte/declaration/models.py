@@ -115,6 +115,46 @@ class RateLimitSpec:
 
 
 @dataclass(frozen=True)
+class CircuitBreakerSpec:
+    """The `circuit_breaker:` block (rendered): how many consecutive failures open an API's circuit, and for how long.
+
+    Targets (they write) have it on when the block is absent; taps only when they declare it (`enabled: false`
+    turns a declared one off, e.g. from a setting).
+    """
+
+    enabled: bool = True
+    failures: int = 5
+    within_seconds: float = 60.0
+    open_seconds: float = 120.0
+
+    @classmethod
+    def from_mapping(
+        cls, data: Mapping[str, Any] | None, label: str = "circuit_breaker", *, on_when_absent: bool = False
+    ) -> CircuitBreakerSpec:
+        """Parse a rendered block; without one the breaker is on only if `on_when_absent` (targets)."""
+        if data is None:
+            return cls(enabled=on_when_absent)
+        given = _fields(cls, data)
+        if "enabled" in given:
+            enabled = _bool_or_path(given["enabled"])
+            if not isinstance(enabled, bool):
+                raise ConfigError(f"{label}: circuit_breaker.enabled must be true or false, got {enabled!r}")
+            given["enabled"] = enabled
+        if "failures" in given:
+            given["failures"] = _number(given["failures"], int, label, "circuit_breaker.failures")
+        for key in ("within_seconds", "open_seconds"):
+            if key in given:
+                given[key] = _number(given[key], float, label, f"circuit_breaker.{key}")
+        spec = cls(**given)
+        if spec.failures < 1 or spec.within_seconds <= 0 or spec.open_seconds <= 0:
+            raise ConfigError(
+                f"{label}: circuit_breaker needs failures >= 1 and within_seconds, open_seconds > 0, got "
+                f"failures={spec.failures}, within_seconds={spec.within_seconds:g}, open_seconds={spec.open_seconds:g}"
+            )
+        return spec
+
+
+@dataclass(frozen=True)
 class TokenRateSpec:
     """`auth.rate_limit`: token-endpoint calls allowed per window, across the processes sharing a store."""
 

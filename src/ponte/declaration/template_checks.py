@@ -19,10 +19,10 @@ from ponte.declaration.yaml_loader import KeyPath, LoadedYaml
 ANY_BRACES = re.compile(r"\{\{.*?\}\}")
 CONFIG_ONLY = frozenset({"config"})
 CONFIG_AND_PARENT = frozenset({"config", "parent"})
-RENDERED_TOP_LEVEL = ("base_url", "auth", "rate_limit", "http", "connection_check")
+RENDERED_TOP_LEVEL = ("base_url", "auth", "rate_limit", "http", "circuit_breaker", "connection_check")
 RENDERED_WHERE = (
-    "base_url, auth, rate_limit, http, connection_check, settings defaults, defaults.params and headers, "
-    "accounts.defaults, and a stream's path, params, headers, ids_from.params and detail.path"
+    "base_url, auth, rate_limit, http, circuit_breaker, connection_check, settings defaults, defaults.params and "
+    "headers, accounts.defaults, and a stream's path, params, headers, ids_from.params and detail.path"
 )
 
 

@@ -4,7 +4,9 @@ One pooled `requests.Session`; every send first spends the daily quota, gets its
 may wait for its own budget), then takes a rate-budget slot and goes out at once. It retries transient
 failures (5xx, connection drops, timeouts, truncated JSON) with jittered exponential backoff and waits out
 429s as long as the server asks. Auth failures end the run at once with a sentence naming the
-stream and the setting to check. Every message passes through the redactor.
+stream and the setting to check. With a circuit breaker (ponte.http.circuit_breaker) every attempt asks it
+first and tells it how it went; the failure that opens the circuit ends the retry loop at once with
+`CircuitOpen`. Every message passes through the redactor.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from requests.adapters import HTTPAdapter
 
 from ponte.core.errors import ApiError, AuthError, QuotaExhausted
 from ponte.declaration.models import ErrorsSpec, HttpSpec
+from ponte.http.circuit_breaker import CircuitBreaker
 from ponte.http.rate_budget import DailyQuota, RateLimiter
 from ponte.http.redaction import Redactor
 from ponte.http.retry_policy import RetryPolicy, retry_after_seconds, server_wait
@@ -89,8 +92,10 @@ class HttpClient:
         auth: Authenticator | None = None,
         logger: logging.Logger | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.settings = settings
+        self.breaker = breaker
         self.limiter = limiter
         self.quota = quota
         self.redactor = redactor or Redactor()
@@ -112,23 +117,20 @@ class HttpClient:
         rate_waits = 0
         reauthenticated = False
         while True:
-            if self.quota is not None:
-                self.quota.consume()
-            if self.auth is not None:
-                # before the rate slot: a token renewal may wait up to a minute for the token-call budget, and
-                # a slot taken before that wait would have expired when the request finally leaves
-                self.auth.apply(request)
-            if self.limiter is not None:
-                self.stats["throttle_wait_seconds"] += self.limiter.acquire()
-            self.stats["requests"] += 1
             try:
-                response = self.session.send(request, timeout=self.settings.timeout_seconds)
+                response = self._attempt(request)
             except TRANSIENT_ERRORS as exc:
                 attempt += 1
-                self._retry_or_raise(attempt, label, request, f"{type(exc).__name__}: {exc}")
+                reason = f"{type(exc).__name__}: {exc}"
+                self._count_failure(reason)
+                self._retry_or_raise(attempt, label, request, reason)
                 continue
             self._observe_budget_headers(response)
             status = response.status_code
+            if status >= 500:
+                self._count_failure(f"HTTP {status}")
+            elif self.breaker is not None:
+                self.breaker.succeeded()
             if status == 429:
                 rate_waits += 1
                 self.stats["rate_limited"] += 1
@@ -159,6 +161,35 @@ class HttpClient:
         self.session.close()
 
     # -- internals ----------------------------------------------------------------------------------------
+    def _attempt(self, request: requests.PreparedRequest) -> requests.Response:
+        """One try: the breaker's leave, the daily quota, credentials, a rate slot, then the request itself."""
+        if self.breaker is not None:
+            self.breaker.before_send()  # an open circuit refuses here, before quota, token or rate slot
+        try:
+            if self.quota is not None:
+                self.quota.consume()
+            if self.auth is not None:
+                # before the rate slot: a token renewal may wait up to a minute for the token-call budget, and
+                # a slot taken before that wait would have expired when the request finally leaves
+                self.auth.apply(request)
+            if self.limiter is not None:
+                self.stats["throttle_wait_seconds"] += self.limiter.acquire()
+            self.stats["requests"] += 1
+            return self.session.send(request, timeout=self.settings.timeout_seconds)
+        except TRANSIENT_ERRORS:
+            raise
+        except BaseException:
+            if self.breaker is not None:  # no verdict on the API (quota spent, token refused, bad URL)
+                self.breaker.abandon()
+            raise
+
+    def _count_failure(self, reason: str) -> None:
+        """Tell the breaker; the failure that opens the circuit ends the retries at once."""
+        if self.breaker is not None and self.breaker.failed(reason):
+            error = self.breaker.error()
+            raise type(error)(self.redactor.redact(str(error)), api=error.api, failures=error.failures,
+                              retry_at=error.retry_at)  # fmt: skip
+
     def _retry_or_raise(
         self,
         attempt: int,

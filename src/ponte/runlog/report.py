@@ -4,7 +4,7 @@
 passes its own environment on): `PONTE_RUN_ID`, which the targets' run-log rows, dead letters and job log
 carry, and `PONTE_RUN_REPORT`, a JSON Lines file each plugin appends facts to — a tap stopped cleanly on a
 spent daily quota (it exits 0, so its exit code cannot say so), a target's final counts per stream, records
-dead-lettered. Outside `ponte run` (a bare `meltano run`, a plugin run by hand) both are unset: the run id is
+dead-lettered, an API whose circuit breaker opened (which API, until when). Outside `ponte run` (a bare `meltano run`, a plugin run by hand) both are unset: the run id is
 a fresh one and reporting does nothing.
 """
 
@@ -29,6 +29,7 @@ PROGRESS_SECONDS = 5.0
 TOTAL_TAG = "total"  # the record_count metric's tag holding the records a listing announced (ponte.tap.progress)
 
 STOPPED_QUOTA = "stopped_quota"
+CIRCUIT_OPEN = "circuit_open"  # a plugin stopped because an API's circuit breaker opened (exit code 69)
 STREAM_FINISHED = "stream_finished"
 DEAD_LETTERS = "dead_letters"
 

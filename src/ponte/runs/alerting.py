@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from ponte.core.errors import ConfigError
+from ponte.core.errors import CircuitOpen, ConfigError
 from ponte.notify import Alert, AlertSettings
 from ponte.runs.outcome import STATUSES
 from ponte.runs.store import PipelineRun
@@ -52,6 +52,8 @@ def alert_on(env: Mapping[str, str]) -> frozenset[str]:
 
 def _title(run: PipelineRun) -> str:
     if run.status == "failed":
+        if run.exit_code == CircuitOpen.exit_code:
+            return f"run stopped: {run.failed_plugin or 'a plugin'} found its API unavailable (circuit open)"
         if run.failed_plugin and run.failed_plugin != "meltano":
             code = next((p.get("exit_code") for p in run.plugins if p.get("name") == run.failed_plugin), None)
             return f"run failed: {run.failed_plugin} exited with code {code if code is not None else run.exit_code}"
@@ -83,6 +85,12 @@ def run_alert(run: PipelineRun, recorded_in: str, rerun: str) -> Alert:
     ]
     if run.status == "partial":
         actions = [f"List the dead-lettered records: ponte dlq list --run {run.run_id}", *actions[1:]]
+    elif run.status == "failed" and run.exit_code == CircuitOpen.exit_code:
+        actions = [
+            "Check whether the API is up (its status page, its provider); nothing was lost: the records not sent "
+            "are not dead-lettered and no STATE went past them.",
+            f"After the time the error names, start it again (or let the schedule do it): {rerun}",
+        ]
     elif run.status == "stopped-quota":
         actions = ["Nothing to do if the quota is expected to run out; otherwise raise the plan's daily quota."]
     details = {

@@ -1,6 +1,8 @@
 """How a pipeline run ended, from Meltano's exit code, its log and what the plugins reported.
 
-failed        any plugin (or Meltano itself) exited non-zero, or `ponte run` was stopped by a signal
+failed        any plugin (or Meltano itself) exited non-zero, or `ponte run` was stopped by a signal; when a
+              plugin stopped because an API's circuit breaker opened, its line is the error and the exit
+              code is 69 (CircuitOpen), whatever Meltano exited with
 stopped-quota a tap stopped cleanly on a spent daily quota (it exits 0; the next run resumes)
 partial       everything ran, but records were dead-lettered (by a target or the mapper)
 succeeded     everything else
@@ -13,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ponte.core.errors import CircuitOpen
 from ponte.runlog import report
 from ponte.runs.meltano_log import MELTANO, MeltanoLog
 
@@ -60,6 +63,7 @@ def decide(meltano_exit: int, log: MeltanoLog, facts: list[dict[str, Any]], stop
     streams = streams_of(facts)
     dead = sum(int(f.get("count") or 0) for f in facts if f.get("event") == report.DEAD_LETTERS)
     quota = [str(f.get("message") or "") for f in facts if f.get("event") == report.STOPPED_QUOTA]
+    circuit = next((f for f in facts if f.get("event") == report.CIRCUIT_OPEN), None)
     failing = log.failing()
     if meltano_exit != 0 or failing is not None or stopped_by is not None:
         if failing is not None:
@@ -71,6 +75,9 @@ def decide(meltano_exit: int, log: MeltanoLog, facts: list[dict[str, Any]], stop
         if stopped_by is not None:
             error = f"ponte run was stopped by {_signal_name(stopped_by)} before the pipeline finished ({error})"
         code = meltano_exit or (128 + stopped_by if stopped_by else 1)
+        if circuit is not None and stopped_by is None:  # the API is down: say which and when to retry
+            plugin = str(circuit.get("plugin") or plugin)
+            error, code = str(circuit.get("message") or error), CircuitOpen.exit_code
         return Outcome("failed", code, plugin, error, streams, dead, quota)
     if quota:
         return Outcome("stopped-quota", 0, None, None, streams, dead, quota)

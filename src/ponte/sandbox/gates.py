@@ -2,7 +2,8 @@
 
 The rate limit mimics Kong's rate-limiting plugin (Sienge sits behind Kong): a fixed window with a request
 budget, the `X-RateLimit-*` / `RateLimit-*` headers on every response, 429 `{"message":"API rate limit
-exceeded"}` once the budget is spent, and requests refused with 429 do not count. Unlike Kong, a window starts
+exceeded"}` once the budget is spent, and requests refused with 429 do not count. An outage (`outage_seconds`)
+answers 503 to every API request before any of that, as a load balancer in front of a dead backend does. Unlike Kong, a window starts
 at the first request after the previous one ended (not at a clock boundary), so a test that sends four
 requests against a 3-per-second limit always sees the 429.
 """
@@ -118,6 +119,37 @@ class Faults:
         delay = self.switches["latency_ms"]
         if delay > 0:
             time.sleep(delay / 1000)
+
+
+class Outage:
+    """The `outage_seconds` switch: every API request fails with 503 for N seconds (after `outage_after` passed)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seconds = 0.0
+        self._after = 0
+        self._until: float | None = None
+
+    def arm(self, seconds: float, after: int) -> None:
+        """Start an outage of `seconds` now, or once `after` more requests have been answered (0 s: none)."""
+        with self._lock:
+            self._seconds, self._after = seconds, after if seconds > 0 else 0
+            self._until = time.monotonic() + seconds if seconds > 0 and after == 0 else None
+
+    def hits(self) -> bool:
+        """Whether this request falls in the outage (counts it toward `outage_after` otherwise)."""
+        with self._lock:
+            if self._after > 0:
+                self._after -= 1
+                if self._after == 0:
+                    self._until = time.monotonic() + self._seconds
+                return False
+            return self._until is not None and time.monotonic() < self._until
+
+    def left(self) -> float:
+        """Seconds of outage still to come (0 when none is going on)."""
+        with self._lock:
+            return 0.0 if self._until is None else round(max(0.0, self._until - time.monotonic()), 3)
 
 
 def truncate_json(body: bytes) -> bytes:

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from ponte.sandbox.gates import Admission, Faults, RateGate, truncate_json
+from ponte.sandbox.gates import Admission, Faults, Outage, RateGate, truncate_json
 from ponte.sandbox.http_layer import RunningSandbox, run_in_thread, serve_until_signal
 from ponte.sandbox.switches import COMMON_SWITCHES, Switch, SwitchError, Switches
 
@@ -140,6 +140,7 @@ class SandboxApp:
         self._stats: Counter[str] = Counter()
         self._first_at: str | None = None
         self._last_at: str | None = None
+        self.outage = Outage()
         self.admin = Router()
         self.admin.add("GET", "/_sandbox/health", lambda r: (200, {}, {"status": "ok", "app": self.name}))
         self.admin.add("GET", "/_sandbox/requests", lambda r: (200, {}, self.requests()))
@@ -211,6 +212,8 @@ class SandboxApp:
     def configure(self, **changes: Any) -> dict[str, Any]:
         """Change switches at runtime; returns the whole configuration."""
         applied = self.switches.update(changes)
+        if "outage_seconds" in applied or "outage_after" in applied:
+            self.outage.arm(self.switches["outage_seconds"], self.switches["outage_after"])
         if "log_max" in applied:
             with self._lock:
                 self._log = deque(self._log, maxlen=max(1, applied["log_max"]))
@@ -251,6 +254,8 @@ class SandboxApp:
             "first_request_at": first,
             "last_request_at": last,
             "quota_used_today": self.gate.day_usage(),
+            "outage": counts.get("outage", 0),
+            "outage_left_seconds": self.outage.left(),
         }
 
     # --- the request pipeline -----------------------------------------------------------------------------
@@ -271,6 +276,8 @@ class SandboxApp:
     def _through_gates(self, request: Request) -> Response:
         if not self.in_scope(request.path):
             return self._serve_safely(request)
+        if self.outage.hits():
+            return Response(503, self.error_body(503, "Service unavailable (sandbox outage)"), fault="outage")
         admission = self.admit(request)
         if admission is not None and not admission.allowed:
             response = self.refuse(request, admission)

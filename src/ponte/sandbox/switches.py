@@ -108,6 +108,19 @@ COMMON_SWITCHES: tuple[Switch, ...] = (
     Switch("latency_ms", 0, "Delay added to every API response, in milliseconds.", check=non_negative),
     Switch("drop_rate", 0.0, "Probability (0..1) that the connection is closed without a response.", check=probability),
     Switch("drop_next", 0, "The next N API requests are dropped without a response.", check=non_negative),
+    Switch(
+        "outage_seconds",
+        0.0,
+        "An outage: every API request is answered 503 for this many seconds, counted from when it is set (or from "
+        "when outage_after more requests have passed); setting it again starts a new outage, 0 ends one.",
+        check=non_negative,
+    ),
+    Switch(
+        "outage_after",
+        0,
+        "Requests still answered normally after outage_seconds is set, before the outage begins (0: at once).",
+        check=non_negative,
+    ),
     Switch("bad_json_rate", 0.0, "Probability (0..1) that a 200 JSON body is truncated.", check=probability),
     Switch("bad_json_next", 0, "The next N 200 JSON responses are truncated.", check=non_negative),
     Switch("rate_limit", 200, "Requests allowed per rate window (0 = no limit).", check=non_negative),

@@ -10,6 +10,9 @@
   marker of an unfinished pass carries that name, so a pass that needs three days skips on day three what days
   one and two finished. The exit code is 0, so the stop is also reported to `ponte run` (ponte.runlog.report)
   for the run record.
+* An API whose circuit breaker opens (ponte.http.circuit_breaker) ends the run with exit code 69 and one line
+  naming the API and when to retry; the STATE already emitted covers only the pages read, and the stop is
+  reported to `ponte run`.
 * `--test` makes one cheap request (the declaration's `connection_check`) and says whether it worked.
 * Every configured secret is masked in log output.
 """
@@ -30,10 +33,10 @@ import requests
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib.encoding.simple import Message, SingerMessageType
 
-from ponte.core.errors import PonteError, QuotaExhausted
+from ponte.core.errors import CircuitOpen, PonteError, QuotaExhausted
 from ponte.declaration.models import TapOptions
 from ponte.declaration.templates import render
-from ponte.runlog.report import STOPPED_QUOTA, report
+from ponte.runlog.report import CIRCUIT_OPEN, STOPPED_QUOTA, report
 from ponte.tap.completion import COMPLETED_KEY, INTERRUPTED_KEY
 from ponte.tap.runtime import TapRuntime
 
@@ -180,6 +183,8 @@ class LifecycleMixin:
             sys.exit(0)
         except PonteError as exc:
             cls.logger.error("%s", exc)  # type: ignore[attr-defined]
+            if isinstance(exc, CircuitOpen):  # STATE stays at the last page read before the API went down
+                report(CIRCUIT_OPEN, plugin=cls.name, message=str(exc), api=exc.api, retry_at=exc.retry_at)  # type: ignore[attr-defined]
             sys.exit(exc.exit_code)
         finally:
             sys.stdout.flush()

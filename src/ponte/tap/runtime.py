@@ -17,6 +17,7 @@ from ponte.declaration.models import TapOptions
 from ponte.declaration.setting_aliases import apply_aliases
 from ponte.declaration.templates import render
 from ponte.http import HttpClient
+from ponte.http.circuit_breaker import CircuitRegistry
 from ponte.http.client_factory import build_client
 from ponte.http.redaction import Redactor, weak_secret_warnings
 from ponte.tap.accounts import resolve_accounts, secret_fields
@@ -128,6 +129,7 @@ def build_runtime(
     for account in accounts:
         redactor.add(*(str(account[k]) for k in secret_fields(spec) if account.get(k)))
     timezone = ZoneInfo(TapOptions.of(spec).timezone)
+    circuits = CircuitRegistry()  # the accounts of one API share its circuit breaker
     clients = {
         a["name"]: build_client(
             spec,
@@ -138,6 +140,7 @@ def build_runtime(
             f"{name} account '{a['name']}'",
             plugin=name,
             build_auth=build_authenticator,
+            circuits=circuits,
         )
         for a in accounts
     }
@@ -145,7 +148,15 @@ def build_runtime(
         next(iter(clients.values()))
         if clients
         else build_client(
-            spec, {"config": cfg}, redactor, timezone, logger, name, plugin=name, build_auth=build_authenticator
+            spec,
+            {"config": cfg},
+            redactor,
+            timezone,
+            logger,
+            name,
+            plugin=name,
+            build_auth=build_authenticator,
+            circuits=circuits,
         )
     )
     now = started_at or dt.datetime.now(dt.UTC)

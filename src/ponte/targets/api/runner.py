@@ -6,7 +6,9 @@ Sending (after the input ends): entities in dependency order; a record whose ref
 this run is dead-lettered with that reason instead of sent. Afterwards: the API's own totals (if declared),
 a summary, the run log, an alert when anything was refused or the run failed, and the last STATE — only
 now, because only now is everything before it delivered or dead-lettered. A job without an outcome by its
-deadline leaves its records neither: then no STATE at all, and exit code 7 (EXIT_OUTCOME_UNKNOWN).
+deadline leaves its records neither: then no STATE at all, and exit code 7 (EXIT_OUTCOME_UNKNOWN). When the
+API's circuit breaker opens (`CircuitOpen`, exit code 69) the run stops sending at once: the records not yet
+accepted are neither dead-lettered nor covered by a STATE, so the next run sends them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import IO, Any
 import orjson
 import requests
 
-from ponte.core.errors import ConfigError, DataError, PonteError
+from ponte.core.errors import CircuitOpen, ConfigError, DataError, PonteError
 from ponte.declaration.records import dig
 from ponte.declaration.templates import render
 from ponte.http import HttpClient
@@ -375,7 +377,10 @@ class TargetRun:
         unknown = sum(o.unknown for o in self.outcomes.values())
         if error is None and not dead and not jobs and not unknown:
             return
-        if error is not None:
+        if isinstance(error, CircuitOpen):
+            severity, title = "error", f"API unavailable: circuit open for {error.api}"
+            summary = self.redactor.redact(str(error))
+        elif error is not None:
             severity, title = "error", f"run failed: {type(error).__name__}"
             summary = self.redactor.redact(str(error))
         elif unknown:
