@@ -39,7 +39,7 @@ def ids_by_account(raw: Any, setting: str) -> dict[str | None, list[str]]:
 
 def add_values_from_ids(runtime: TapRuntime, logger: logging.Logger) -> None:
     """For each setting declaring `add_from_ids` whose ids setting is set: look the ids up, add the values."""
-    selector = runtime.spec.get("record_selector")
+    selector = (runtime.spec.get("defaults") or {}).get("record_selector")  # the streams' default
     for setting in runtime.spec.get("settings", []):
         spec = setting.get("add_from_ids")
         if not spec or not runtime.config.get(spec["setting"]):
