@@ -68,15 +68,18 @@ def test_sync_sets_shared_deposits_to_the_sum_reports_the_rest_and_posts_nothing
     deposits = {name: [d["id"] for d in api.get("/depositos")][:2] for name, api in ((MAIN, main), (BRANCH, branch))}
     (main_principal, main_shared), (branch_principal, branch_shared) = deposits[MAIN], deposits[BRANCH]
     simple_main, simple_branch = main.products("S"), branch.products("S")
-    a_main, b_main, m_main, kit = simple_main[:4]
-    a_branch, b_branch = simple_branch[:2]
+    branch_codes = {p["codigo"] for p in simple_branch}
+    a_main, b_main, m_main, kit = [p for p in simple_main if p["codigo"] in branch_codes][:4]
+    by_code = {p["codigo"]: p for p in simple_branch}
+    a_branch, b_branch = by_code[a_main["codigo"]], by_code[b_main["codigo"]]
+    sandbox.admin("bling/touch", {"company": BRANCH, "resource": "produtos", "id": by_code[m_main["codigo"]]["id"],
+                                  "changes": {"codigo": m_main["codigo"] + "-OUTRO"}})  # M: only the main account has it
     sandbox.admin(
         "bling/touch", {"company": MAIN, "resource": "produtos", "id": kit["id"], "changes": {"formato": "E"}}
     )
     sku_a, sku_b, sku_m, sku_k = a_main["codigo"], b_main["codigo"], m_main["codigo"], kit["codigo"]
-    for product, changes in ((a_branch, {"codigo": sku_a}), (b_branch, {"codigo": sku_b, "tipo": "S"})):
-        sandbox.admin("bling/touch", {"company": BRANCH, "resource": "produtos", "id": product["id"],
-                                      "changes": changes})  # fmt: skip
+    sandbox.admin("bling/touch", {"company": BRANCH, "resource": "produtos", "id": b_branch["id"],
+                                  "changes": {"tipo": "S"}})  # fmt: skip
     main.set_balance(a_main["id"], main_principal, 7)
     branch.set_balance(a_branch["id"], branch_principal, 5)
     main.set_balance(a_main["id"], main_shared, 1)

@@ -14,6 +14,7 @@ from singer_sdk import Tap
 
 from ponte.declaration.settings_schema import settings_jsonschema
 from ponte.declaration.streams import StreamSpec, stream_specs
+from ponte.tap.ids_to_values import add_values_from_ids
 from ponte.tap.lifecycle import LifecycleMixin
 from ponte.tap.runtime import TapRuntime, build_runtime
 from ponte.tap.stream import DeclarativeStream
@@ -79,7 +80,9 @@ def build_tap_class(spec: dict[str, Any], base_dir: Path, file: str) -> type[Tap
             return streams
 
         def make_runtime(self) -> TapRuntime:
-            return build_runtime(spec, base_dir, dict(self.config), self.logger, started_at=self.started_at)
+            runtime = build_runtime(spec, base_dir, dict(self.config), self.logger, started_at=self.started_at)
+            add_values_from_ids(runtime, self.logger)
+            return runtime
 
     DeclarativeTap.__doc__ = spec.get("description") or DeclarativeTap.__doc__  # what `--about` says it reads
     DeclarativeTap.__name__ = DeclarativeTap.__qualname__ = _class_name(tap_name, "").removesuffix("Stream") + "Tap"

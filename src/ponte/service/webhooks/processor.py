@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -58,6 +59,14 @@ class Batch:
     def record_ids(self) -> list[str]:
         return sorted({i for e in self.events for i in self.rule.ids_of(e["payload"])}, key=lambda v: (len(v), v))
 
+    def ids_by_account(self) -> dict[str, list[str]]:
+        """The record ids per account (companyId when the account is unknown): a job's batch spans accounts."""
+        found: dict[str, list[str]] = {}
+        for event in self.events:
+            ids = found.setdefault(event.get("account") or event["company_id"] or "", [])
+            ids += [i for i in self.rule.ids_of(event["payload"]) if i not in ids]
+        return {account: ids for account, ids in found.items() if ids}
+
 
 class Processor:
     """The background worker of the webhook intake (`await start()` / `await stop()` from the service)."""
@@ -68,7 +77,9 @@ class Processor:
         self.store = ctx.event_store()
         self.me = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.accounts = AccountResolver(ctx.bling_settings, ctx.company_table)
-        ctx.on_bling_change.append(lambda settings: setattr(self, "accounts", AccountResolver(settings, ctx.company_table)))
+        ctx.on_bling_change.append(
+            lambda settings: setattr(self, "accounts", AccountResolver(settings, ctx.company_table))
+        )
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -122,30 +133,67 @@ class Processor:
         async with pool.connection() as conn:
             recovered: dict[uuid.UUID, list[str]] = defaultdict(list)
             skipped: dict[str, list[str]] = defaultdict(list)
-            ignored: list[str] = []
+            ignored: dict[tuple[str | None, str | None], list[str]] = defaultdict(list)
             for event in claimed:
                 if event["was"] == "processing" and event["old_batch"] is not None:
                     recovered[event["old_batch"]].append(event["event_id"])
                     continue
-                rule = self.rules.match(event["event"])
+                account = await self.accounts.resolve(conn, event["company_id"])
+                event["account"] = account
+                rule = self.rules.match(event["event"], event["payload"], account, self.ctx.env)
                 if rule is None:
                     skipped[f"no rule in {self.ctx.rules_file.name} matches event {event['event']}"].append(
                         event["event_id"]
                     )
                     continue
                 if rule.ignore:
-                    ignored.append(event["event_id"])
+                    ignored[(rule.name, None)].append(event["event_id"])
                     continue
-                account = await self.accounts.resolve(conn, event["company_id"])
-                key = (rule.name, account or event["company_id"])
-                batch = groups.setdefault(key, Batch(rule, account, event["company_id"]))
-                batch.events.append(event)
+                if rule.echo is not None and await self._is_echo(conn, rule, event):
+                    ignored[(rule.name, f"echo of our own posting ({rule.echo.table})")].append(event["event_id"])
+                    continue
+                self._group(groups, rule, account, event)
             for reason, ids in skipped.items():
                 await self._settle(conn, ids, "skipped", reason)
-            await self._settle(conn, ignored, "ignored", None)
+            for (rule_name, why), ids in ignored.items():
+                await self._settle(conn, ids, "ignored", why, rule_name)
         for batch_id, ids in recovered.items():
             await self._recover(batch_id, ids, claimed, groups)
         return list(groups.values())
+
+    @staticmethod
+    def _group(groups: dict[Any, Batch], rule: Rule, account: str | None, event: dict[str, Any]) -> None:
+        """Per (rule, account) for pipelines; a job reads every account, so one batch per job rule: a burst in
+        several accounts is one run (its ids per account in PONTE_WEBHOOK_IDS_BY_ACCOUNT)."""
+        key = (rule.name, None) if rule.job else (rule.name, account or event["company_id"])
+        batch = groups.setdefault(key, Batch(rule, account, event["company_id"]))
+        if rule.job and (batch.account, batch.company_id) != (account, event["company_id"]):
+            batch.account = batch.company_id = None  # several accounts
+        batch.events.append(event)
+
+    async def _is_echo(self, conn: Any, rule: Rule, event: dict[str, Any]) -> bool:
+        """The newest matching row of the rule's `echo.table` holds the value this event reports (see Echo)."""
+        from ponte.service.webhooks.rules import dig_path
+
+        echo = rule.echo
+        assert echo is not None
+        values = {column: dig_path(event["payload"], path) for column, path in echo.match.items()}
+        reported = dig_path(event["payload"], echo.value)
+        if reported is None or any(v is None for v in values.values()):
+            return False
+        conditions = [sql.SQL("{} = %s").format(sql.Identifier(c)) for c in [*values, *echo.where]]
+        query = sql.SQL("SELECT {} FROM {} WHERE {} ORDER BY id DESC LIMIT 1").format(
+            sql.Identifier(echo.column), sql.Identifier(self.ctx.schema, echo.table), sql.SQL(" AND ").join(conditions)
+        )
+        try:
+            async with conn.transaction():
+                row = await (await conn.execute(query, [*values.values(), *echo.where.values()])).fetchone()
+        except Exception:  # no such table yet: nothing of ours was written
+            return False
+        try:
+            return row is not None and row[0] is not None and float(row[0]) == float(reported)
+        except (TypeError, ValueError):
+            return False
 
     async def _recover(
         self, batch_id: uuid.UUID, ids: list[str], claimed: list[dict[str, Any]], groups: dict[Any, Batch]
@@ -161,21 +209,24 @@ class Processor:
         async with pool.connection() as conn:
             for event_id in ids:
                 event = by_id[event_id]
-                rule = self.rules.match(event["event"])
+                account = await self.accounts.resolve(conn, event["company_id"])
+                event["account"] = account
+                rule = self.rules.match(event["event"], event["payload"], account, self.ctx.env)
                 if rule is None or rule.ignore:
                     await self._settle(conn, [event_id], "ignored" if rule else "skipped", None if rule else "no rule")
                     continue
-                account = await self.accounts.resolve(conn, event["company_id"])
-                groups.setdefault((rule.name, account or event["company_id"]),
-                                  Batch(rule, account, event["company_id"])).events.append(event)  # fmt: skip
+                self._group(groups, rule, account, event)
 
-    async def _settle(self, conn: Any, ids: Sequence[str], status: str, error: str | None) -> None:
+    async def _settle(
+        self, conn: Any, ids: Sequence[str], status: str, error: str | None, rule: str | None = None
+    ) -> None:
         if not ids:
             return
         await conn.execute(
             self.store.q("""UPDATE {events} SET status = %(status)s, error = %(error)s, lease_until = NULL,
-                            leased_by = NULL, finished_at = now() WHERE event_id = ANY(%(ids)s)"""),
-            {"status": status, "error": error, "ids": list(ids)},
+                            leased_by = NULL, finished_at = now(), rule = coalesce(%(rule)s, rule)
+                            WHERE event_id = ANY(%(ids)s)"""),
+            {"status": status, "error": error, "ids": list(ids), "rule": rule},
         )
 
     # --- starting --------------------------------------------------------------------------------------------
@@ -188,6 +239,7 @@ class Processor:
             "PONTE_WEBHOOK_IDS": ",".join(batch.record_ids()),
             "PONTE_WEBHOOK_COMPANY_ID": batch.company_id or "",
             "PONTE_WEBHOOK_ACCOUNT": batch.account or "",
+            "PONTE_WEBHOOK_IDS_BY_ACCOUNT": json.dumps(batch.ids_by_account()),
         }
         if batch.rule.job:
             if batch.rule.job not in declared_jobs(self.ctx.project):
@@ -220,7 +272,7 @@ class Processor:
         except Exception as exc:
             kind = type(exc).__name__
             if kind in NOT_STARTED_NOW:
-                await self._later(batch.event_ids, f"not started yet: {exc}")
+                await self._later(batch.event_ids, f"not started yet: {exc}", batch.rule.busy_retry_seconds)
                 return
             if kind in NO_SUCH_PIPELINE:
                 logger.warning("webhooks: %d %s event(s) skipped: %s", len(batch.events), batch.rule.name, exc)
@@ -234,8 +286,10 @@ class Processor:
                     batch.rule.name, batch.account or batch.company_id, start.extra_env["PONTE_WEBHOOK_IDS"])  # fmt: skip
         await self._mark_running(batch.event_ids, run_id)
 
-    async def _later(self, ids: Sequence[str], why: str) -> None:
-        """Back to pending without spending a try: the pipeline is busy, or this service is stopping."""
+    async def _later(self, ids: Sequence[str], why: str, wait: float | None = None) -> None:
+        """Back to pending without spending a try: the pipeline is busy, or this service is stopping. `wait`: the
+        rule's own `busy_retry_seconds` (a stock sync wants its turn right after the running one, not in 30 s)."""
+        wait = self.ctx.busy_retry_seconds if wait is None else wait
         pool = await self.store.pool()
         async with pool.connection() as conn:
             await conn.execute(
@@ -243,9 +297,9 @@ class Processor:
                                 next_attempt_at = now() + make_interval(secs => %(wait)s), error = %(why)s,
                                 lease_until = NULL, leased_by = NULL
                                 WHERE event_id = ANY(%(ids)s) AND status = 'processing'"""),
-                {"wait": self.ctx.busy_retry_seconds, "why": why, "ids": list(ids)},
+                {"wait": wait, "why": why, "ids": list(ids)},
             )
-        logger.info("webhooks: %d event(s) wait %.0f s: %s", len(ids), self.ctx.busy_retry_seconds, why)
+        logger.info("webhooks: %d event(s) wait %.0f s: %s", len(ids), wait, why)
 
     async def _mark_running(self, ids: Sequence[str], run_id: str) -> None:
         pool = await self.store.pool()

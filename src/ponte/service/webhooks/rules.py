@@ -7,8 +7,9 @@ asks `Rules.match(event)` for each stored event. Matching is by event name with 
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,57 @@ from ponte.core.errors import SpecError
 from ponte.declaration.locate import spec_error
 from ponte.declaration.validation import register_semantic_check
 from ponte.declaration.yaml_loader import LoadedYaml
+
+
+def dig_path(envelope: Any, path: str) -> Any:
+    """The value at a dotted path of the event (None when absent)."""
+    node = envelope
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`when:` the event's value at `path` equals `equals`, or is the `field` of an entry of the JSON list in the
+    variable `in_env` (whose `account_field`, when named, must be the event's account)."""
+
+    path: str
+    equals: Any = None
+    in_env: str | None = None
+    field: str | None = None
+    account_field: str | None = None
+
+    def holds(self, envelope: Mapping[str, Any], account: str | None, env: Mapping[str, str]) -> bool:
+        value = dig_path(envelope, self.path)
+        if self.in_env is None:
+            return value == self.equals
+        try:
+            entries = json.loads(env.get(self.in_env) or "[]")
+        except ValueError:
+            return False
+        for entry in entries if isinstance(entries, list) else []:
+            found = entry.get(self.field) if isinstance(entry, Mapping) and self.field else entry
+            if str(found) == str(value) and (
+                not self.account_field or not account or entry.get(self.account_field) == account
+            ):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class Echo:
+    """`echo:` the event only repeats what a run of ours wrote: the newest row of `table` (in the run-record
+    schema) whose columns equal the event's values at `match` (and the constants of `where`) has `column` equal
+    to the event's value at `value`. Such events are stored `ignored` and start nothing."""
+
+    table: str
+    match: Mapping[str, str]
+    column: str
+    value: str
+    where: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -33,19 +85,22 @@ class Rule:
     ignore: bool = False
     ids: str | None = None
     coalesce_seconds: float = 2.0
+    when: Condition | None = None
+    echo: Echo | None = None
+    busy_retry_seconds: float | None = None
 
-    def matches(self, event: str) -> bool:
-        return any(fnmatch.fnmatchcase(event, pattern) for pattern in self.events)
+    def matches(self, event: str, envelope: Mapping[str, Any] | None = None, account: str | None = None,
+                env: Mapping[str, str] | None = None) -> bool:  # fmt: skip
+        """The name matches, and the `when` condition holds (checked only when the envelope is given)."""
+        if not any(fnmatch.fnmatchcase(event, pattern) for pattern in self.events):
+            return False
+        return self.when is None or envelope is None or self.when.holds(envelope, account, env or {})
 
     def ids_of(self, envelope: Mapping[str, Any]) -> list[str]:
         """The affected record id the rule's `ids` path points at (none when absent)."""
         if not self.ids:
             return []
-        node: Any = envelope
-        for part in self.ids.split("."):
-            if not isinstance(node, Mapping) or part not in node:
-                return []
-            node = node[part]
+        node = dig_path(envelope, self.ids)
         return [str(node)] if isinstance(node, str | int) and not isinstance(node, bool) else []
 
 
@@ -66,8 +121,10 @@ class Rules:
     rules: tuple[Rule, ...]
     retry: Retry
 
-    def match(self, event: str) -> Rule | None:
-        return next((rule for rule in self.rules if rule.matches(event)), None)
+    def match(self, event: str, envelope: Mapping[str, Any] | None = None, account: str | None = None,
+              env: Mapping[str, str] | None = None) -> Rule | None:  # fmt: skip
+        """The first rule whose events match and whose `when` holds for this event (of this account)."""
+        return next((rule for rule in self.rules if rule.matches(event, envelope, account, env)), None)
 
     def by_name(self, name: str | None) -> Rule | None:
         return next((rule for rule in self.rules if rule.name == name), None)
@@ -89,6 +146,9 @@ class Rules:
                     ignore=bool(raw.get("ignore", False)),
                     ids=raw.get("ids"),
                     coalesce_seconds=float(raw.get("coalesce_seconds", window)),
+                    when=Condition(**raw["when"]) if raw.get("when") else None,
+                    echo=Echo(**raw["echo"]) if raw.get("echo") else None,
+                    busy_retry_seconds=float(raw["busy_retry_seconds"]) if "busy_retry_seconds" in raw else None,
                 )
             )
         retry = Retry(**(data.get("retry") or {}))
