@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo serve test lint validate plugins bench clean
+.PHONY: install demo serve test acceptance lint validate plugins bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,12 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
 	$(BIN)/ponte validate
-	$(BIN)/pytest -n 6 -m "not alone" --durations=25
+	$(BIN)/pytest -n 6 -m "not alone and not acceptance" --durations=25
 	$(BIN)/pytest -m alone
+
+## The end-to-end scenarios too long for CI's 10 minutes (e.g. the Bling stock sync through webhooks).
+acceptance: $(STAMP)
+	$(BIN)/pytest -n 2 -m acceptance
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
