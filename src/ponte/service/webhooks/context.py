@@ -82,12 +82,17 @@ class BlingSettings:
 
 def resolve_bling(project: Path, environment: str | None, env: Mapping[str, str]) -> BlingSettings:
     """tap-bling's secret and accounts from `env`; when it names neither, from Meltano's effective config of
-    tap-bling (meltano.yml and its environment: the dev environment's sandbox app), asked once (a few seconds)."""
+    tap-bling (meltano.yml and its environment: the dev environment's sandbox app), asked once (a few seconds),
+    unless the project declares no tap-bling."""
     settings = BlingSettings.read(env)
     if settings.client_secrets or settings.accounts:
         return settings
-    from ponte.project.meltano_config import plugin_config
+    from ponte.project.meltano_config import declares_extractor, plugin_config
 
+    if not declares_extractor(project, "tap-bling"):
+        logger.warning("webhooks: no TAP_BLING_CLIENT_SECRET and the project declares no tap-bling: every webhook "
+                       "will be refused with 401 until it is set")  # fmt: skip
+        return settings
     try:
         config = plugin_config("tap-bling", project, environment, who="ponte serve")
     except (ConfigError, ValueError) as exc:
