@@ -22,6 +22,7 @@ import pytest
 
 from ponte.sandbox.keyence.gateway import GatewaySimulator, Written
 from ponte.testing import console_script
+from ponte.testing.in_process import run_console_script
 
 PROJECT = Path(__file__).parents[2]
 ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
@@ -112,7 +113,7 @@ class Plant:
 def test_follow_keeps_postgres_seconds_behind_through_a_crash_and_restarts(tmp_path: Path, pg_schema: str) -> None:
     plant = Plant(tmp_path, pg_schema)
     plant.write(6)  # a backlog from before the pipeline started
-    plant.start()
+    plant.start("--restart-seconds", "0.5")  # not the 5 s a gateway gets: the test waits for it
     try:
         wait_for(lambda: plant.loaded() == plant.expected(), 40, "the backlog", plant.log)
 
@@ -182,11 +183,9 @@ def test_configuration_errors_stop_with_one_line_and_exit_2(tmp_path: Path, pg_s
     (tmp_path / "tap.json").write_text(json.dumps({"folder": str(tmp_path / "nowhere")}))
     (tmp_path / "target.json").write_text(json.dumps({"dsn": ADMIN_DSN, "default_target_schema": pg_schema}))
     (tmp_path / "down.json").write_text(json.dumps({"dsn": "host=127.0.0.1 port=1 user=postgres dbname=postgres"}))
-    base = [console_script("ponte"), "follow", "keyence", "--tap-config", str(tmp_path / "tap.json")]
+    base = ["follow", "keyence", "--tap-config", str(tmp_path / "tap.json")]
     for target, message in (("target.json", "nowhere does not exist"), ("down.json", "cannot connect to PostgreSQL")):
-        done = subprocess.run(
-            [*base, "--target-config", str(tmp_path / target)], capture_output=True, text=True, timeout=60, check=False
-        )
+        done = run_console_script("ponte", [*base, "--target-config", str(tmp_path / target)])  # fails before any child
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 

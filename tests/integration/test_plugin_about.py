@@ -9,8 +9,6 @@ ask of the plugin (a catalog, state, structured logs), so they must be the plugi
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import yaml
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities, TargetCapabilities
 
 from ponte.cli.taps import TOTVS_FLAVOURS
-from ponte.core.console_scripts import console_script
+from ponte.testing.in_process import call_console_script, run_console_script
 
 ROOT = Path(__file__).parents[2]
 PROJECT = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
@@ -47,18 +45,15 @@ KIND_TYPES = {
 
 @pytest.fixture(scope="module")
 def abouts() -> dict[str, list[dict[str, Any]]]:
-    """Every plugin's `--about --format=json` (one per flavour for tap-totvs); the processes run side by side."""
-    started = []
+    """Every plugin's `--about --format=json` (one per flavour for tap-totvs), through its console script's entry
+    point in this process: a dozen plugin processes cost ~20 s of CPU, and xdist may build this once per worker."""
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for name, entry in OWN.items():
         for flavour in FLAVOURS.get(name, (None,)):
-            env = {**os.environ, "TAP_TOTVS_FLAVOUR": flavour} if flavour else dict(os.environ)
-            command = [console_script(entry["executable"]), "--about", "--format=json"]
-            started.append((name, subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))  # fmt: skip
-    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for name, process in started:
-        out, err = process.communicate(timeout=120)
-        assert process.returncode == 0, f"{name} --about failed: {err[-2000:]}"
-        found[name].append(json.loads(out))
+            env = {"TAP_TOTVS_FLAVOUR": flavour} if flavour else None
+            code, out, err = call_console_script(entry["executable"], ["--about", "--format=json"], env=env)
+            assert code == 0, f"{name} --about failed: {err[-2000:]}"
+            found[name].append(json.loads(out))
     return found
 
 
@@ -116,7 +111,7 @@ def test_required_settings_are_a_settings_group(abouts: dict[str, list[dict[str,
 
 @pytest.mark.parametrize("name", ["target-proextend", "target-retailportal"])
 def test_an_api_target_describes_itself_in_markdown(abouts: dict[str, list[dict[str, Any]]], name: str) -> None:
-    run = subprocess.run([console_script(name), "--about", "--format=markdown"], capture_output=True, text=True)
+    run = run_console_script(name, ["--about", "--format=markdown"])
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0] == f"# `{name}`"

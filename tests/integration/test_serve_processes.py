@@ -1,4 +1,4 @@
-"""Two `ponte serve` processes on one database never run the same job at once (100 firings, 0 overlaps), and
+"""Two `ponte serve` processes on one database never run the same job at once (100 runs, 0 overlaps), and
 SIGTERM lets the run in progress finish, then exits 0. The runs are a fake `ponte run` (PONTE_SERVE_RUN_COMMAND)
 that logs its start and end, so the test measures the service's locking, not Meltano's start-up time."""
 
@@ -18,7 +18,10 @@ from serve_harness import ADMIN_DSN, SERVE_COMMAND, drop_schemas, schema_name, s
 
 from ponte.core.console_scripts import console_script
 
-JOBS = 10
+# Every job fires every second in both processes and each run lasts 1.5 s, so every firing meets either the
+# other process claiming the same second or its own run still going. 25 jobs make the 100 runs in ~8 s
+# (10 jobs took ~20 s) with the same contention per run.
+JOBS = 25
 
 
 @pytest.fixture
@@ -28,11 +31,25 @@ def schema() -> Iterator[str]:
     drop_schemas(name)
 
 
-def _spawn(project: Path, env: dict[str, str], name: str) -> tuple[subprocess.Popen[bytes], str]:
+@pytest.fixture
+def spawned() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """The `ponte serve` processes a test started; any still running when it ends (a failed test) is killed."""
+    processes: list[subprocess.Popen[bytes]] = []
+    yield processes
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+def _spawn(
+    project: Path, env: dict[str, str], name: str, spawned: list[subprocess.Popen[bytes]]
+) -> tuple[subprocess.Popen[bytes], str]:
     port_file = project / f"{name}.port"
     log = (project / f"{name}.log").open("wb")
     command = [console_script(SERVE_COMMAND[0]), *SERVE_COMMAND[1:], str(project), "--port-file", str(port_file)]
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    spawned.append(process)
     wait_for(
         lambda: (port_file.exists() and port_file.read_text()) or process.poll() is not None, 30, f"{name} to listen"
     )
@@ -51,16 +68,23 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
     return process.wait(60)
 
 
-def test_two_processes_never_run_the_same_job_at_once(tmp_path: Path, schema: str) -> None:
+def test_two_processes_never_run_the_same_job_at_once(
+    tmp_path: Path, schema: str, spawned: list[subprocess.Popen[bytes]]
+) -> None:
     schedules = {f"every-second@tick-{n}": "* * * * * *" for n in range(JOBS)}
     project = tick_project(tmp_path / "project", schedules, jobs=JOBS)
     runs_log = tmp_path / "runs.log"
     env = service_env(schema, PONTE_SERVE_RUN_COMMAND=f"{sys.executable} {project / 'fake_run.py'}",
                       FAKE_RUN_LOG=str(runs_log), FAKE_RUN_SECONDS="1.5")  # fmt: skip
-    first, _ = _spawn(project, env, "first")
-    second, _ = _spawn(project, env, "second")
+    first, _ = _spawn(project, env, "first", spawned)
+    second, _ = _spawn(project, env, "second", spawned)
+
+    def starts() -> int:
+        return sum(e == "start" for e, _, _ in _events(runs_log))
+
+    both_up = starts()  # the runs the first process made alone do not count
     try:
-        wait_for(lambda: sum(e == "start" for e, _, _ in _events(runs_log)) >= 100, 120, "100 runs")
+        wait_for(lambda: starts() >= both_up + 100, 120, "100 runs with both processes up")
     finally:
         codes = [_stop(first), _stop(second)]
     assert codes == [0, 0]
@@ -79,12 +103,14 @@ def test_two_processes_never_run_the_same_job_at_once(tmp_path: Path, schema: st
     assert len(parents) == 2, "both processes should have run some firings"
 
 
-def test_sigterm_lets_the_running_pipeline_finish_then_exits_0(tmp_path: Path, schema: str) -> None:
+def test_sigterm_lets_the_running_pipeline_finish_then_exits_0(
+    tmp_path: Path, schema: str, spawned: list[subprocess.Popen[bytes]]
+) -> None:
     project = tick_project(tmp_path / "project", {})
     runs_log = tmp_path / "runs.log"
     env = service_env(schema, PONTE_SERVE_RUN_COMMAND=f"{sys.executable} {project / 'fake_run.py'}",
                       FAKE_RUN_LOG=str(runs_log), FAKE_RUN_SECONDS="2")  # fmt: skip
-    process, url = _spawn(project, env, "serve")
+    process, url = _spawn(project, env, "serve", spawned)
     run_id = requests.post(f"{url}/api/runs", json={"job": "tick-0"}, timeout=10).json()["run_id"]
     wait_for(lambda: _events(runs_log), 30, "the run to start")
     process.send_signal(signal.SIGTERM)
@@ -96,13 +122,13 @@ def test_sigterm_lets_the_running_pipeline_finish_then_exits_0(tmp_path: Path, s
 
 
 def test_a_run_longer_than_the_drain_is_stopped_and_recorded_failed_and_the_service_still_exits_0(
-    tmp_path: Path, schema: str
+    tmp_path: Path, schema: str, spawned: list[subprocess.Popen[bytes]]
 ) -> None:
     project = tick_project(tmp_path / "project", {})
     runs_log = tmp_path / "runs.log"
     env = service_env(schema, PONTE_SERVE_RUN_COMMAND=f"{sys.executable} {project / 'fake_run.py'}",
                       FAKE_RUN_LOG=str(runs_log), FAKE_RUN_SECONDS="600", PONTE_SERVE_DRAIN_SECONDS="1")  # fmt: skip
-    process, url = _spawn(project, env, "serve")
+    process, url = _spawn(project, env, "serve", spawned)
     run_id = requests.post(f"{url}/api/runs", json={"job": "tick-0"}, timeout=10).json()["run_id"]
     wait_for(lambda: _events(runs_log), 30, "the run to start")
     process.send_signal(signal.SIGTERM)

@@ -18,7 +18,7 @@ import psycopg
 from ponte.core.console_scripts import console_script
 from ponte.core.errors import ConfigError
 from ponte.linefiles.declaration import find_declaration, load_line_format
-from ponte.linefiles.follow import FollowPipeline, FollowSettings, check_folder
+from ponte.linefiles.follow import FIRST_RESTART_DELAY, FollowPipeline, FollowSettings, check_folder
 from ponte.linefiles.views import ensure
 from ponte.project.meltano_config import extractor_extra, plugin_config
 from ponte.targets.postgres.reconnect import connect_failure
@@ -76,6 +76,13 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     show_default=True,
     help="Log one line this often, even while no line arrives (lines committed, last state saved, restarts).",
 )
+@click.option(
+    "--restart-seconds",
+    type=click.FloatRange(min=0.1),
+    default=FIRST_RESTART_DELAY,
+    show_default=True,
+    help="Wait this long before restarting a tap or target that died (doubling after each failure, up to a minute).",
+)
 @click.option("--setup-only", is_flag=True, help="Create the tables, the views and the state table, then exit.")
 def follow(
     pipeline: str,
@@ -86,6 +93,7 @@ def follow(
     flush_seconds: float,
     poll_seconds: float | None,
     heartbeat_seconds: float,
+    restart_seconds: float,
     setup_only: bool,
 ) -> None:
     """Keep loading a line-files source (KEYENCE) into PostgreSQL, seconds behind its files, until stopped.
@@ -130,6 +138,7 @@ def follow(
         poll_seconds=poll_seconds,
         cwd=project,
         heartbeat_seconds=heartbeat_seconds,
+        restart_seconds=restart_seconds,
     )
     pipeline_runner = FollowPipeline(settings, fmt)
     try:

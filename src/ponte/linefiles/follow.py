@@ -15,7 +15,7 @@
   the last heartbeat and in all, when the last STATE was saved, restarts — so a quiet log still says "alive".
 * SIGTERM / SIGINT (Ctrl-C): the tap finishes its batch and sends a last STATE, the target commits it and ends,
   its STATE is saved, exit 0. A tap or target that dies on its own is restarted from the saved state after
-  5 s (doubling up to a minute); a configuration error (exit code 2) stops instead.
+  5 s (`--restart-seconds`; doubling up to a minute); a configuration error (exit code 2) stops instead.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ class FollowSettings:
     cwd: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
     heartbeat_seconds: float = HEARTBEAT_SECONDS
+    restart_seconds: float = FIRST_RESTART_DELAY
 
     @property
     def loader(self) -> LoaderSettings:
@@ -191,7 +192,7 @@ class FollowPipeline:
         self.store.ensure()
         with contextlib.suppress(psycopg.Error):  # the heartbeats count new lines from the saved state on
             self.last_state = self.store.load()
-        delay = FIRST_RESTART_DELAY
+        delay = self.settings.restart_seconds
         heartbeat = threading.Thread(target=self._heartbeats, name="follow-heartbeat", daemon=True)
         heartbeat.start()
         try:
@@ -201,10 +202,10 @@ class FollowPipeline:
                     tap_code, target_code = self._run_once()
                 except psycopg.OperationalError as exc:  # the database is away: its state cannot be read yet
                     self.store.close()
-                    logger.error("cannot read the saved state (%s); retrying in %.0fs", str(exc).strip(), delay)
+                    logger.error("cannot read the saved state (%s); retrying in %gs", str(exc).strip(), delay)
                     if self.stopping.wait(delay):
                         return 0
-                    delay = min(delay * 2, MAX_RESTART_DELAY)
+                    delay = min(delay * 2, max(MAX_RESTART_DELAY, self.settings.restart_seconds))
                     continue
                 if self.stopping.is_set():
                     if target_code != 0:
@@ -217,18 +218,18 @@ class FollowPipeline:
                     )
                     return 2
                 if time.monotonic() - began > HEALTHY_RUN_SECONDS:
-                    delay = FIRST_RESTART_DELAY
+                    delay = self.settings.restart_seconds
                 self.restarts += 1
                 logger.error(
                     "pipeline stopped unexpectedly (tap exit %s, target exit %s); restarting from the saved state in "
-                    "%.0fs",
+                    "%gs",
                     tap_code,
                     target_code,
                     delay,
                 )
                 if self.stopping.wait(delay):
                     return 0
-                delay = min(delay * 2, MAX_RESTART_DELAY)
+                delay = min(delay * 2, max(MAX_RESTART_DELAY, self.settings.restart_seconds))
             return 0
         finally:
             self.stopping.set()  # ends the heartbeats

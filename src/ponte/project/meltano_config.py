@@ -76,8 +76,8 @@ def plugin_config(plugin: str, project: Path, environment: str | None = None, *,
     return config
 
 
-def extractor_extra(project: Path, extractor: str, extra: str) -> Any:
-    """An extra (`load_schema`, `select`) of an extractor declared in meltano.yml or its included files."""
+def _declared_extractors(project: Path) -> list[dict[str, Any]] | None:
+    """The extractors meltano.yml and its included files declare; None when meltano.yml cannot be read."""
     files = [project / "meltano.yml"]
     try:
         main = yaml.safe_load(files[0].read_text(encoding="utf-8")) or {}
@@ -85,12 +85,27 @@ def extractor_extra(project: Path, extractor: str, extra: str) -> Any:
         return None
     for pattern in main.get("include_paths") or []:
         files += sorted(project.glob(str(pattern).removeprefix("./")))
+    found: list[dict[str, Any]] = []
     for path in files:
         try:
             data = main if path == files[0] else yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError):
             continue
-        for plugin in (data.get("plugins") or {}).get("extractors") or []:
-            if plugin.get("name") == extractor and plugin.get(extra) is not None:
-                return plugin[extra]
+        found += [p for p in (data.get("plugins") or {}).get("extractors") or [] if isinstance(p, dict)]
+    return found
+
+
+def extractor_extra(project: Path, extractor: str, extra: str) -> Any:
+    """An extra (`load_schema`, `select`) of an extractor declared in meltano.yml or its included files."""
+    for plugin in _declared_extractors(project) or []:
+        if plugin.get("name") == extractor and plugin.get(extra) is not None:
+            return plugin[extra]
     return None
+
+
+def declares_extractor(project: Path, extractor: str) -> bool:
+    """Whether the project declares `extractor` (True when meltano.yml cannot be read: Meltano will say why).
+
+    Asking Meltano for the settings of a plugin the project lacks costs seconds and can only fail."""
+    plugins = _declared_extractors(project)
+    return plugins is None or any(p.get("name") == extractor for p in plugins)
