@@ -9,7 +9,6 @@ import yaml
 
 import ponte.linefiles  # noqa: F401 (registers the checks of keyence's line_files declaration)
 from ponte.declaration import load_declaration
-from ponte.project.meltano_config import declares_extractor
 from ponte.service.webhooks.context import resolve_bling
 
 ROOT = Path(__file__).parents[2]
@@ -47,18 +46,19 @@ def test_every_plugin_is_declared_in_full_and_usage_stats_are_off() -> None:
     assert {e["name"] for e in PROJECT["environments"]} == {"dev", "demo", "prod"}
 
 
-def test_the_service_asks_meltano_for_tap_bling_only_in_a_project_that_declares_it(
+def test_the_service_reads_tap_bling_from_meltano_yml_and_its_includes_without_asking_meltano(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Without TAP_BLING_CLIENT_SECRET the webhooks ask `meltano config print tap-bling` (seconds at every start);
-    a project without tap-bling gets the 401 warning at once instead of Meltano's failure."""
+    """Without TAP_BLING_CLIENT_SECRET the webhooks take tap-bling's config from the YAML (asking `meltano config`
+    cost seconds at every start); a project without tap-bling gets the 401 warning at once."""
     (tmp_path / "meltano.yml").write_text("version: 1\ninclude_paths: [./more/*.meltano.yml]\nplugins: {}\n")
-    assert declares_extractor(ROOT, "tap-bling") and declares_extractor(ROOT, "tap-totvs--rm")
-    assert not declares_extractor(tmp_path, "tap-bling")
     with caplog.at_level("WARNING"):
         assert resolve_bling(tmp_path, None, {}).client_secrets == ()
-    assert "the project declares no tap-bling" in caplog.text
+    assert "no tap-bling in meltano.yml" in caplog.text
     (tmp_path / "more").mkdir()
-    (tmp_path / "more" / "bling.meltano.yml").write_text("plugins:\n  extractors:\n    - name: tap-bling\n")
-    assert declares_extractor(tmp_path, "tap-bling")
-    assert declares_extractor(tmp_path / "nowhere", "tap-bling")  # no meltano.yml: Meltano says why
+    (tmp_path / "more" / "bling.meltano.yml").write_text(
+        "plugins:\n  extractors:\n    - name: tap-bling\n      config: {client_secret: $BLING_SECRET}\n"
+        "      settings:\n        - {name: client_secret, kind: string, sensitive: true}\n"
+        "        - {name: accounts, kind: array}\n"
+    )
+    assert resolve_bling(tmp_path, None, {"BLING_SECRET": "do-include"}).client_secrets == ("do-include",)

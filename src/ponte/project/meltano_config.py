@@ -102,10 +102,3 @@ def extractor_extra(project: Path, extractor: str, extra: str) -> Any:
             return plugin[extra]
     return None
 
-
-def declares_extractor(project: Path, extractor: str) -> bool:
-    """Whether the project declares `extractor` (True when meltano.yml cannot be read: Meltano will say why).
-
-    Asking Meltano for the settings of a plugin the project lacks costs seconds and can only fail."""
-    plugins = _declared_extractors(project)
-    return plugins is None or any(p.get("name") == extractor for p in plugins)
