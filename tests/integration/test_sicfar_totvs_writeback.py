@@ -1,5 +1,7 @@
 """SicFar → TOTVS write-back (issue #18): `ponte run sicfar-to-totvs` posts each closed lot to the plant's TOTVS API
-exactly once — one production appointment with the KEYENCE total, one lot-status update.
+exactly once — one production appointment with the KEYENCE total, one lot-status update — even when every 5th
+write loses its answer after TOTVS committed it; a lot TOTVS refuses is dead-lettered with its words; a re-run
+posts nothing. One test, two Meltano runs (each costs tap-postgres's discovery and start).
 
 The plant's database is a database of its own with transforms/sql/sicfar_lot_closures.sql applied as shipped; the
 KEYENCE totals are put in place by SQL (keyence.producao_por_ordem as a plain table: the view only reads it). The
@@ -128,73 +130,58 @@ def writes(running: RunningSandbox, method: str, part: str) -> list[dict[str, An
     return [r for r in running.requests() if r["method"] == method and part in r["path"]]
 
 
-def test_each_closed_lot_is_posted_once_with_the_keyence_total_and_a_rerun_posts_nothing(
-    meltano_installed: None, sandbox: tuple[TotvsApp, RunningSandbox], plant_db: str, pg_schema: str, tmp_path: Path
-) -> None:
-    app, running = sandbox
-    plant = Plant(app, running)
-    orders = plant.prepare_orders(LOTS)
-    totals = close_lots(plant_db, orders)
-    env = environment(plant_db, running, pg_schema, tmp_path)
-    running.reset_log()
-
-    first = ponte_run(PROJECT, ["sicfar-to-totvs"], env)
-    assert first.returncode == 0, first.stderr[-4000:]
-    assert len(app.flavours["plant"].writes.appointments) == LOTS
-    produced = {o["numero"]: o["quantidadeProduzida"] for o in plant.get("/ordens-producao")}
-    assert {number: produced[number] for number in totals} == totals
-    lots = {lot["lote"]: lot["status"] for lot in plant.get("/lotes")}
-    assert {lots[o["lote"]] for o in orders} == {"QUARENTENA"}
-    assert len(writes(running, "PATCH", "/lotes/")) == LOTS
-    appointment = next(a for a in app.flavours["plant"].writes.appointments if a["numero"] == orders[4]["numero"])
-    assert appointment["documento"] == f"SICFAR-{orders[4]['lote']}"
-    assert sorted(appointment["perdas"], key=lambda p: p["motivo"]) == [
-        {"motivo": "rotulo", "quantidade": 2.0}, {"motivo": "vazamento", "quantidade": 1.0},
-    ]  # fmt: skip
-    assert appointment["responsavel"] == "supervisor.ana"
-    with psycopg.connect(ADMIN_DSN) as conn:
-        history = conn.execute(
-            f'SELECT entity, status, lote, quantidade, totvs_id FROM "{pg_schema}".sicfar_totvs_history'
-        ).fetchall()
-    posted = {row[2]: (float(row[3]), row[4]) for row in history if row[0] == "apontamentos" and row[1] == "sent"}
-    assert posted == {a["lote"]: (float(a["quantidade"]), a["id"]) for a in app.flavours["plant"].writes.appointments}
-
-    running.reset_log()
-    again = ponte_run(PROJECT, ["sicfar-to-totvs"], env)
-    assert again.returncode == 0, again.stderr[-4000:]
-    assert writes(running, "POST", "/apontamentos") == []
-    assert len(app.flavours["plant"].writes.appointments) == LOTS
-
-
-def test_lost_answers_post_nothing_twice_and_a_refused_appointment_is_dead_lettered_with_totvs_words(
+def test_each_closed_lot_is_posted_once_despite_lost_answers_a_refusal_is_dead_lettered_and_a_rerun_posts_nothing(
     meltano_installed: None, sandbox: tuple[TotvsApp, RunningSandbox], plant_db: str, pg_schema: str, tmp_path: Path
 ) -> None:
     app, running = sandbox
     plant = Plant(app, running)
     orders = plant.prepare_orders(LOTS + 1)
     refused = orders[17]
+    good = [o for o in orders if o is not refused]
     totals = close_lots(plant_db, orders)
-    plant.close_order(refused["numero"])  # closed in TOTVS after SicFar closed the lot
-    app.configure(commit_then_drop_every=5)
+    plant.close_order(refused["numero"])  # closed in TOTVS after SicFar closed its lot: TOTVS refuses it
+    app.configure(commit_then_drop_every=5)  # every 5th write is committed, then its answer is lost
     env = environment(plant_db, running, pg_schema, tmp_path)
+    appointments = app.flavours["plant"].writes.appointments
     running.reset_log()
 
-    run = ponte_run(PROJECT, ["sicfar-to-totvs"], env)
-    assert run.returncode == 0, run.stderr[-4000:]
+    first = ponte_run(PROJECT, ["sicfar-to-totvs"], env)
+    assert first.returncode == 0, first.stderr[-4000:]
     assert any(r["fault"] == "commit_then_drop" for r in writes(running, "POST", "/apontamentos"))
-    appointments = app.flavours["plant"].writes.appointments
-    assert sorted(a["lote"] for a in appointments) == sorted(o["lote"] for o in orders if o is not refused)
+    assert sorted(a["lote"] for a in appointments) == sorted(o["lote"] for o in good)  # 50, none twice
     produced = {o["numero"]: o["quantidadeProduzida"] for o in plant.get("/ordens-producao")}
-    assert {n: produced[n] for n in totals if n != refused["numero"]} == {
-        n: t for n, t in totals.items() if n != refused["numero"]
-    }
+    assert {o["numero"]: produced[o["numero"]] for o in good} == {o["numero"]: totals[o["numero"]] for o in good}
     assert produced[refused["numero"]] == 0
+    statuses = {lot["lote"]: lot["status"] for lot in plant.get("/lotes")}
+    assert {statuses[o["lote"]] for o in good} == {"QUARENTENA"}
+    assert statuses[refused["lote"]] != "QUARENTENA"
+
+    appointment = next(a for a in appointments if a["numero"] == orders[4]["numero"])
+    assert appointment["documento"] == f"SICFAR-{orders[4]['lote']}"
+    assert appointment["responsavel"] == "supervisor.ana"
+    assert sorted(appointment["perdas"], key=lambda p: p["motivo"]) == [
+        {"motivo": "rotulo", "quantidade": 2.0}, {"motivo": "vazamento", "quantidade": 1.0},
+    ]  # fmt: skip
 
     letters = [json.loads(line) for line in (tmp_path / "dead_letters.jsonl").read_text().splitlines()]
-    by_entity = {letter["entity"]: letter for letter in letters}
-    assert set(by_entity) == {"apontamentos", "lotes_status"}
-    assert by_entity["apontamentos"]["record"]["lote"] == refused["lote"]
-    assert by_entity["apontamentos"]["reason"].startswith(
-        f"Ordem de produção encerrada. — OP {refused['numero']} was closed on 20261130"
-    )
-    assert by_entity["lotes_status"]["record"]["lote"] == refused["lote"]  # its status is not set either
+    assert sorted((letter["entity"], letter["record"]["lote"]) for letter in letters) == [
+        ("apontamentos", refused["lote"]), ("lotes_status", refused["lote"]),
+    ]  # fmt: skip
+    reason = next(letter["reason"] for letter in letters if letter["entity"] == "apontamentos")
+    assert reason.startswith(f"Ordem de produção encerrada. — OP {refused['numero']} was closed on 20261130")
+
+    # Each posting is in the history with the id TOTVS gave it, also when its answer was lost (found afterwards).
+    with psycopg.connect(ADMIN_DSN) as conn:
+        history = conn.execute(
+            f"SELECT status, lote, totvs_id FROM \"{pg_schema}\".sicfar_totvs_history WHERE entity = 'apontamentos'"
+        ).fetchall()
+    assert {(lot, totvs_id) for status, lot, totvs_id in history if status in ("sent", "already-posted")} == {
+        (a["lote"], a["id"]) for a in appointments
+    }
+    assert {status for status, _, _ in history} == {"sent", "already-posted", "refused"}
+
+    running.reset_log()
+    again = ponte_run(PROJECT, ["sicfar-to-totvs"], env)
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert writes(running, "POST", "/apontamentos") == []
+    assert len(appointments) == LOTS
