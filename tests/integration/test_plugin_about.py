@@ -20,6 +20,7 @@ import yaml
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities, TargetCapabilities
 
 from ponte.cli.taps import TOTVS_FLAVOURS
+from ponte.cli.targets import TOTVS_WRITE_FLAVOURS
 from ponte.core.console_scripts import console_script
 
 ROOT = Path(__file__).parents[2]
@@ -30,7 +31,11 @@ OWN = {
     for entry in PROJECT["plugins"][kind]
     if entry.get("pip_url") == "-e ."
 }
-FLAVOURS: dict[str, tuple[str | None, ...]] = {"tap-totvs": TOTVS_FLAVOURS}
+# Plugins whose declaration depends on a setting: the variable that picks it, and its values.
+FLAVOURS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "tap-totvs": ("TAP_TOTVS_FLAVOUR", TOTVS_FLAVOURS),
+    "target-totvs": ("TARGET_TOTVS_FLAVOUR", TOTVS_WRITE_FLAVOURS),
+}
 STANDARD_CAPABILITIES = {c.value for enum in (PluginCapabilities, TapCapabilities, TargetCapabilities) for c in enum}
 # The JSON types a Meltano setting kind passes; numbers with decimals are `kind: string` (Meltano 4.4.1 cannot
 # pass a `kind: decimal` setting set by an environment variable, see test_meltano_settings_env.py).
@@ -47,11 +52,13 @@ KIND_TYPES = {
 
 @pytest.fixture(scope="module")
 def abouts() -> dict[str, list[dict[str, Any]]]:
-    """Every plugin's `--about --format=json` (one per flavour for tap-totvs); the processes run side by side."""
+    """Every plugin's `--about --format=json` (one per flavour for tap-totvs and target-totvs); the processes run
+    side by side."""
     started = []
     for name, entry in OWN.items():
-        for flavour in FLAVOURS.get(name, (None,)):
-            env = {**os.environ, "TAP_TOTVS_FLAVOUR": flavour} if flavour else dict(os.environ)
+        variable, flavours = FLAVOURS.get(name, ("", ("",)))
+        for flavour in flavours:
+            env = {**os.environ, variable: flavour} if flavour else dict(os.environ)
             command = [console_script(entry["executable"]), "--about", "--format=json"]
             started.append((name, subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))  # fmt: skip
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
