@@ -18,6 +18,7 @@ import yaml
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities, TargetCapabilities
 
 from ponte.cli.taps import TOTVS_FLAVOURS
+from ponte.cli.targets import TOTVS_WRITE_FLAVOURS
 from ponte.testing.in_process import call_console_script, run_console_script
 
 ROOT = Path(__file__).parents[2]
@@ -28,7 +29,11 @@ OWN = {
     for entry in PROJECT["plugins"][kind]
     if entry.get("pip_url") == "-e ."
 }
-FLAVOURS: dict[str, tuple[str | None, ...]] = {"tap-totvs": TOTVS_FLAVOURS}
+# Plugins whose declaration depends on a setting: the variable that picks it, and its values.
+FLAVOURS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "tap-totvs": ("TAP_TOTVS_FLAVOUR", TOTVS_FLAVOURS),
+    "target-totvs": ("TARGET_TOTVS_FLAVOUR", TOTVS_WRITE_FLAVOURS),
+}
 STANDARD_CAPABILITIES = {c.value for enum in (PluginCapabilities, TapCapabilities, TargetCapabilities) for c in enum}
 # The JSON types a Meltano setting kind passes; numbers with decimals are `kind: string` (Meltano 4.4.1 cannot
 # pass a `kind: decimal` setting set by an environment variable, see test_meltano_settings_env.py).
@@ -45,12 +50,14 @@ KIND_TYPES = {
 
 @pytest.fixture(scope="module")
 def abouts() -> dict[str, list[dict[str, Any]]]:
-    """Every plugin's `--about --format=json` (one per flavour for tap-totvs), through its console script's entry
-    point in this process: a dozen plugin processes cost ~20 s of CPU, and xdist may build this once per worker."""
+    """Every plugin's `--about --format=json` (one per flavour for tap-totvs and target-totvs), through its console
+    script's entry point in this process: a dozen plugin processes cost ~20 s of CPU, and xdist may build this once
+    per worker."""
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for name, entry in OWN.items():
-        for flavour in FLAVOURS.get(name, (None,)):
-            env = {"TAP_TOTVS_FLAVOUR": flavour} if flavour else None
+        variable, flavours = FLAVOURS.get(name, ("", ("",)))
+        for flavour in flavours:
+            env = {variable: flavour} if flavour else None
             code, out, err = call_console_script(entry["executable"], ["--about", "--format=json"], env=env)
             assert code == 0, f"{name} --about failed: {err[-2000:]}"
             found[name].append(json.loads(out))

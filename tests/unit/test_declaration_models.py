@@ -66,7 +66,8 @@ KEYS = {
     (JobDef, "error_fields"): "error_field",
 }
 # fields a model has that no declaration states (engine constants, or parsed from several keys)
-NOT_DECLARED = {(OAuth2Config, "timeout_seconds"), (EntityDef, "keys")}  # keys: primary_key with several fields
+# keys: primary_key with several fields; id_field: result.id
+NOT_DECLARED = {(OAuth2Config, "timeout_seconds"), (EntityDef, "keys"), (EntityDef, "id_field")}
 
 
 def _default(f: dataclasses.Field[Any]) -> Any:

@@ -1,4 +1,5 @@
-"""Console scripts `target-bling`, `target-proextend`, `target-retailportal`: ingest-API targets built from `targets/<name>.yml`.
+"""Console scripts `target-bling`, `target-proextend`, `target-retailportal`, `target-totvs`: API targets built from `targets/<name>.yml`
+(target-totvs: `targets/totvs-<flavour>.yml`).
 
 Singer conventions: `--config FILE` (repeatable; `ENV` reads `TARGET_<NAME>_<SETTING>` variables), `--about`
 (`--format json` or `markdown`), `--test` (one request proving URL and credentials), `--input FILE` instead of stdin.
@@ -72,8 +73,11 @@ def coerce(config: Mapping[str, Any], settings: list[dict[str, Any]], name: str)
         raise ConfigError(f"target-{name}: {exc}") from None
 
 
-def run_target(name: str, argv: list[str] | None = None) -> int:
-    """Parse the command line, build the target from its declaration, run it; returns the exit code."""
+def run_target(name: str, argv: list[str] | None = None, declaration_name: str | None = None) -> int:
+    """Parse the command line, build the target from its declaration, run it; returns the exit code.
+
+    `declaration_name`: the YAML when it is not targets/<name>.yml (target-totvs: totvs-<flavour>.yml).
+    """
     parser = argparse.ArgumentParser(
         prog=f"target-{name}", description=f"Singer target for {name} (targets/{name}.yml)"
     )
@@ -92,7 +96,7 @@ def run_target(name: str, argv: list[str] | None = None) -> int:
     if warning := misnamed_level_warning(f"target-{name}"):
         logger.warning("%s", warning)
     try:
-        declaration = load_declaration(declaration_path(name, "targets"), "target")
+        declaration = load_declaration(declaration_path(declaration_name or name, "targets"), "target")
         settings = all_settings(list(declaration.data.get("settings") or []))
         if args.about:
             print(render_about(about_info(declaration, settings), args.format), end="")
@@ -209,6 +213,35 @@ def target_proextend() -> None:
 def target_bling() -> None:
     """`target-bling`: Bling API v3 balance postings (`POST /estoques`), one client per account."""
     sys.exit(run_target("bling"))
+
+
+TOTVS_WRITE_FLAVOURS = ("plant", "protheus")
+
+
+def configured_flavour(argv: list[str]) -> str:
+    """target-totvs's `flavour` before anything is built: the last `--config` file holding it, else
+    TARGET_TOTVS_FLAVOUR, else plant (it picks the declaration, so it is read first)."""
+    found = None
+    for index, arg in enumerate(argv):
+        path = argv[index + 1] if arg == "--config" and index + 1 < len(argv) else None
+        if arg.startswith("--config="):
+            path = arg.split("=", 1)[1]
+        if path and path != "ENV" and Path(path).is_file():
+            try:
+                found = json.loads(Path(path).read_text(encoding="utf-8")).get("flavour", found)
+            except (ValueError, AttributeError):
+                continue
+    return str(found or os.environ.get("TARGET_TOTVS_FLAVOUR") or "plant").strip().lower()
+
+
+def target_totvs() -> None:
+    """`target-totvs`: SicFar → TOTVS write-back (production appointments, lot status), by `flavour`."""
+    flavour = configured_flavour(sys.argv[1:])
+    if flavour not in TOTVS_WRITE_FLAVOURS:
+        print(f"target-totvs: flavour '{flavour}' is not one of {', '.join(TOTVS_WRITE_FLAVOURS)}; set "
+              "TARGET_TOTVS_FLAVOUR", file=sys.stderr)  # fmt: skip
+        sys.exit(2)
+    sys.exit(run_target("totvs", declaration_name=f"totvs-{flavour}"))
 
 
 def target_retailportal() -> None:

@@ -72,6 +72,12 @@ class ApiError(PonteError):
         self.body = body  # the parsed error body (or its text): targets read per-record errors from it
 
 
+class UnansweredError(ApiError):
+    """A request that may have reached the server got no usable answer (connection dropped, timeout, 5xx,
+    broken body): it may have been committed. Raised instead of re-sending when the caller asked for no resend
+    (a non-idempotent POST), so the caller can look the record up before posting it again."""
+
+
 class DataError(PonteError):
     """A record cannot be loaded as declared (which stream, which record, which field)."""
 

@@ -48,6 +48,9 @@ def check_target(data: Mapping[str, Any], loaded: LoadedYaml, base_dir: Path) ->
             elif dep == entity["name"]:
                 yield spec_error(loaded, (*where, "depends_on", dep_index), "an entity cannot depend on itself")
         yield from _check_limits(merged, where, loaded)
+        if "{{ record." in str(merged.get("path")) and int(merged.get("batch_size") or 100) != 1:
+            yield spec_error(loaded, (*where, "path"), "a path naming the record's fields ({{ record.x }}) needs "
+                             "batch_size: 1 (one record per request)")  # fmt: skip
         yield from _check_schema(entity, merged, where, loaded, base_dir, names)
     yield from _check_cycles(entities, loaded)
 
@@ -57,9 +60,18 @@ def _check_templates(data: Mapping[str, Any], loaded: LoadedYaml) -> Iterator[Sp
     for path, text in _strings(data, ()):
         if "{{" in text or "}}" in text:
             allowed = CONFIG_AND_JOB if path[-2:] == ("job", "status_path") else CONFIG_ONLY
+            if _per_record(path):  # rendered per record when sending (one record per request)
+                allowed = allowed | {"record"}
             if data.get("accounts") and path[0] in PER_ACCOUNT:
                 allowed = allowed | {"account"}
             yield from check_string(data, loaded, path, text, settings, allowed)
+
+
+def _per_record(path: KeyPath) -> bool:
+    """An entity's path or find_existing (path, params), where `{{ record.x }}` names the payload's fields."""
+    if path and path[0] == "entities":
+        return len(path) >= 3 and path[2] in ("path", "find_existing")
+    return len(path) >= 2 and path[0] == "defaults" and path[1] in ("path", "find_existing")
 
 
 def _strings(value: Any, path: KeyPath) -> Iterator[tuple[KeyPath, str]]:

@@ -23,7 +23,7 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
-from ponte.core.errors import ApiError, AuthError, QuotaExhausted
+from ponte.core.errors import ApiError, AuthError, QuotaExhausted, UnansweredError
 from ponte.declaration.models import ErrorsSpec, HttpSpec
 from ponte.http.circuit_breaker import CircuitBreaker
 from ponte.http.rate_budget import DailyQuota, RateLimiter
@@ -111,8 +111,15 @@ class HttpClient:
         self.stats = {"requests": 0, "retries": 0, "rate_limited": 0, "throttle_wait_seconds": 0.0}
 
     # -- public -------------------------------------------------------------------------------------------
-    def send(self, request: requests.PreparedRequest, *, label: str, expect_json: bool = True) -> requests.Response:
-        """Send with budget and retries; on success the parsed body is `parsed_body(response)`."""
+    def send(
+        self, request: requests.PreparedRequest, *, label: str, expect_json: bool = True, resend: bool = True
+    ) -> requests.Response:
+        """Send with budget and retries; on success the parsed body is `parsed_body(response)`.
+
+        `resend=False` (a non-idempotent POST): a failure after the request may have reached the server (no
+        answer, 5xx, broken body) raises UnansweredError instead of sending it again; 429s and a 401 renewal,
+        which the server did not act on, are still retried.
+        """
         attempt = 0
         rate_waits = 0
         reauthenticated = False
@@ -123,6 +130,8 @@ class HttpClient:
                 attempt += 1
                 reason = f"{type(exc).__name__}: {exc}"
                 self._count_failure(reason)
+                if not resend:
+                    raise self._unanswered(label, request, reason) from None
                 self._retry_or_raise(attempt, label, request, reason)
                 continue
             self._observe_budget_headers(response)
@@ -143,6 +152,8 @@ class HttpClient:
                 raise AuthError(self._error_text(response, label, request))
             if status >= 500:
                 attempt += 1
+                if not resend:
+                    raise self._unanswered(label, request, f"HTTP {status}", response)
                 self._retry_or_raise(attempt, label, request, f"HTTP {status}", response)
                 continue
             if status >= 400:
@@ -152,6 +163,8 @@ class HttpClient:
                     keep_body(response, orjson.loads(response.content) if response.content else None)
                 except orjson.JSONDecodeError as exc:
                     attempt += 1
+                    if not resend:
+                        raise self._unanswered(label, request, f"malformed JSON body ({exc})", response) from None
                     self._retry_or_raise(attempt, label, request, f"malformed JSON body ({exc})", response)
                     continue
             return response
@@ -161,6 +174,13 @@ class HttpClient:
         self.session.close()
 
     # -- internals ----------------------------------------------------------------------------------------
+    def _unanswered(
+        self, label: str, request: requests.PreparedRequest, reason: str, response: requests.Response | None = None
+    ) -> UnansweredError:
+        detail = self._error_text(response, label, request) if response is not None else f"{label}: {reason}"
+        return UnansweredError(self.redactor.redact(detail), status=None if response is None else response.status_code,
+                               body=None if response is None else _body(response))  # fmt: skip
+
     def _attempt(self, request: requests.PreparedRequest) -> requests.Response:
         """One try: the breaker's leave, the daily quota, credentials, a rate slot, then the request itself."""
         if self.breaker is not None:

@@ -28,6 +28,7 @@ LABELS = {
     "target-bling": "Bling (stock postings)",
     "target-proextend": "ProExtend",
     "target-retailportal": "RetailPortal",
+    "target-totvs": "TOTVS (SicFar write-back: production appointments, lot status)",
     "ponte-mapper": "Ponte declarative mapper",
 }
 # Commands that run this project's jobs (`ponte follow keyence-to-postgres`) mean nothing elsewhere.

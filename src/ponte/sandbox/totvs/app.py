@@ -87,7 +87,7 @@ class TotvsApp(SandboxApp):
         self.school = totvs_school.build(seed, students)
         self.flavours: dict[str, FlavourApi] = {
             "protheus": ProtheusApi(self.switches, self.tokens, self.plant, protheus_user, protheus_password),
-            "plant": PlantApi(self.switches, self.tokens, self.plant, plant_client_id, plant_client_secret),
+            "plant": PlantApi(self.switches, self.tokens, self.plant, plant_client_id, plant_client_secret, self.now),
             "rm": RmApi(self.switches, self.tokens, self.school, rm_user, rm_password),
         }
         self.gates = {flavour: RateGate(self.switches) for flavour in FLAVOURS}

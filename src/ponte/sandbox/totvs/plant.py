@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -24,6 +25,7 @@ from ponte.sandbox.totvs.auth import json_object
 from ponte.sandbox.totvs.errors import TotvsError, bad_request, unauthorized
 from ponte.sandbox.totvs.flavour import NO_STORE, FlavourApi
 from ponte.sandbox.totvs.pharma import BRT, Plant
+from ponte.sandbox.totvs.plant_writes import PlantWrites, lot_status
 from ponte.sandbox.totvs.query import Row, param
 from ponte.sandbox.totvs.tables import iso_date
 from ponte.sandbox.totvs.tokens import TokenStore
@@ -39,7 +41,13 @@ class PlantApi(FlavourApi):
     page_size_switch = "plant_page_size_default"
 
     def __init__(
-        self, switches: Switches, tokens: TokenStore, plant: Plant, client_id: str, client_secret: str
+        self,
+        switches: Switches,
+        tokens: TokenStore,
+        plant: Plant,
+        client_id: str,
+        client_secret: str,
+        now: Callable[[], dt.datetime] | None = None,
     ) -> None:
         super().__init__(switches, tokens)
         self.plant = plant
@@ -48,6 +56,14 @@ class PlantApi(FlavourApi):
         self.routes.add("GET", f"{PREFIX}/produtos", self.produtos)
         self.routes.add("GET", f"{PREFIX}/ordens-producao", self.ordens)
         self.routes.add("GET", f"{PREFIX}/lotes", self.lotes)
+        # SicFar → TOTVS (plant_writes.py): appointments on an order, lot status
+        writes = PlantWrites(switches, plant, BRANCH, now or (lambda: dt.datetime.now(dt.UTC)),
+                             lambda request, rows: self.collection(request, rows), _ordem, _lote)  # fmt: skip
+        self.writes = writes
+        appointments = f"{PREFIX}/ordens-producao/(?P<numero>[^/]+)/apontamentos"
+        self.routes.add("POST", appointments, writes.post_appointment)
+        self.routes.add("GET", appointments, writes.list_appointments)
+        self.routes.add("PATCH", f"{PREFIX}/lotes/(?P<lote>[^/]+)", writes.patch_lot)
 
     def token(self, request: Request) -> Response:
         if "x-www-form-urlencoded" in request.headers.get("Content-Type", "").lower():
@@ -157,6 +173,7 @@ def _lote(row: Row) -> Row:
         "fabricacao": iso_date(row["B8_DATA"]),
         "validade": iso_date(row["B8_DTVALID"]),
         "quantidade": row["B8_SALDO"],
+        "status": lot_status(row),
         "atualizadoEm": updated_at(row),
     }
 

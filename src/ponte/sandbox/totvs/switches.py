@@ -38,6 +38,7 @@ TOTVS_SWITCHES: tuple[Switch, ...] = (
     Switch("page_size_over_max", "error", "pageSize above page_size_max: 'error' (400 TOTVS error) or 'clamp'.", guess=True, choices=("error", "clamp")),
     Switch("unknown_fields", "error", "Unknown names in fields= or order=: 'error' (400) or 'ignore' them.", guess=True, choices=("error", "ignore")),
     Switch("error_code_type", "string", "Type of the error body's code: 'string' (TTALK ErrorModel) or 'number' (as some Protheus builds send).", guess=True, choices=("string", "number")),
+    Switch("commit_then_drop_every", 0, "Every Nth write call (plant API POST/PATCH): commit, then close the connection without answering (a lost answer; 0 = off).", guess=True, check=non_negative),
     Switch("faults_on_auth", False, "Injected faults (fail/drop/bad_json/latency) also hit the token endpoints (off: only data requests)."),
     # --- Protheus --------------------------------------------------------------------------------------------
     Switch("protheus_access_ttl_seconds", 3600.0, "Lifetime of a Protheus access token (TDN: 1 h; the response's expires_in).", check=non_negative),

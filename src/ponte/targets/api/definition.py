@@ -27,6 +27,7 @@ class RecordErrors:
     partial_field: str | None = None
     key_patterns: tuple[re.Pattern[str], ...] = ()
     unnamed: str = "split"
+    message_fields: tuple[str, ...] = ()  # the API's own words for a refusal naming no field (TOTVS: message, ...)
 
 
 MESSAGE_FIELDS = ("errors", "message", "error", "detail")
@@ -61,6 +62,18 @@ class JobDef:
 
 
 @dataclass(frozen=True)
+class FindExisting:
+    """How to look a record up in the API before posting it (`find_existing`): exactly once on an API that
+    would take the same posting twice. `path` and `params` may name the payload's fields as `{{ record.x }}`."""
+
+    path: str
+    params: Mapping[str, Any]
+    items_field: str | None
+    match: tuple[tuple[str, str], ...]  # (field in the API's copy, field of the payload) that must be equal
+    id_field: str | None
+
+
+@dataclass(frozen=True)
 class EntityDef:
     """One entity: where and how its records are sent."""
 
@@ -89,6 +102,9 @@ class EntityDef:
     reason_field: str | None = None
     dry_run_line: str | None = None
     single: bool = False
+    find_existing: FindExisting | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    id_field: str | None = None  # where the API's answer holds the id it gave the record (`result.id`)
 
     def key_of(self, record: Mapping[str, Any]) -> Any:
         """The record's key: its one key field, or the list of several (dotted paths reach into objects)."""
@@ -111,6 +127,7 @@ class HistoryDef:
 
     table: str
     columns: tuple[HistoryColumn, ...]
+    remote_id_column: str | None = None  # filled with the id the API gave (or the one found before posting)
 
 
 @dataclass(frozen=True)
@@ -165,7 +182,7 @@ def _history(raw: Mapping[str, Any] | None) -> HistoryDef | None:
     if not raw:
         return None
     columns = tuple(HistoryColumn(n, c["from"], c.get("type") or "text") for n, c in raw["columns"].items())
-    return HistoryDef(raw["table"], columns)
+    return HistoryDef(raw["table"], columns, raw.get("remote_id_column"))
 
 
 def sending_order(entities: list[EntityDef]) -> list[EntityDef]:
@@ -214,6 +231,8 @@ def _within_limit(
 def _entity(plugin: str, raw: Mapping[str, Any], base_dir: Path, scope: Mapping[str, Any]) -> EntityDef:
     # `{{ job.id }}` (in job.status_path) is only known once a job exists: it renders to itself here.
     job_scope = {**scope, "job": {"id": "{{ job.id }}"}}
+    # `{{ record.x }}` (in path and find_existing) is rendered per record when sending: kept as is here
+    job_scope["record"] = {name: f"{{{{ record.{name} }}}}" for name in references(raw, "record")}
     kept = ("description", "record_errors", "dry_run_line")
     values = render({k: v for k, v in raw.items() if k not in kept}, job_scope)
     name = values["name"]
@@ -243,8 +262,28 @@ def _entity(plugin: str, raw: Mapping[str, Any], base_dir: Path, scope: Mapping[
         record_fields=tuple(values.get("record_fields") or ()),
         reason_field=values.get("reason_field"),
         dry_run_line=raw.get("dry_run_line"),
+        find_existing=_find_existing(values["find_existing"], values["path"]) if values.get("find_existing") else None,
+        id_field=(values.get("result") or {}).get("id"),
+        headers={str(k): str(v) for k, v in (values.get("headers") or {}).items()},
         **given,
     )
+
+
+def _find_existing(raw: Mapping[str, Any], path: str) -> FindExisting:
+    return FindExisting(
+        path=raw.get("path") or path,
+        params=dict(raw.get("params") or {}),
+        items_field=raw.get("items_field"),
+        match=_pairs(raw.get("match") or ()),
+        id_field=raw.get("id_field"),
+    )
+
+
+def _pairs(match: Any) -> tuple[tuple[str, str], ...]:
+    """`[documento]` (same name on both sides) or `{d3_doc: D3_DOC}` (the API's name: the payload's)."""
+    if isinstance(match, Mapping):
+        return tuple((str(k), str(v)) for k, v in match.items())
+    return tuple((str(name), str(name)) for name in match)
 
 
 def _record_errors(raw: Mapping[str, Any], wrapper: str) -> RecordErrors:
@@ -252,6 +291,8 @@ def _record_errors(raw: Mapping[str, Any], wrapper: str) -> RecordErrors:
     given = {k: raw[k] for k in ("errors_field", "partial_field", "unnamed") if k in raw}
     if raw.get("statuses"):
         given["statuses"] = tuple(raw["statuses"])
+    if raw.get("message_fields"):
+        given["message_fields"] = tuple(raw["message_fields"])
     return RecordErrors(
         key_patterns=tuple(re.compile(p.replace("{wrapper}", re.escape(wrapper))) for p in patterns),
         **given,

@@ -17,7 +17,7 @@ from ponte.runlog import database
 from ponte.runlog.dead_letters import run_uuid
 from ponte.targets.api.definition import HistoryDef
 
-SENT, REFUSED, SKIPPED, DRY_RUN = "sent", "refused", "skipped", "dry-run"
+SENT, REFUSED, SKIPPED, DRY_RUN, ALREADY = "sent", "refused", "skipped", "dry-run", "already-posted"
 SQL_TYPES = {"text": "text", "numeric": "numeric", "bigint": "bigint", "jsonb": "jsonb"}
 FLUSH_ROWS = 200
 
@@ -44,6 +44,8 @@ class PostgresHistory:
         self._table = sql.Identifier(schema, history.table)
         self._conn = database.connect(dsn, "history", redact)
         columns = "".join(f", {sql.Identifier(c.name).as_string(None)} {SQL_TYPES[c.type]}" for c in history.columns)
+        if history.remote_id_column:  # the id the API gave the record (text: APIs' ids are numbers or codes)
+            columns += f", {sql.Identifier(history.remote_id_column).as_string(None)} text"
         ddl = (
             "CREATE TABLE IF NOT EXISTS {table} (id bigserial PRIMARY KEY, run_id uuid, trigger text NOT NULL, "
             "plugin text NOT NULL, entity text NOT NULL, account text, status text NOT NULL, reason text, "
@@ -60,6 +62,9 @@ class PostgresHistory:
         cells = [Jsonb(values.get(c.name)) if c.type == "jsonb" else values.get(c.name) for c in self.history.columns]
         cells = [str(v) if c.type == "text" and v is not None else v for v, c in zip(cells, self.history.columns,
                                                                                         strict=True)]  # fmt: skip
+        if self.history.remote_id_column:
+            remote = values.get(self.history.remote_id_column)
+            cells.append(None if remote is None else str(remote))
         row = (self.run_id, self.trigger, self.plugin, entity, account, status,
                None if reason is None else self.redact(reason), *cells)  # fmt: skip
         with self._lock:
@@ -76,6 +81,7 @@ class PostgresHistory:
         sql = self._sql
         names = ["run_id", "trigger", "plugin", "entity", "account", "status", "reason"]
         names += [c.name for c in self.history.columns]
+        names += [self.history.remote_id_column] if self.history.remote_id_column else []
         query = sql.SQL("INSERT INTO {table} ({names}) VALUES ({values})").format(
             table=self._table,
             names=sql.SQL(", ").join(map(sql.Identifier, names)),

@@ -19,6 +19,7 @@ class Outcome:
     updated: int = 0
     rejected: int = 0
     skipped: int = 0  # records of a `send: false` entity, or not sent because of a dry run
+    already: int = 0  # found in the API before posting (find_existing): not posted again
     unknown: int = 0  # sent in jobs that had no outcome by the deadline: neither delivered nor dead-lettered
     requests: int = 0
     jobs: int = 0

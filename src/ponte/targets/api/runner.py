@@ -33,7 +33,8 @@ from ponte.notify import Alert, Alerter, AlertSettings
 from ponte.runlog.dead_letters import DeadLetter, DeadLetterStore, dead_letter_store_from_settings
 from ponte.runlog.report import launcher_trigger, this_run_id
 from ponte.targets.api.definition import EntityDef, TargetDef
-from ponte.targets.api.history import DRY_RUN, REFUSED, SENT, SKIPPED, PostgresHistory, history_values
+from ponte.targets.api.exactly_once import REMOTE_ID, ExactlyOnceSender
+from ponte.targets.api.history import ALREADY, DRY_RUN, REFUSED, SENT, SKIPPED, PostgresHistory, history_values
 from ponte.targets.api.job_log import JobLog, build_job_log
 from ponte.targets.api.job_sender import JobSender
 from ponte.targets.api.outcome import Outcome
@@ -199,9 +200,12 @@ class TargetRun:
             if self.stores.run_log is not None:
                 self.stores.run_log.start(entity.name, f"{self.target.plugin}:{entity.path}")
             context = SendContext(self.client, self.target, entity, self.outcomes[entity.name], self.reject, self.stop,
-                                  self.clients, self._sent)  # fmt: skip
+                                  self.clients, self._sent, self._found)  # fmt: skip
+            sender: JobSender | ExactlyOnceSender | SyncSender
             if entity.job is not None:
                 sender = JobSender(context, self.stores.job_log, self.run_id, self.logger)
+            elif entity.find_existing is not None:
+                sender = ExactlyOnceSender(context)
             else:
                 sender = SyncSender(context)
             self.logger.info("%s: sending %d %s record(s)", self.target.plugin, count, entity.name)
@@ -238,12 +242,18 @@ class TargetRun:
         for item in items:
             self._record(self.outcomes_entity(item), item, SENT, None)
 
+    def _found(self, item: Item) -> None:
+        self._record(self._entity(item.stream), item, ALREADY, "already in the API (find_existing): not posted again")
+
     def outcomes_entity(self, item: Item) -> EntityDef:
         return self._entity(item.stream)
 
     def _record(self, entity: EntityDef, item: Item, status: str, reason: str | None) -> None:
         if self.history is not None:
-            values = {k: v for k, v in (item.context or {}).items() if k != "_reason"}
+            context = item.context or {}
+            values = {k: v for k, v in context.items() if not k.startswith("_")}
+            if self.target.history is not None and self.target.history.remote_id_column:
+                values[self.target.history.remote_id_column] = context.get(REMOTE_ID)
             self.history.add(entity.name, item.account, status, reason, values)
 
     def _parents_checked(self, entity: EntityDef, spool: Spool) -> Iterable[Item]:
@@ -351,7 +361,9 @@ class TargetRun:
         """A table an operator reads at a glance: per entity what came in, what landed, what was refused."""
         show_total = any(o.platform_total is not None for o in self.outcomes.values())
         show_unknown = any(o.unknown for o in self.outcomes.values())
+        show_already = any(o.already for o in self.outcomes.values())
         head = ["entity", "received", "duplicates", "delivered", "created", "updated", "dead-lettered", "not sent"]
+        head += ["already there"] if show_already else []
         head += ["outcome unknown"] if show_unknown else []
         head += ["jobs"] + (["platform total"] if show_total else [])
         rows = [head]
@@ -360,6 +372,7 @@ class TargetRun:
                 continue
             row = [outcome.entity, outcome.received, outcome.duplicates, outcome.delivered, outcome.created,
                    outcome.updated, outcome.rejected, outcome.skipped]  # fmt: skip
+            row += [outcome.already] if show_already else []
             row += [outcome.unknown] if show_unknown else []
             row += [outcome.jobs]
             rows.append([str(v) for v in row] + ([str(outcome.platform_total or "-")] if show_total else []))

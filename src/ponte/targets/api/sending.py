@@ -8,11 +8,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import orjson
 import requests
 
 from ponte.core.errors import ConfigError
+from ponte.declaration.templates import render
 from ponte.http import HttpClient
 from ponte.targets.api.definition import EntityDef, TargetDef
 from ponte.targets.api.outcome import Outcome
@@ -49,6 +51,7 @@ class SendContext:
     stop: threading.Event
     clients: Mapping[str, HttpClient] | None = None  # one per account, when the target declares `accounts:`
     sent: Callable[[list[Item]], None] | None = None  # told which items the API accepted (history)
+    found: Callable[[Item], None] | None = None  # told which items the API already had (find_existing)
 
     def client_for(self, item: Item) -> HttpClient:
         """The account's client (every item of a batch goes to one account), else the only client."""
@@ -61,8 +64,16 @@ class SendContext:
         return self.client
 
 
-def post(context: SendContext, batch: list[Item], label: str) -> requests.Response:
-    """Send one batch (wrapped as the entity declares); the client retries transient failures and 429s."""
+def record_path(path: str, payload: dict[str, Any]) -> str:
+    """A path naming the record's fields (`/ordens-producao/{{ record.ordemProducao }}/apontamentos`), URL-quoted."""
+    if "{{" not in path:
+        return path
+    return str(render(path, {"record": {k: quote(str(v), safe="") for k, v in payload.items() if v is not None}}))
+
+
+def post(context: SendContext, batch: list[Item], label: str, *, resend: bool = True) -> requests.Response:
+    """Send one batch (wrapped as the entity declares); the client retries transient failures and 429s
+    (`resend=False`: not after the request may have reached the server, see HttpClient.send)."""
     entity = context.entity
     records = [item.payload for item in batch]
     body: Any = {entity.wrapper: records} if entity.wrapper else records
@@ -70,12 +81,12 @@ def post(context: SendContext, batch: list[Item], label: str) -> requests.Respon
         body = records[0]
     request = requests.Request(
         entity.method,
-        context.target.url(entity.path),
+        context.target.url(record_path(entity.path, records[0])),
         data=orjson.dumps(body),
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        headers={**entity.headers, "Content-Type": "application/json", "Accept": "application/json"},
     ).prepare()
     context.outcome.add(requests=1)
-    return context.client_for(batch[0]).send(request, label=label)
+    return context.client_for(batch[0]).send(request, label=label, resend=resend)
 
 
 def batches(items: Iterable[Item], entity: EntityDef, count: int) -> Iterator[list[Item]]:

@@ -12,7 +12,7 @@ from typing import Any
 from ponte.core.errors import ApiError
 from ponte.declaration.records import dig
 from ponte.http.client import parsed_body
-from ponte.targets.api.record_errors import field_errors_of, named_failures, sentence
+from ponte.targets.api.record_errors import field_errors_of, message_in, named_failures, sentence
 from ponte.targets.api.sending import Item, SendContext, post
 
 
@@ -59,6 +59,9 @@ class SyncSender:
             self.send(batch[middle:])
             return
         fields = field_errors_of(error.body, self.rules.errors_field) or {"": [str(message or error)]}
+        if self.rules.message_fields:  # the API's own words, all of them (TOTVS: message — detailedMessage)
+            words = [text for path in self.rules.message_fields if (text := message_in(error.body, [path]))]
+            fields = {"": [" — ".join(dict.fromkeys(words))]} if words else fields
         for item in batch:
             self._reject(item, fields, {"status": error.status, "message": message, "errors": fields})
 
