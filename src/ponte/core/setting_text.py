@@ -7,6 +7,7 @@ instead of silently meaning false in one place.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from ponte.core.errors import ConfigError
@@ -34,4 +35,22 @@ def read_setting(kind: str, value: Any, name: str) -> Any:
     except ValueError:
         expected = "true or false" if kind == "boolean" else kind
         raise ConfigError(f"setting {name} must be {expected}, got {value!r}") from None
+    return value
+
+
+def env_number(
+    env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0, above: bool = False
+) -> float:
+    """Environment variable `name` as a finite number ≥ `minimum` (> it with `above`), `default` when unset or empty:
+    one reading and one error for every PONTE_* number setting."""
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    bound = f"more than {minimum:g}" if above else f"{minimum:g} or more"
+    if not (value > minimum if above else value >= minimum) or value == float("inf"):
+        raise ConfigError(f"{name} must be a number, {bound}; got {text!r}")
     return value

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ponte.core.errors import ConfigError
 from ponte.core.project_env import project_env as dotenv_env
+from ponte.core.setting_text import env_number
 from ponte.notify import AlertSettings
 from ponte.runs import alerting
 from ponte.runs.extractor_locks import DEFAULT_WAIT_SECONDS, WAIT_SETTING
@@ -64,7 +65,7 @@ class LaunchSettings:
             runs_path=runs_path if runs_path.is_absolute() else project / runs_path,
             alerts=alerting.alert_settings(env),
             alert_on=alerting.alert_on(env),
-            lock_wait_seconds=_seconds(env, WAIT_SETTING, DEFAULT_WAIT_SECONDS),
+            lock_wait_seconds=env_number(env, WAIT_SETTING, DEFAULT_WAIT_SECONDS),
         )
 
     def secrets(self) -> list[str]:
@@ -89,19 +90,6 @@ class LaunchSettings:
             warn(f"cannot write the run record to PONTE_DB_DSN ({type(exc).__name__}: {exc}); "
                  f"writing it to {self.runs_path} instead")  # fmt: skip
             return self.file_store()
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    text = (env.get(name) or "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise ConfigError(f"{name} must be a number of seconds (0 or more), got {text!r}")
-    return value
 
 
 def _conninfo(dsn: str) -> str:

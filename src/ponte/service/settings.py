@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ponte.core.console_scripts import console_script
 from ponte.core.errors import ConfigError
 from ponte.core.project_env import project_env
-from ponte.core.setting_text import read_setting
+from ponte.core.setting_text import env_number, read_setting
 from ponte.notify import AlertSettings
 from ponte.runs import alerting
 
@@ -37,19 +37,6 @@ DEFAULT_TIMEZONE = "America/Sao_Paulo"
 MELTANO_SCHEMA = "meltano"
 LOG_FORMATS = ("human", "console", "json")
 MIN_SECRET_KEY_LENGTH = 16
-
-
-def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    text = (env.get(name) or "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, got {text!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum:g}, got {text!r}")
-    return value
 
 
 def parse_bind(text: str) -> tuple[str, int]:
@@ -156,11 +143,11 @@ class ServeSettings:
             secret_key=secret_key or secrets.token_urlsafe(32),
             secret_key_set=bool(secret_key),
             token=token,
-            drain_seconds=_number(merged, "PONTE_SERVE_DRAIN_SECONDS", 300.0),
+            drain_seconds=env_number(merged, "PONTE_SERVE_DRAIN_SECONDS", 300.0),
             timezone=zone,
             catch_up=bool(read_setting("boolean", catch_up, "PONTE_SERVE_CATCH_UP")) if catch_up else True,
-            misfire_grace_seconds=_number(merged, "PONTE_SERVE_MISFIRE_GRACE_SECONDS", 60.0),
-            jitter_seconds=_number(merged, "PONTE_SERVE_JITTER_SECONDS", 0.0),
+            misfire_grace_seconds=env_number(merged, "PONTE_SERVE_MISFIRE_GRACE_SECONDS", 60.0),
+            jitter_seconds=env_number(merged, "PONTE_SERVE_JITTER_SECONDS", 0.0),
             run_command=shlex.split(command) if command else [console_script("ponte"), "run"],
             log_format=log_format,
             meltano_database_uri=(merged.get("MELTANO_DATABASE_URI") or "").strip() or None,

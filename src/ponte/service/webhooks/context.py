@@ -28,6 +28,7 @@ from typing import Any
 
 from ponte.core.errors import ConfigError
 from ponte.core.project_env import project_env
+from ponte.core.setting_text import env_number
 from ponte.notify import Alert
 from ponte.service import plugin_settings
 from ponte.service.runs import RunStart
@@ -107,19 +108,6 @@ def expand_env(text: str, env: Mapping[str, str]) -> str:
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: env.get(m.group(1) or m.group(2), ""), text)
 
 
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    text = (env.get(name) or "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {text!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {text!r}")
-    return value
-
-
 UNSET: Any = None  # a setting left to the environment (PONTE_WEBHOOK_*), read in __post_init__
 
 
@@ -163,11 +151,15 @@ class WebhookContext:
             rules = Path(merged["PONTE_WEBHOOK_RULES"])
             self.rules_path = rules if rules.is_absolute() else self.project / rules
         if self.max_body_bytes is UNSET:
-            self.max_body_bytes = int(_number(merged, "PONTE_WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
+            self.max_body_bytes = int(
+                env_number(merged, "PONTE_WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, above=True)
+            )
         if self.lease_seconds is UNSET:
-            self.lease_seconds = _number(merged, "PONTE_WEBHOOK_LEASE_SECONDS", DEFAULT_LEASE_SECONDS)
+            self.lease_seconds = env_number(merged, "PONTE_WEBHOOK_LEASE_SECONDS", DEFAULT_LEASE_SECONDS, above=True)
         if self.run_timeout_seconds is UNSET:
-            self.run_timeout_seconds = _number(merged, "PONTE_WEBHOOK_RUN_TIMEOUT_SECONDS", DEFAULT_RUN_TIMEOUT_SECONDS)
+            self.run_timeout_seconds = env_number(
+                merged, "PONTE_WEBHOOK_RUN_TIMEOUT_SECONDS", DEFAULT_RUN_TIMEOUT_SECONDS, above=True
+            )
         if self.company_table is UNSET:
             table = (merged.get("PONTE_WEBHOOK_COMPANY_TABLE") or "").strip() or DEFAULT_COMPANY_TABLE
             self.company_table = "" if table.lower() == "none" else table
