@@ -59,6 +59,7 @@ def two_schemas() -> Iterator[tuple[str, str]]:
 
 
 @pytest.mark.meltano
+@pytest.mark.acceptance  # two real runs one after the other (~1 min): `make acceptance`
 def test_two_runs_sharing_an_extractor_take_turns_and_both_load(
     meltano_installed: None, two_schemas: tuple[str, str], tmp_path: Path
 ) -> None:
