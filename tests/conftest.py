@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from module_chunks import ModuleChunkScheduling
 from ponte.testing import SandboxProcess
 from ponte.testing.in_process import SandboxThread
 
@@ -34,7 +33,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     Started last, a five-minute Meltano test is the whole suite's tail while the other worker sits idle;
     started first, the short tests fill in around it (longest-first scheduling). `meltano(first=True)` marks
     the few that take minutes, which go before the other Meltano tests. The order is otherwise kept.
-    xdist's own `load` scheduling would hand all of them to one worker: see pytest_xdist_make_scheduler.
     """
 
     def rank(item: pytest.Item) -> int:
@@ -42,10 +40,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return 2 if marker is None else (0 if marker.kwargs.get("first") else 1)
 
     items.sort(key=rank)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> ModuleChunkScheduling | None:
-    """`-n N` (`--dist load`): the first tests each on a worker of their own, modules kept together
-    (tests/module_chunks.py); any other `--dist` is xdist's own."""
-    return ModuleChunkScheduling(config, log) if config.getvalue("dist") == "load" else None
