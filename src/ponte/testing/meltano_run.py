@@ -5,7 +5,8 @@ over each other, and the test suite runs in parallel workers; each run here hold
 it names (`tap-*`, in sorted order, so two runs never wait on each other crosswise). Loaders and mappers keep
 nothing there between runs, so runs sharing only those still go in parallel. `meltano install` — even when
 nothing needs installing — deletes every plugin's run files (its catalog among them), so a run also holds
-the install lock shared: the `meltano_installed` fixture takes it exclusively, and waits for running runs.
+the install lock shared: `install_when_needed` takes it exclusively, and waits for running runs, only when
+there is something to install.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from ponte.core.console_scripts import console_script
+from ponte.project.meltano_install import ensure_installed, is_installed
 
 INSTALL_LOCK = "ponte-install.lock"
 
@@ -34,6 +36,19 @@ def meltano_locks(project: Path, args: list[str]) -> Iterator[None]:
             handle = locks.enter_context((folder / f"ponte-run-{plugin}.lock").open("w"))
             fcntl.flock(handle, fcntl.LOCK_EX)
         yield
+
+
+def install_when_needed(project: Path) -> None:
+    """`meltano install` in `project` if needed, for test workers running side by side: checked under the install
+    lock held shared (other workers' runs go on), installed under it held exclusively (after their runs)."""
+    folder = project / ".meltano"
+    folder.mkdir(exist_ok=True)
+    with (folder / INSTALL_LOCK).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        if is_installed(project):
+            return
+        fcntl.flock(lock, fcntl.LOCK_EX)  # not atomic: another worker may install first, ensure_installed re-checks
+        ensure_installed(project)
 
 
 def meltano_cli(project: Path, args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
