@@ -3,7 +3,6 @@ Playwright; each module starts its own browser and service. The service helpers 
 
 from __future__ import annotations
 
-import fcntl
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))  # serve_harness, shared with the serve tests
 
-from ponte.project.meltano_install import ensure_installed
-from ponte.testing.meltano_run import INSTALL_LOCK
+from ponte.testing.meltano_run import install_when_needed
 
 PROJECT = Path(__file__).parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -25,11 +23,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 @pytest.fixture(scope="session")
 def meltano_installed() -> None:
     """`meltano install` when needed, one worker at a time (as tests/integration/conftest.py does)."""
-    lock_path = PROJECT / ".meltano" / INSTALL_LOCK
-    lock_path.parent.mkdir(exist_ok=True)
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        ensure_installed(PROJECT)
+    install_when_needed(PROJECT)
 
 
 @pytest.fixture(scope="module")

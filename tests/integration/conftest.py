@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import uuid
 from collections.abc import Iterator
@@ -11,8 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ponte.project.meltano_install import ensure_installed
-from ponte.testing.meltano_run import INSTALL_LOCK
+from ponte.testing.meltano_run import install_when_needed
 from ponte.testing.wheel import built_wheel
 
 PROJECT = Path(__file__).parents[2]
@@ -25,13 +23,10 @@ def meltano_installed() -> None:
     one worker at a time.
 
     Several test modules need it and xdist runs them in parallel; two installs building the same plugin venv
-    at once would trip over each other.
+    at once would trip over each other. When nothing needs installing, a worker does not wait for the Meltano
+    runs of the others (install_when_needed).
     """
-    lock_path = PROJECT / ".meltano" / INSTALL_LOCK  # runs hold it shared: install deletes their run files
-    lock_path.parent.mkdir(exist_ok=True)
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        ensure_installed(PROJECT)
+    install_when_needed(PROJECT)
 
 
 @pytest.fixture

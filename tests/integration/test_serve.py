@@ -32,6 +32,13 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tick_project(tmp_path_factory.mktemp("tick"), {"tick-2s": "* * * * * */2", "nightly": "0 2 * * *"})
 
 
+@pytest.fixture(scope="module")
+def quiet_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Only the nightly schedule: a service the test does not want running `ponte run` every 2 s (each run a
+    Meltano start-up, seconds of CPU) while it checks the API."""
+    return tick_project(tmp_path_factory.mktemp("quiet"), {"nightly": "0 2 * * *"})
+
+
 def test_a_two_second_schedule_fires_then_a_missed_window_is_caught_up_exactly_once(project: Path, schema: str) -> None:
     env = service_env(schema)
     with ServiceThread(project, env) as service:
@@ -61,15 +68,15 @@ def test_a_two_second_schedule_fires_then_a_missed_window_is_caught_up_exactly_o
         assert missed.fetchone() == (False,)  # the missed-window streak opened and closed
 
 
-def test_the_api_needs_the_token_and_schedules_pause_and_resume(project: Path, schema: str) -> None:
-    with ServiceThread(project, service_env(schema, PONTE_SERVE_TOKEN=TOKEN)) as service:
+def test_the_api_needs_the_token_and_schedules_pause_and_resume(quiet_project: Path, schema: str) -> None:
+    with ServiceThread(quiet_project, service_env(schema, PONTE_SERVE_TOKEN=TOKEN)) as service:
         assert service.get("/healthz").json()["database"] == {"ok": True}
         assert service.get("/api/runs").status_code == 401
         assert service.get("/api/runs", headers={"Authorization": "Bearer wrong"}).status_code == 401
         service.http.headers["Authorization"] = f"Bearer {TOKEN}"
-        paused = service.post("/api/schedules/tick-2s/pause").json()
+        paused = service.post("/api/schedules/nightly/pause").json()
         assert paused["paused"] is True and paused["next_fire_at"] is None
-        resumed = service.post("/api/schedules/tick-2s/resume").json()
+        resumed = service.post("/api/schedules/nightly/resume").json()
         assert resumed["paused"] is False and resumed["next_fire_at"] is not None
         assert service.post("/api/schedules/nope/pause").status_code == 404
         unknown = service.post("/api/runs", json={"job": "no-such-job"})
@@ -78,13 +85,13 @@ def test_the_api_needs_the_token_and_schedules_pause_and_resume(project: Path, s
 
 
 def test_the_service_takes_signed_bling_webhooks_on_its_own_port_and_refuses_forged_ones(
-    project: Path, schema: str
+    quiet_project: Path, schema: str
 ) -> None:
     secret = "bling-app-secret-7f3a"
     env = service_env(schema, PONTE_SERVE_TOKEN=TOKEN, TAP_BLING_CLIENT_SECRET=secret)
     event = envelope("product.updated", "c0ffee", {"id": 16000000001}, eid="evt-serve-1")
     body = json.dumps(event).encode()
-    with ServiceThread(project, env) as service:
+    with ServiceThread(quiet_project, env) as service:
         assert service.get("/healthz").json()["webhooks"] is True
         headers = {"Content-Type": "application/json"}
         forged = service.post(

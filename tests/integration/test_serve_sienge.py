@@ -14,6 +14,7 @@ import pytest
 from serve_harness import ADMIN_DSN, ServiceThread, drop_schemas, schema_name, service_env, wait_for
 
 from ponte.testing import SandboxProcess
+from ponte.testing.meltano_run import private_sys_dir
 from ponte.testing.sinks import SmtpSink
 
 pytestmark = pytest.mark.meltano
@@ -28,8 +29,11 @@ def schema() -> Iterator[str]:
 
 
 def _env(schema: str, sandbox: SandboxProcess, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The service's runs keep their catalogs and state files in a `.meltano/run` of their own: the service does
+    not take the test locks of ponte.testing.meltano_run, and other workers run tap-sienge at the same time."""
     return service_env(
-        schema, MELTANO_ENVIRONMENT="dev", MELTANO_RUN_STATE_ID_SUFFIX=schema, TAP_SIENGE_BASE_URL=sandbox.base_url,
+        schema, MELTANO_SYS_DIR_ROOT=str(private_sys_dir(PROJECT, tmp_path / "meltano-sys")),
+        MELTANO_ENVIRONMENT="dev", MELTANO_RUN_STATE_ID_SUFFIX=schema, TAP_SIENGE_BASE_URL=sandbox.base_url,
         TAP_SIENGE_STATE_DIR=str(tmp_path / "tap-state"), TAP_SIENGE_BACKOFF_BASE_SECONDS="0.01",
         TARGET_POSTGRES_DSN=ADMIN_DSN, TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=f"{schema}_data",
         TARGET_POSTGRES_LOG_SCHEMA=f"{schema}_data_log", PONTE_PIPELINE_RUNS_PATH=str(tmp_path / "runs.jsonl"),

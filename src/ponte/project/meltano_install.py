@@ -57,12 +57,22 @@ def missing_venvs(project: Path) -> list[str]:
     return missing
 
 
+def is_installed(project: Path) -> bool:
+    """True when the last successful install matches the project's files and every plugin's virtualenv is there."""
+    stamp = project / ".meltano" / STAMP
+    return (
+        stamp.exists()
+        and stamp.read_text(encoding="utf-8").strip() == fingerprint(project)
+        and not missing_venvs(project)
+    )
+
+
 def ensure_installed(project: Path, env: Mapping[str, str] | None = None) -> bool:
     """Run `meltano install` in `project` if needed; True when it ran. Raises CalledProcessError on failure."""
+    if is_installed(project):
+        return False
     stamp = project / ".meltano" / STAMP
     wanted = fingerprint(project)
-    if stamp.exists() and stamp.read_text(encoding="utf-8").strip() == wanted and not missing_venvs(project):
-        return False
     subprocess.run([console_script("meltano"), "install"], cwd=project, env=dict(env) if env is not None else None,
                    check=True, capture_output=True)  # fmt: skip
     stamp.parent.mkdir(exist_ok=True)

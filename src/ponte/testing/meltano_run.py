@@ -6,7 +6,8 @@ over each other, and the test suite runs in parallel workers. `ponte run` holds 
 order), so the two kinds of run wait for each other and cannot deadlock: the test process takes either the
 extractors' locks (bare Meltano) or none (`ponte run`, whose child takes them). `meltano install` — even when
 nothing needs installing — deletes every plugin's run files (its catalog among them), so a run also holds
-the install lock shared: the `meltano_installed` fixture takes it exclusively, and waits for running runs.
+the install lock shared: `install_when_needed` takes it exclusively, and waits for running runs, only when
+there is something to install.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from ponte.core.console_scripts import console_script
 from ponte.core.meltano_project import MeltanoProject
+from ponte.project.meltano_install import ensure_installed, is_installed
 from ponte.runs.extractor_locks import Holder, extractor_locks, locks_folder
 
 INSTALL_LOCK = "ponte-install.lock"
@@ -46,6 +48,19 @@ def meltano_locks(project: Path, args: list[str], env: Mapping[str, str]) -> Ite
         locks.enter_context(install_lock_shared(project))
         locks.enter_context(extractor_locks(locks_folder(project, env), extractors, me))
         yield
+
+
+def install_when_needed(project: Path) -> None:
+    """`meltano install` in `project` if needed, for test workers running side by side: checked under the install
+    lock held shared (other workers' runs go on), installed under it held exclusively (after their runs)."""
+    folder = project / ".meltano"
+    folder.mkdir(exist_ok=True)
+    with (folder / INSTALL_LOCK).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        if is_installed(project):
+            return
+        fcntl.flock(lock, fcntl.LOCK_EX)  # not atomic: another worker may install first, ensure_installed re-checks
+        ensure_installed(project)
 
 
 def meltano_cli(project: Path, args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
