@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
 	$(BIN)/ponte validate
-	$(BIN)/pytest -n 6 -m "not alone and not acceptance" --durations=25
+	$(BIN)/pytest -n 6 --dist worksteal -m "not alone and not acceptance" --durations=25
 	$(BIN)/pytest -m alone
 
 ## The end-to-end scenarios too long for CI's 10 minutes (e.g. the Bling stock sync through webhooks).

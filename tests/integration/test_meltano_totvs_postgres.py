@@ -21,7 +21,7 @@ from ponte.testing.in_process import discover_in_process
 from ponte.testing.meltano_run import meltano_cli, meltano_run
 from ponte.testing.pg_types import mistyped_columns
 
-pytestmark = pytest.mark.meltano(first=True)  # minutes long: scheduled first (tests/conftest.py)
+pytestmark = pytest.mark.meltano  # minutes long: tests/xdist_order.py starts it first on its worker
 
 PROJECT = Path(__file__).parents[2]
 PATHS = {"protheus": "/rest", "plant": "/plant/api", "rm": ""}  # the dev environment has each one's credentials

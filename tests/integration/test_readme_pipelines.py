@@ -36,7 +36,7 @@ import psycopg
 import pytest
 import requests
 
-pytestmark = pytest.mark.meltano(first=True)  # minutes long: scheduled first (tests/conftest.py)
+pytestmark = pytest.mark.meltano  # minutes long: tests/xdist_order.py starts it first on its worker
 
 ROOT = Path(__file__).parents[2]
 ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
