@@ -140,7 +140,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--products", type=int, default=600, help="products per account (one shared catalogue)")
     parser.add_argument("--sales", type=int, default=30, help="sales simulated before the measured check")
-    parser.add_argument("--sequential", action="store_true", help="tap-bling reads one account after the other (for comparison)")
+    parser.add_argument(
+        "--sequential", action="store_true", help="tap-bling reads one account after the other (for comparison)"
+    )
     options = parser.parse_args()
     env = {"PONTE_PARALLEL_ACCOUNTS": "0" if options.sequential else "1"}
 
