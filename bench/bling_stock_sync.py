@@ -1,6 +1,6 @@
 """Benchmark: a full Bling stock-sync check (tap-bling | ponte-mapper | target-bling) against 3 sandbox accounts.
 
-    .venv/bin/python bench/bling_stock_sync.py [--products 600] [--sales 30] [--sequential]
+    .venv/bin/python bench/bling_stock_sync.py [--products 600] [--sales 30] [--latency 5] [--sequential]
 
 The Bling sandbox runs as a process with 3 accounts sharing one catalogue. Principal deposits: the default
 deposit of loja-matriz and loja-filial; shared: the marketplaces deposit of all three (the issue's setup). First,
@@ -9,7 +9,11 @@ in the principal deposits, the sandbox enforces Bling's 3 requests/second per ac
 runs: the three console scripts as one pipe (what `meltano run` starts, without Meltano's own start-up), the tap
 and the target at their defaults. Printed: requests per account, the combined budget use (requests / (3 req/s x
 3 accounts x seconds)), 429s received and unhandled (no later answer to the same request), postings and wall
-time. `--sequential` makes tap-bling read one account after the other (PONTE_PARALLEL_ACCOUNTS=0), for comparison.
+time. Then `--latency` sales, each followed at once by the run a webhook starts for it (tap-bling's `produto_ids`
+= the sold product, as PONTE_WEBHOOK_IDS_BY_ACCOUNT sets it): seconds from the sale to start-up, reads, the sum,
+the postings and the last posting (median, p95). `ponte serve`'s coalescing (1 s) and Meltano's own start are not
+in these figures: this is the pipe without Meltano. `--sequential` makes tap-bling read one account after the
+other (PONTE_PARALLEL_ACCOUNTS=0), for comparison.
 """
 
 from __future__ import annotations
@@ -81,14 +85,14 @@ def write_configs(sandbox: SandboxProcess, folder: Path, params: dict[str, Any],
         (folder / "catalog.json").write_text(json.dumps(select_only(catalog, {"estoques_saldos", "produtos_sku"})))
 
 
-def run_check(folder: Path, env: dict[str, str]) -> tuple[float, list[int], str]:
+def run_check(folder: Path, env: dict[str, str], tap_config: str = "tap.json") -> tuple[float, list[int], str]:
     """tap | mapper | target: (wall seconds, exit codes, the target's stderr tail)."""
     quiet = {**os.environ, **env, "TAP_BLING_LOG_LEVEL": "WARNING", "PONTE_MAPPER_LOG_LEVEL": "WARNING"}
     began = time.perf_counter()
     run_started[0] = time.time()
     with open(folder / "tap.err", "wb") as tap_err, open(folder / "target.err", "wb") as target_err:
         tap = subprocess.Popen(
-            [console_script("tap-bling"), "--config", str(folder / "tap.json"), "--catalog", str(folder / "catalog.json")],
+            [console_script("tap-bling"), "--config", str(folder / tap_config), "--catalog", str(folder / "catalog.json")],
             stdout=subprocess.PIPE, stderr=tap_err, env=quiet, cwd=ROOT,
         )  # fmt: skip
         mapper = subprocess.Popen(
@@ -140,6 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--products", type=int, default=600, help="products per account (one shared catalogue)")
     parser.add_argument("--sales", type=int, default=30, help="sales simulated before the measured check")
+    parser.add_argument("--latency", type=int, default=5, help="sales each followed by a webhook-style run")
     parser.add_argument(
         "--sequential", action="store_true", help="tap-bling reads one account after the other (for comparison)"
     )
@@ -174,6 +179,9 @@ def main() -> None:
         write_configs(sandbox, folder, params)  # the tap's and target's default budgets
         seconds, codes, err = run_check(folder, env)
         log = [e for e in sandbox.request_log() if "/oauth/" not in e["path"] and e.get("company")]
+        check_started = run_started[0]
+        latencies = webhook_runs(sandbox, folder, env, options.latency)
+        run_started[0] = check_started
     if any(codes):
         print(f"measured check FAILED: exit codes tap/mapper/target {codes}\n{err}")
     mode = "one account after the other" if options.sequential else "accounts in parallel"
@@ -200,6 +208,61 @@ def main() -> None:
     )
     print(f"  postings refused by Bling (dead-lettered, re-sent by every check): {dict(refused) or 0}")
     print(f"  429 received: {statuses.get(429, 0)}, unhandled: {unhandled_429s(log)}")
+    print_latencies(latencies)
+
+
+def webhook_runs(sandbox: SandboxProcess, folder: Path, env: dict[str, str], sales: int) -> list[dict[str, float]]:
+    """Sale → the run a webhook starts for its product (`produto_ids`, as PONTE_WEBHOOK_IDS_BY_ACCOUNT sets it)
+    → every shared deposit posted: seconds per phase, measured from the sale."""
+    found = []
+    tap = json.loads((folder / "tap.json").read_text())
+    for number in range(sales):
+        account = PRINCIPAL_ACCOUNTS[number % len(PRINCIPAL_ACCOUNTS)]
+        sandbox.reset_log()
+        sold_at = time.time()
+        sale = sell(sandbox, account, 7 + number)
+        (folder / "tap-webhook.json").write_text(json.dumps({**tap, "produto_ids": {account: [sale["produto"]["id"]]}}))
+        _, codes, err = run_check(folder, env, "tap-webhook.json")
+        if any(codes):
+            raise SystemExit(f"webhook-style run failed: exit codes {codes}\n{err}")
+        log = [e for e in sandbox.request_log() if "/oauth/" not in e["path"] and e.get("company")]
+        at = sorted((dt.datetime.fromisoformat(e["timestamp"]).timestamp() - sold_at, e["method"]) for e in log)
+        gets = [t for t, method in at if method == "GET"]
+        posts = [t for t, method in at if method == "POST"]
+        if not posts:
+            continue
+        found.append({
+            "start-up (processes, before the first request)": gets[0],
+            "reads (ids → SKU, deposits, saldos)": gets[-1] - gets[0],
+            "sum (mapper) and first posting": posts[0] - gets[-1],
+            "postings (one per shared deposit)": posts[-1] - posts[0],
+            "posted (sale → last posting)": posts[-1],
+            "pipe exit after it": time.time() - sold_at - posts[-1],
+            "requests": len(log),
+        })  # fmt: skip
+    return found
+
+
+def sell(sandbox: SandboxProcess, account: str, number: int) -> dict[str, Any]:
+    """A simulated sale of the number-th simple product (or the next one the sandbox can sell)."""
+    for attempt in range(20):
+        try:
+            return sandbox.admin(
+                "bling/simulate-sale", {"company": account, "codigo": sku_of(sandbox, account, number + attempt)}
+            )  # type: ignore[no-any-return]
+        except requests.HTTPError:
+            continue
+    raise SystemExit(f"the sandbox sold none of 20 products of {account}")
+
+
+def print_latencies(found: list[dict[str, float]]) -> None:
+    if not found:
+        return
+    print(f"webhook-style run per sale (tap | mapper | target for the sale's product, no Meltano), {len(found)} sales:")
+    for phase in found[0]:
+        values = sorted(f[phase] for f in found)
+        p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
+        print(f"  {phase}: median {values[len(values) // 2]:.2f}, p95 {p95:.2f}")
 
 
 _SKUS: dict[str, list[str]] = {}
