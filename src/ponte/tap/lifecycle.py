@@ -38,6 +38,7 @@ from ponte.declaration.models import TapOptions
 from ponte.declaration.templates import render
 from ponte.runlog.report import CIRCUIT_OPEN, STOPPED_QUOTA, report
 from ponte.tap.completion import COMPLETED_KEY, INTERRUPTED_KEY
+from ponte.tap.parallel_accounts import parallel_enabled, sync_accounts_in_parallel
 from ponte.tap.runtime import TapRuntime
 
 
@@ -78,9 +79,11 @@ class LifecycleMixin:
     declaration: dict[str, Any]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.started_at = dt.datetime.now(dt.UTC)
+        # an account's reader of a parallel run (ponte.tap.parallel_accounts): the run's start and runtime
+        parent, account_runtime = kwargs.pop("ponte_account_of", (None, None))
+        self.started_at = parent.started_at if parent is not None else dt.datetime.now(dt.UTC)
         self.run_version = int(self.started_at.timestamp() * 1000)
-        self._runtime: TapRuntime | None = None
+        self._runtime: TapRuntime | None = account_runtime
         self._unfinished_passes: dict[str | None, str] = {}
         self._finished_in_pass: set[tuple[str, str | None]] = set()
         super().__init__(*args, **kwargs)
@@ -98,6 +101,13 @@ class LifecycleMixin:
             loggers = [logging.getLogger(), self.logger, logging.getLogger("singer_sdk")]
             self._runtime.redactor.install(*loggers)
         return self._runtime
+
+    def sync_all(self) -> None:
+        """Every selected stream; several accounts are read at the same time (ponte.tap.parallel_accounts)."""
+        if parallel_enabled(self.runtime):
+            sync_accounts_in_parallel(self)
+            return
+        super().sync_all()  # type: ignore[misc]
 
     # -- resume after a spent quota ----------------------------------------------------------------------
     def pass_name(self, account: str | None) -> str:

@@ -39,7 +39,7 @@ from ponte.targets.api.job_log import JobLog, build_job_log
 from ponte.targets.api.job_sender import JobSender
 from ponte.targets.api.outcome import Outcome
 from ponte.targets.api.payload import PayloadPreparer
-from ponte.targets.api.sending import Item, SendContext, batches, in_flight
+from ponte.targets.api.sending import Item, SendContext, batches, in_flight, per_account
 from ponte.targets.api.spool import Spool, key_text
 from ponte.targets.api.sync_sender import SyncSender
 from ponte.targets.postgres.run_log import RunLog
@@ -210,7 +210,10 @@ class TargetRun:
                 sender = SyncSender(context)
             self.logger.info("%s: sending %d %s record(s)", self.target.plugin, count, entity.name)
             items = self._parents_checked(entity, spool)
-            in_flight(batches(items, entity, count), entity.parallel, sender.send, self.stop)
+            if self.clients:  # one lane per account, each at its own budget
+                per_account(items, entity, sender.send, self.stop)
+            else:
+                in_flight(batches(items, entity, count), entity.parallel, sender.send, self.stop)
             self._flush_letters()
             unknown = self.outcomes[entity.name].unknown
             if unknown:
