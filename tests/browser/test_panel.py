@@ -4,36 +4,20 @@ with the record count), a failing run's red banner, and no secret in any page, A
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 import requests
-from serve_harness import ADMIN_DSN, ServiceThread, drop_schemas, schema_name, service_env
+from panel_harness import PASSWORD, SECRET_KEY, SHOTS, USER, log_in, logged_in_tab, new_context, panel_service
+from serve_harness import ADMIN_DSN, schema_name
 
-from ponte.core.console_scripts import console_script
 from ponte.service.panel.formatting import number
 from ponte.testing.in_process import SandboxThread
-from ponte.testing.meltano_run import private_sys_dir
 
 pytestmark = pytest.mark.meltano
-PROJECT = Path(__file__).parents[2]
-# The screenshots in docs/panel.md come from these tests: `PONTE_PANEL_SCREENSHOTS=1 pytest tests/browser` rewrites
-# them; a plain run writes them to a temporary folder, so `make test` never changes tracked files.
-SHOTS = (
-    PROJECT / "docs" / "panel"
-    if os.environ.get("PONTE_PANEL_SCREENSHOTS") == "1"
-    else Path(tempfile.mkdtemp(prefix="ponte-panel-shots-"))
-)
-USER, PASSWORD = "operadora", "senha-do-painel-9f3a"
-SECRET_KEY = "chave-secreta-do-teste-7c1e5d2b9a"
 RUN_SECONDS = 180_000  # ms Playwright waits for a whole Meltano run
 
 
@@ -41,71 +25,33 @@ RUN_SECONDS = 180_000  # ms Playwright waits for a whole Meltano run
 def panel(meltano_installed: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     schema = schema_name("panel")
     tmp = tmp_path_factory.mktemp("panel")
-    sandbox = SandboxThread.start("sienge", "--records", "40")
-    env = service_env(
-        schema, MELTANO_ENVIRONMENT="dev", MELTANO_RUN_STATE_ID_SUFFIX=schema, TAP_SIENGE_BASE_URL=sandbox.base_url,
-        TAP_SIENGE_STATE_DIR=str(tmp / "tap-state"), TAP_SIENGE_BACKOFF_BASE_SECONDS="0.01",
-        TARGET_POSTGRES_DSN=ADMIN_DSN, TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=f"{schema}_data",
-        TARGET_POSTGRES_LOG_SCHEMA=f"{schema}_data_log", PONTE_SECRET_KEY=SECRET_KEY,
-        MELTANO_SYS_DIR_ROOT=str(private_sys_dir(PROJECT, tmp / "meltano-sys")),
-    )  # fmt: skip
-    added = subprocess.run([console_script("ponte"), "panel", "add-user", USER, "--password-stdin",
-                            f"--project={PROJECT}"], input=PASSWORD + "\n", env=env, capture_output=True, text=True)  # fmt: skip
-    assert added.returncode == 0, added.stderr
-    # Playwright's sync API keeps an event loop running on this thread: prepare the service on another one.
-    with ThreadPoolExecutor(1) as pool:
-        prepared = pool.submit(ServiceThread, PROJECT, env).result()
-    try:
-        with prepared as service:
-            yield {"service": service, "sandbox": sandbox, "schema": schema, "seen": []}
-    finally:
-        sandbox.stop()
-        drop_schemas(schema)
-
-
-def _context(browser: Any, panel: dict[str, Any]) -> Any:
-    """A browser context whose every HTML answer is kept for the secret scan."""
-    context = browser.new_context(
-        base_url=panel["service"].url, locale="pt-BR", viewport={"width": 1200, "height": 800}
-    )
-
-    def keep(response: Any) -> None:
-        if "text/html" in (response.headers.get("content-type") or ""):
-            panel["seen"].append(response.text())
-
-    context.on("response", keep)
-    return context
-
-
-def _login(page: Any, password: str) -> None:
-    page.goto("/login")
-    page.fill("#nome", USER)
-    page.fill("#senha", password)
-    page.click("button[type=submit]")
+    with SandboxThread.start("sienge", "--records", "40") as sandbox, panel_service(
+        schema, tmp, TAP_SIENGE_BASE_URL=sandbox.base_url, TAP_SIENGE_STATE_DIR=str(tmp / "tap-state"),
+        TAP_SIENGE_BACKOFF_BASE_SECONDS="0.01", TARGET_POSTGRES_DSN=ADMIN_DSN,
+        TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=f"{schema}_data", TARGET_POSTGRES_LOG_SCHEMA=f"{schema}_data_log",
+    ) as service:  # fmt: skip
+        yield {"service": service, "sandbox": sandbox, "schema": schema, "seen": []}
 
 
 @pytest.fixture(scope="module")
 def page(browser: Any, panel: dict[str, Any]) -> Iterator[Any]:
     """One logged-in tab for the module. xdist may hand this module's tests to several workers, so no test
     relies on another having run: each has its own service and sandbox per worker, and this tab logs in itself."""
-    context = _context(browser, panel)
-    tab = context.new_page()
-    _login(tab, PASSWORD)
-    tab.wait_for_url(re.compile(r"/$"))
+    tab = logged_in_tab(browser, panel["service"], panel["seen"])
     yield tab
-    context.close()
+    tab.context.close()
 
 
 def test_login_refuses_a_wrong_password_and_any_post_without_its_csrf_token(
     browser: Any, panel: dict[str, Any]
 ) -> None:
-    context = _context(browser, panel)
+    context = new_context(browser, panel["service"], panel["seen"])
     page = context.new_page()
     page.goto("/")
     assert page.url.endswith("/login")  # no session: every page sends to the login
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "login.png"))
-    _login(page, "senha-errada-123")
+    log_in(page, "senha-errada-123")
     assert page.get_by_role("alert").inner_text() == "Usuário ou senha incorretos."
     assert page.url.endswith("/login")
 
@@ -115,7 +61,7 @@ def test_login_refuses_a_wrong_password_and_any_post_without_its_csrf_token(
     refused = anonymous.post(f"{url}/login", data={"nome": USER, "senha": PASSWORD}, timeout=10, allow_redirects=False)
     assert refused.status_code == 403
 
-    _login(page, PASSWORD)
+    log_in(page, PASSWORD)
     page.wait_for_url(re.compile(r"/$"))
     assert page.locator("section.cartao[data-pipeline='sienge-to-postgres']").count() == 1
 

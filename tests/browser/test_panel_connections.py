@@ -7,34 +7,20 @@ no saved secret or token in any page, API answer or run log."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from serve_harness import ADMIN_DSN, ServiceThread, drop_schemas, schema_name, service_env
+from panel_harness import PROJECT, SECRET_KEY, SHOTS, logged_in_tab, panel_service
+from serve_harness import ADMIN_DSN, schema_name
 
-from ponte.core.console_scripts import console_script
 from ponte.testing.in_process import SandboxThread
-from ponte.testing.meltano_run import private_sys_dir
 
 pytestmark = pytest.mark.meltano
-PROJECT = Path(__file__).parents[2]
-# `PONTE_PANEL_SCREENSHOTS=1 pytest tests/browser` rewrites docs/panel/conexoes.png (as test_panel.py does).
-SHOTS = (
-    PROJECT / "docs" / "panel"
-    if os.environ.get("PONTE_PANEL_SCREENSHOTS") == "1"
-    else Path(tempfile.mkdtemp(prefix="ponte-panel-shots-"))
-)
-USER, PASSWORD = "operadora", "senha-do-painel-4b2e"
-SECRET_KEY = "chave-secreta-das-conexoes-8d3f1a"
 SIENGE_USER, SIENGE_PASSWORD = "api-da-obra", "senha-certa-do-sienge-Qx81"
 RUN_SECONDS = 180_000  # ms Playwright waits for a whole Meltano run
 
@@ -57,49 +43,27 @@ def panel(meltano_installed: None, tmp_path_factory: pytest.TempPathFactory) -> 
     schema = schema_name("conexoes")
     tmp = tmp_path_factory.mktemp("conexoes")
     project = project_copy(tmp / "project", "TAP_SIENGE_PASSWORD=senha-errada-do-dotenv\n")
-    sienge = SandboxThread.start("sienge", "--records", "5", "--username", SIENGE_USER, "--password", SIENGE_PASSWORD)
-    bling = SandboxThread.start("bling")
-    env = service_env(
-        schema, MELTANO_ENVIRONMENT="dev", MELTANO_RUN_STATE_ID_SUFFIX=schema, TAP_SIENGE_BASE_URL=sienge.base_url,
-        TAP_SIENGE_USERNAME="usuario-errado-do-ambiente", TAP_SIENGE_STATE_DIR=str(tmp / "tap-state"),
-        TAP_SIENGE_BACKOFF_BASE_SECONDS="0.01", TARGET_JSONL_DESTINATION_PATH=str(tmp / "jsonl"),
-        TAP_BLING_BASE_URL=bling.base_url, TAP_BLING_AUTHORIZE_URL=f"{bling.base_url}/oauth/authorize",
-        TAP_BLING_TOKEN_STORE_PATH=str(tmp / "bling-tokens.json"), PONTE_SECRET_KEY=SECRET_KEY,
-        MELTANO_SYS_DIR_ROOT=str(private_sys_dir(PROJECT, tmp / "meltano-sys")),
-    )  # fmt: skip
     (tmp / "jsonl").mkdir()
-    added = subprocess.run([console_script("ponte"), "panel", "add-user", USER, "--password-stdin",
-                            f"--project={project}"], input=PASSWORD + "\n", env=env, capture_output=True, text=True)  # fmt: skip
-    assert added.returncode == 0, added.stderr
-    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API keeps an event loop running on this thread
-        prepared = pool.submit(ServiceThread, project, env).result()
-    try:
-        with prepared as service:
-            yield {"service": service, "bling": bling, "schema": schema, "seen": [], "tmp": tmp}
-    finally:
-        sienge.stop()
-        bling.stop()
-        drop_schemas(schema)
+    with (
+        SandboxThread.start("sienge", "--records", "5", "--username", SIENGE_USER, "--password", SIENGE_PASSWORD) as sienge,
+        SandboxThread.start("bling") as bling,
+        panel_service(
+            schema, tmp, project, TAP_SIENGE_BASE_URL=sienge.base_url, TAP_SIENGE_USERNAME="usuario-errado-do-ambiente",
+            TAP_SIENGE_STATE_DIR=str(tmp / "tap-state"), TAP_SIENGE_BACKOFF_BASE_SECONDS="0.01",
+            TARGET_JSONL_DESTINATION_PATH=str(tmp / "jsonl"), TAP_BLING_BASE_URL=bling.base_url,
+            TAP_BLING_AUTHORIZE_URL=f"{bling.base_url}/oauth/authorize",
+            TAP_BLING_TOKEN_STORE_PATH=str(tmp / "bling-tokens.json"),
+        ) as service,
+    ):  # fmt: skip
+        yield {"service": service, "bling": bling, "schema": schema, "seen": [], "tmp": tmp}
 
 
 @pytest.fixture(scope="module")
 def page(browser: Any, panel: dict[str, Any]) -> Iterator[Any]:
     """One logged-in tab; every HTML answer it gets is kept for the secret scan."""
-    context = browser.new_context(
-        base_url=panel["service"].url, locale="pt-BR", viewport={"width": 1200, "height": 900}
-    )
-    context.on(
-        "response",
-        lambda r: panel["seen"].append(r.text()) if "text/html" in (r.headers.get("content-type") or "") else None,
-    )
-    tab = context.new_page()
-    tab.goto("/login")
-    tab.fill("#nome", USER)
-    tab.fill("#senha", PASSWORD)
-    tab.click("button[type=submit]")
-    tab.wait_for_url(re.compile(r"/$"))
+    tab = logged_in_tab(browser, panel["service"], panel["seen"], viewport={"width": 1200, "height": 900})
     yield tab
-    context.close()
+    tab.context.close()
 
 
 def _test_with(page: Any, password: str) -> str:

@@ -6,34 +6,22 @@ overview; the interval in words and its next three runs; signed, coalesced, igno
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 import requests
-from serve_harness import ADMIN_DSN, ServiceThread, drop_schemas, schema_name, service_env, tick_project, wait_for
+from panel_harness import SHOTS, logged_in_tab, panel_service
+from serve_harness import ADMIN_DSN, schema_name, tick_project, wait_for
 
 from ponte.sandbox.bling.webhooks import envelope, sign
 from ponte.service.panel.formatting import ZONE
-from ponte.service.panel.users import add_user
 from ponte.targets.postgres.readonly_role import grant_readonly
 
-PROJECT = Path(__file__).parents[2]
-SHOTS = (
-    PROJECT / "docs" / "panel"
-    if os.environ.get("PONTE_PANEL_SCREENSHOTS") == "1"
-    else Path(tempfile.mkdtemp(prefix="ponte-panel-shots-"))
-)
-USER, PASSWORD = "operadora", "senha-do-painel-4b2e"
-SECRET_KEY = "chave-secreta-agendamentos-81d3f0"
 BLING_SECRET = "segredo-do-app-bling-77c1"
 RULES = """\
 version: 1
@@ -57,43 +45,27 @@ def panel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     project = tick_project(tmp / "projeto", {"noturno": "30 2 * * 1-5", "de-hora@tick-1": "0 * * * *"}, jobs=2)
     (project / "webhooks").mkdir()
     (project / "webhooks" / "bling.yml").write_text(RULES, encoding="utf-8")
-    env = service_env(
-        schema, PONTE_SECRET_KEY=SECRET_KEY, TAP_BLING_CLIENT_SECRET=BLING_SECRET,
-        PONTE_SERVE_RUN_COMMAND=f"{sys.executable} {project / 'fake_run.py'}", FAKE_RUN_LOG=str(tmp / "runs.log"),
-        FAKE_RUN_SECONDS="0.2", PONTE_BI_ROLE=role, PONTE_BI_HOST="bi.example.com:6432",
-        TARGET_POSTGRES_LOG_SCHEMA=f"{schema}_data_log",
-    )  # fmt: skip
     with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}_data"')
         conn.execute(f'CREATE TABLE "{schema}_data".clientes AS SELECT g AS id FROM generate_series(1, 3) g')
         grant_readonly(conn, role, [f"{schema}_data"])
-
-    def start() -> ServiceThread:  # not on this thread: Playwright's sync API keeps an event loop running on it
-        add_user(ADMIN_DSN, schema, USER, PASSWORD)
-        return ServiceThread(project, env)
-
-    with ThreadPoolExecutor(1) as pool:
-        prepared = pool.submit(start).result()
     try:
-        with prepared as service:
+        with panel_service(
+            schema, tmp, project, meltano=False, TAP_BLING_CLIENT_SECRET=BLING_SECRET,
+            PONTE_SERVE_RUN_COMMAND=f"{sys.executable} {project / 'fake_run.py'}", FAKE_RUN_LOG=str(tmp / "runs.log"),
+            FAKE_RUN_SECONDS="0.2", PONTE_BI_ROLE=role, PONTE_BI_HOST="bi.example.com:6432",
+            TARGET_POSTGRES_LOG_SCHEMA=f"{schema}_data_log",
+        ) as service:  # fmt: skip
             yield {"service": service, "schema": schema, "role": role}
     finally:
-        drop_schemas(schema)
         with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
             conn.execute(f'DROP OWNED BY "{role}"')
             conn.execute(f'DROP ROLE "{role}"')
 
 
 def _logged_in(browser: Any, panel: dict[str, Any], **options: Any) -> tuple[Any, Any]:
-    context = browser.new_context(base_url=panel["service"].url, locale="pt-BR", viewport={"width": 1200,
-                                  "height": 800}, **options)  # fmt: skip
-    page = context.new_page()
-    page.goto("/login")
-    page.fill("#nome", USER)
-    page.fill("#senha", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/$"))
-    return context, page
+    page = logged_in_tab(browser, panel["service"], **options)
+    return page.context, page
 
 
 def _weekday_times(count: int, hour: int, minute: int) -> list[str]:
