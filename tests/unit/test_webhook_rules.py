@@ -45,6 +45,33 @@ def test_the_shipped_rules_validate_and_send_stock_events_to_the_stock_sync_job(
     assert rules.match("invoice.created").ignore and rules.match("unknown.thing") is None
 
 
+def test_stock_events_start_the_sync_only_for_principal_deposits_and_never_for_our_own_postings() -> None:
+    """A sale moves a principal deposit: the sync runs. Our postings move shared deposits, and Bling sends their
+    stock events too: they start nothing (no loop). A virtual_stock event that names no deposits (vinculoComplexo)
+    runs the sync, which reads the balances through the API; one that names them repeats a stock event."""
+    rules = load_rules(ROOT / "webhooks" / "bling.yml")
+    env = {"BLING_SYNC_PRINCIPAL": '[{"conta": "matriz", "deposito": 1}, {"conta": "filial", "deposito": 2}]'}
+
+    def stock(deposit: int) -> dict[str, object]:
+        return {"event": "stock.updated", "data": {"produto": {"id": 7}, "deposito": {"id": deposit, "saldoFisico": 3}}}
+
+    def rule(event: str, envelope: dict[str, object], account: str) -> str | None:
+        found = rules.match(event, envelope, account, env)
+        return found.name if found else None
+
+    assert rule("stock.updated", stock(1), "matriz") == "stock"
+    assert rules.match("stock.updated", stock(1), "matriz", env).ids_of(stock(1)) == ["7"]
+    assert rule("stock.created", stock(2), "filial") == "stock"
+    assert rule("stock.updated", stock(10), "matriz") == "stock-not-principal"  # a shared deposit: our echo
+    assert rule("stock.updated", stock(2), "matriz") == "stock-not-principal"  # deposit 2 is principal in filial only
+    assert rules.match("stock.updated", stock(10), "matriz", env).ignore
+    complex_ = {"data": {"produto": {"id": 7}, "vinculoComplexo": True}}
+    listed = {"data": {"produto": {"id": 7}, "vinculoComplexo": False, "depositos": [{"id": 1}]}}
+    assert rule("virtual_stock.updated", complex_, "matriz") == "stock-complex"
+    assert rule("virtual_stock.updated", listed, "matriz") == "stock-not-principal"
+    assert rules.by_name("stock").echo is not None  # a principal deposit posted to by the sync: its echo ignored
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
