@@ -76,7 +76,8 @@ def write_configs(sandbox: SandboxProcess, folder: Path, params: dict[str, Any],
         "state_dir": str(folder / "state"),
         **budget,
     }
-    (folder / "tap.json").write_text(json.dumps(common))
+    deposits = {"sync_principal": params["principal"], "sync_shared": params["shared"]}  # tap-bling--stock's
+    (folder / "tap.json").write_text(json.dumps({**common, **deposits}))
     target = {**common, "job_log_path": str(folder / "jobs.jsonl"), "dead_letter_path": str(folder / "dead.jsonl")}
     (folder / "target.json").write_text(json.dumps(target))
     (folder / "mapper.json").write_text(json.dumps({"mapping": "transforms/bling-stock-sync.yml", "params": params}))
@@ -87,7 +88,12 @@ def write_configs(sandbox: SandboxProcess, folder: Path, params: dict[str, Any],
 
 def run_check(folder: Path, env: dict[str, str], tap_config: str = "tap.json") -> tuple[float, list[int], str]:
     """tap | mapper | target: (wall seconds, exit codes, the target's stderr tail)."""
-    quiet = {**os.environ, **env, "TAP_BLING_LOG_LEVEL": "WARNING", "PONTE_MAPPER_LOG_LEVEL": "WARNING"}
+    quiet = {
+        **os.environ,
+        **env,
+        "TAP_BLING_LOG_LEVEL": os.environ.get("TAP_BLING_LOG_LEVEL", "WARNING"),
+        "PONTE_MAPPER_LOG_LEVEL": "WARNING",
+    }
     began = time.perf_counter()
     run_started[0] = time.time()
     with open(folder / "tap.err", "wb") as tap_err, open(folder / "target.err", "wb") as target_err:

@@ -32,6 +32,13 @@ class MeltanoProject:
     plugins: dict[str, set[str]] = field(default_factory=dict)
     mappings: set[str] = field(default_factory=set)
     schedules: list[dict[str, Any]] = field(default_factory=list)
+    # each plugin's entry as written (`type` added: extractors, mappers, ...), and each mapping's plugin
+    definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    mapping_plugins: dict[str, str] = field(default_factory=dict)
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    default_environment: str | None = None
+    # the files read (meltano.yml and what its include_paths matched): what a cached resolution depends on
+    files: list[Path] = field(default_factory=list)
 
     @classmethod
     def load(cls, root: Path) -> MeltanoProject:
@@ -40,7 +47,7 @@ class MeltanoProject:
             data = yaml.load(main.read_text(encoding="utf-8"), Loader=LOADER) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise ConfigError(f"cannot read {main}: {exc}") from None
-        found = cls(root)
+        found = cls(root, files=[main], default_environment=data.get("default_environment"))
         documents = [data]
         for pattern in data.get("include_paths") or []:
             for path in sorted(root.glob(str(pattern).removeprefix("./"))):
@@ -48,6 +55,7 @@ class MeltanoProject:
                     documents.append(yaml.load(path.read_text(encoding="utf-8"), Loader=LOADER) or {})
                 except (OSError, yaml.YAMLError) as exc:
                     raise ConfigError(f"cannot read {path}: {exc}") from None
+                found.files.append(path)
         for document in documents:
             for job in document.get("jobs") or []:
                 found.jobs[str(job["name"])] = list(job.get("tasks") or [])
@@ -55,6 +63,12 @@ class MeltanoProject:
                 for entry in entries or []:
                     found.plugins.setdefault(kind, set()).add(str(entry["name"]))
                     found.mappings.update(str(m["name"]) for m in entry.get("mappings") or [] if m.get("name"))
+                    found.definitions[str(entry["name"])] = {**entry, "type": kind}
+                    for mapping in entry.get("mappings") or []:
+                        if mapping.get("name"):
+                            found.mapping_plugins[str(mapping["name"])] = str(entry["name"])
+            for environment in document.get("environments") or []:
+                found.environments[str(environment.get("name"))] = dict(environment)
             found.schedules += [dict(s) for s in document.get("schedules") or []]
         return found
 

@@ -337,6 +337,7 @@ class PaginatorSpec:
     start_page: int = 1
     has_next_field: str | None = None
     total_pages_field: str | None = None
+    stop_on_short_page: bool = False
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> PaginatorSpec:
@@ -404,6 +405,19 @@ class DetailSpec:
 
     path: str
     record_selector: str | None = None
+
+
+@dataclass(frozen=True)
+class OnlyParentsSpec:
+    """`only_parents:` a child stream read only for the parent records whose field a list setting names."""
+
+    settings: tuple[str, ...]
+    parent_field: str
+    entry_field: str | None = None
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> OnlyParentsSpec:
+        return cls(tuple(data["settings"]), str(data["parent_field"]), data.get("entry_field"))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from ponte.declaration.models import (
     DetailSpec,
     ForEachSpec,
     IdsFromSpec,
+    OnlyParentsSpec,
     PaginatorSpec,
     ReplicationSpec,
 )
@@ -54,6 +55,7 @@ class StreamSpec:
     copy_fields: dict[str, str] = field(default_factory=dict)
     deleted_when: DeletedWhenSpec | None = None
     for_each: ForEachSpec | None = None
+    only_parents: OnlyParentsSpec | None = None
 
     @property
     def incremental(self) -> bool:
@@ -119,6 +121,7 @@ def stream_specs(spec: Mapping[str, Any], base_dir: Path, file: str) -> list[Str
                 copy_fields=dict(raw.get("copy_fields") or {}),
                 deleted_when=DeletedWhenSpec(**raw["deleted_when"]) if raw.get("deleted_when") else None,
                 for_each=ForEachSpec(**raw["for_each"]) if raw.get("for_each") else None,
+                only_parents=OnlyParentsSpec.from_mapping(raw["only_parents"]) if raw.get("only_parents") else None,
             )
         )
     return specs

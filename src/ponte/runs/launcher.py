@@ -14,6 +14,7 @@ when the run failed. While Meltano runs, the launcher holds the lock of every ex
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import shutil
@@ -37,6 +38,7 @@ from ponte.core.meltano_project import MeltanoProject
 from ponte.http.redaction import Redactor
 from ponte.notify import Alerter
 from ponte.runlog import report
+from ponte.runs import direct
 from ponte.runs.alerting import run_alert
 from ponte.runs.console import Console
 from ponte.runs.extractor_locks import ExtractorBusy, Holder, LockWaitStopped, extractor_locks, locks_folder
@@ -62,6 +64,7 @@ class RunRequest:
     log_level: str | None = None
     log_format: str = "human"
     plugin_env: dict[str, str] = field(default_factory=dict)  # e.g. PONTE_DRY_RUN, PONTE_SKUS for the plugins
+    direct: bool = False  # the blocks as one pipe of the plugins' executables, no Meltano (ponte.runs.direct)
 
 
 @dataclass
@@ -111,6 +114,8 @@ def rerun_command(request: RunRequest) -> str:
     parts = ["ponte", "run"]
     if request.environment:
         parts.append(f"--environment={request.environment}")
+    if request.direct:
+        parts.append("--direct")
     return shlex.join([*parts, *split.blocks, *split.options])
 
 
@@ -127,6 +132,28 @@ def _forwarded_signals(process: subprocess.Popen[str]) -> Iterator[list[int]]:
         received.append(signum)
         if signum == signal.SIGTERM and process.poll() is None:
             process.send_signal(signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _forwarded_to_all(processes: list[subprocess.Popen[bytes]]) -> Iterator[list[int]]:
+    """While a direct pipe runs: SIGTERM goes on to every plugin; either signal is remembered for the record."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+        for process in processes:
+            if signum == signal.SIGTERM and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -265,7 +292,8 @@ class Launch:
         os.close(fd)
         report_path = Path(report_name)
         try:
-            code, stopped_by = self._meltano(log, report_path)
+            direct = self.request.direct and not self.split.dry_run
+            code, stopped_by = self._direct(log, report_path) if direct else self._meltano(log, report_path)
             facts = report.read_report(report_path)
         finally:
             report_path.unlink(missing_ok=True)
@@ -301,6 +329,43 @@ class Launch:
         if code < 0:  # Meltano itself was killed by a signal: report it the way a shell would
             code = 128 - code
         return code, (received[0] if received else None)
+
+    def _direct(self, log: MeltanoLog, report_path: Path) -> tuple[int, int | None]:
+        """The blocks as one pipe of the plugins' executables (settings resolved through Meltano once, cached),
+        their lines read as Meltano's would be; a block that cannot be resolved fails the run with the reason."""
+        env = {**self.env, report.RUN_ID_ENV: str(self.run_id), report.REPORT_ENV: str(report_path),
+               report.TRIGGER_ENV: self.request.trigger, **self.request.plugin_env}  # fmt: skip
+        environment = self.request.environment or self.env.get("MELTANO_ENVIRONMENT") or None
+        try:
+            blocks = direct.resolve_blocks(
+                self.request.project, self.split.blocks, {**self.env, **self.request.plugin_env}, environment,
+                self.meltano, lambda text: self.console.say("info", text),
+            )  # fmt: skip
+        except ConfigError as exc:
+            shown = log.feed(json.dumps({"event": str(exc), "level": "error"}))
+            if shown is not None:
+                self.console.show(shown)
+            return 1, None
+        received: list[int] = []
+        running: list[subprocess.Popen[bytes]] = []
+
+        def on_line(block: direct.Block, text: str) -> None:
+            shown = log.feed(direct.meltano_event(block, text))
+            if shown is not None:
+                self.console.show(shown)
+
+        done = threading.Event()
+        ticker = threading.Thread(target=self._tick, args=(done,), name="ponte-run-ticker", daemon=True)
+        ticker.start()
+        try:
+            with _forwarded_to_all(running) as received:
+                codes = direct.run_pipe(blocks, env, self.request.project, on_line, running.extend)
+        finally:
+            done.set()
+            ticker.join()
+        log.feed(direct.block_completed(blocks, codes))
+        failed = next((c for c in codes if c), 0)
+        return (128 - failed if failed < 0 else failed), (received[0] if received else None)
 
     def _tick(self, done: threading.Event) -> None:
         while not done.wait(TICK_SECONDS):

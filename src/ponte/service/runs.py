@@ -47,6 +47,7 @@ class RunStart:
     select: tuple[str, ...] = ()
     full_refresh: bool = False
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    direct: bool = False  # `ponte run --direct`: the plugins as one pipe, no Meltano start (ponte.runs.direct)
 
     @property
     def key(self) -> str:
@@ -129,6 +130,8 @@ class RunManager:
         args += [*start.pipeline, f"--run-id={run_id}"]
         if start.full_refresh:
             args.append("--full-refresh")
+        if start.direct:
+            args.append("--direct")
         return args
 
     def environment(
@@ -149,6 +152,8 @@ class RunManager:
             for extractor in project.extractors(start.pipeline):
                 env[extractor.upper().replace("-", "_") + "__SELECT"] = json.dumps(patterns)
         env.update(start.extra_env)
+        if start.direct and start.extra_env:  # what changes per run: laid over the cached settings, not part of them
+            env["PONTE_RUN_OVERLAY"] = ",".join(sorted(start.extra_env))
         return env
 
     async def start_run(self, start: RunStart) -> str:

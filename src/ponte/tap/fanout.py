@@ -26,6 +26,27 @@ def _page(body: Any) -> requests.Response:
     return response
 
 
+def list_records(
+    get_json: Callable[[Mapping[str, Any]], Any],
+    params: Mapping[str, Any],
+    paginator_spec: PaginatorSpec,
+    selector: str | None,
+) -> list[Any]:
+    """Every record of a paged listing, in listing order."""
+    paginator = build_paginator(paginator_spec, selector)
+    found: list[Any] = []
+    while not paginator.finished:
+        body = get_json({**params, **paginator.page_params(paginator.current_value)})
+        found.extend(select_records(body, selector))
+        paginator.advance(_page(body))
+    return found
+
+
+def field_values(records: list[Any], field: str) -> list[Any]:
+    """Every distinct non-null `field` of the records, in their order."""
+    return list(dict.fromkeys(v for v in (dig(r, field) for r in records) if v is not None))
+
+
 def list_field_values(
     get_json: Callable[[Mapping[str, Any]], Any],
     params: Mapping[str, Any],

@@ -36,3 +36,36 @@ def for_each_values(setting: Mapping[str, Any], config: Mapping[str, Any], tap_n
             f"none: set it to a JSON list{about}"
         )
     return list(dict.fromkeys(values))
+
+
+def parent_allowed(
+    settings: list[tuple[str, Any]],
+    parent_field: str,
+    entry_field: str | None,
+    account_field: str | None,
+    context: Mapping[str, Any] | None,
+) -> bool:
+    """`only_parents:` whether a child stream is read for this parent record (its context).
+
+    The entries of every named setting (a list or its JSON text) are joined; none at all: every parent. An entry is
+    the parent field's value, or an object holding it in `entry_field` and, to limit it to one account, the account
+    in the accounts field.
+    """
+    entries: list[Any] = []
+    for name, value in settings:
+        raw = read_setting("array", value, f"'{name}'")
+        if raw is not None and not isinstance(raw, list):
+            raise ConfigError(f"setting '{name}' must be a list, got {type(raw).__name__}")
+        entries.extend(raw or [])
+    if not entries:
+        return True
+    context = context or {}
+    wanted = str(context.get(parent_field))
+    for entry in entries:
+        if isinstance(entry, Mapping):
+            if account_field and entry.get(account_field) not in (None, context.get(account_field)):
+                continue
+            entry = entry.get(entry_field) if entry_field else None
+        if entry is not None and str(entry) == wanted:
+            return True
+    return False

@@ -1,6 +1,7 @@
 """Paginators a declaration can name (`paginator: {type: offset}`); one registry, `PAGINATORS`.
 
-Every paginator stops on an empty page. The offset paginator also stops when the envelope's total says the
+Every paginator stops on an empty page; a page paginator declared `stop_on_short_page` also stops after a page
+shorter than its size (one request less per listing, for APIs whose docs say only the last page is short). The offset paginator also stops when the envelope's total says the
 list is exhausted, and, for lists that put new rows first (`inserts_at: head`, e.g. Sienge customers newest
 first), skips the rows that a mid-run insert pushed from the previous page into the current one, so nothing
 is emitted twice. Rows inserted mid-run are read by the next incremental run (its window starts today).
@@ -99,6 +100,7 @@ class PagePaginator(BaseAPIPaginator[int]):
         self.page_size = spec.page_size
         self.has_next_field = spec.has_next_field
         self.total_pages_field = spec.total_pages_field
+        self.stop_on_short_page = spec.stop_on_short_page
         self.selector = selector
 
     def resume_start(self, token: Any, done: int) -> tuple[int, int]:
@@ -123,8 +125,11 @@ class PagePaginator(BaseAPIPaginator[int]):
     def get_next(self, response: requests.Response) -> int | None:
         """Next page number, or None when done."""
         body = parsed_body(response)
-        if not select_records(body, self.selector):
+        records = select_records(body, self.selector)
+        if not records:
             return None
+        if self.stop_on_short_page and len(records) < self.page_size:
+            return None  # declared: only the last page is short, so asking for the next would return nothing
         if self.has_next_field and not dig(body, self.has_next_field):
             return None
         if self.total_pages_field:

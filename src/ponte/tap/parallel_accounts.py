@@ -51,7 +51,9 @@ def account_runtime(runtime: TapRuntime, account: str) -> TapRuntime:
     """The run's runtime narrowed to one account: its client (budget, token, quota), the shared config."""
     found = [a for a in runtime.accounts if a["name"] == account]
     client = runtime.clients[account]
-    return replace(runtime, accounts=found, clients={account: client}, client=client, listed_ids={}, spent={})
+    return replace(
+        runtime, accounts=found, clients={account: client}, client=client, listed_ids={}, listed_records={}, spent={}
+    )
 
 
 class AccountsWriter:

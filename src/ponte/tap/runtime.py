@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -65,6 +66,9 @@ class TapRuntime:
     clients: dict[str, HttpClient] = field(default_factory=dict)
     # ids listed by `ids_from`, once per account and run, shared by every stream and parent record needing them
     listed_ids: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict)
+    # whole listings a root stream read from its first page to its last, by `listing_key`: an `ids_from` asking
+    # for the same listing (Bling's /produtos?codigos[] for produtos_sku and estoques_saldos) takes its ids there
+    listed_records: dict[str, list[Any]] = field(default_factory=dict)
     # accounts (None: the only one) whose daily quota ran out in this run: their streams stop, others go on
     spent: dict[str | None, QuotaExhausted] = field(default_factory=dict)
 
@@ -72,6 +76,13 @@ class TapRuntime:
     def account_field(self) -> str | None:
         """Record field carrying the account name, when the declaration has accounts (read per record)."""
         return TapOptions.of(self.spec).account_field
+
+    @staticmethod
+    def listing_key(account: str | None, path: str, params: Mapping[str, Any], paging: Any, selector: Any) -> str:
+        """What makes two listings the same requests: account, path, the params sent (None and [] are not sent),
+        paginator and record selector."""
+        sent = {k: v for k, v in params.items() if v is not None and v != []}
+        return json.dumps([account, path, sent, repr(paging), selector], sort_keys=True, default=str)
 
     def client_for(self, account: str | None) -> HttpClient:
         """The account's client (the only client when there are no accounts)."""

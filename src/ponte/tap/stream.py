@@ -11,6 +11,7 @@ how a partition ends (completed, or stopped by a spent quota) is in ponte.tap.co
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
@@ -28,8 +29,8 @@ from ponte.declaration.templates import render
 from ponte.http.client import parsed_body
 from ponte.tap.completion import CompletionMixin
 from ponte.tap.expected_errors import QuietExpectedErrors
-from ponte.tap.fanout import batched, list_field_values
-from ponte.tap.for_each import for_each_values
+from ponte.tap.fanout import batched, field_values, list_records
+from ponte.tap.for_each import for_each_values, parent_allowed
 from ponte.tap.paginators import build_paginator
 from ponte.tap.progress import ProgressCounter
 from ponte.tap.resume import Progress, key_fields
@@ -71,6 +72,13 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         if not self.sdef.incremental and self.activate_version:
             set_table_version(self, tap.run_version)
         self._progress: Progress | None = None
+        # a root full-table listing some `ids_from` asks for too: its records, while read from the first page
+        self._shares_listing = (
+            not self.sdef.parent
+            and not self.sdef.incremental
+            and any((other.get("ids_from") or {}).get("path") == self.sdef.path for other in tap.declaration["streams"])
+        )
+        self._recording: list[Any] | None = None
         self._record_counter: ProgressCounter | None = None
         self._bookmark_end: dt.datetime | None = None
         self._key_fields = key_fields(
@@ -205,6 +213,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         start = self._progress.paginator_start(paginator) if self._progress else None
         if start is not None:
             paginator = build_paginator(self.sdef.paginator, self.sdef.record_selector, start)
+            self._recording = None  # a resumed listing is not the whole listing
         self._paginator = paginator
         return paginator
 
@@ -262,6 +271,8 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         if self._progress is not None:
             token = self._paginator.current_value if self._paginator else None
             skip = self._progress.page_started(token, records, self._row_key, skip)
+        if self._recording is not None:
+            self._recording = self._recording + records if not skip else None
         return records[skip:]
 
     def _row_key(self, record: Mapping[str, Any]) -> list[Any] | None:
@@ -332,7 +343,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
         record; a window_end bookmark also advances after each finished window.
         """
         account = self._account(context)
-        if self._starts_stopped(context):
+        if self._starts_stopped(context) or not self._parent_wanted(context):
             return
         progress = Progress(
             self.get_context_state(context),
@@ -343,6 +354,7 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
             label=self._label(context),
         )
         self._progress, self._bookmark_end = progress, None
+        self._recording = [] if self._shares_listing else None
         try:
             for record, key in self._listing(context, progress):
                 merged = self._with_detail(record, context)
@@ -360,6 +372,9 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
             self._stop_for_quota(context)
             return
         progress.finish()
+        if self._recording is not None:
+            self.runtime.listed_records[self._own_listing_key(context)] = self._recording
+            self._recording = None
         if not self.sdef.parent:
             self._mark_completed(context, self._bookmark_end or self.runtime.today())
 
@@ -394,21 +409,54 @@ class DeclarativeStream(CompletionMixin, QuietExpectedErrors, UndeclaredFieldsMi
             progress.batch_started(window, index)
             yield {**base, IDS_KEY: batch}
 
+    def request_records(self, context: Mapping[str, Any] | None) -> Iterable[dict[str, Any]]:
+        """The listing's pages, or the whole listing when an `ids_from` of this run already read the same requests."""
+        cached = self.runtime.listed_records.get(self._own_listing_key(context)) if self._shares_listing else None
+        if cached is None or (context or {}).get(WINDOW_KEY) is not None:
+            yield from super().request_records(context)
+            return
+        self.logger.info("stream=%s took %d records from the listing read before%s", self.name, len(cached),
+                         self._for(context))  # fmt: skip
+        self._recording = None
+        skip = self._progress.page_started(None, cached, self._row_key, 0) if self._progress is not None else 0
+        for record in cached[skip:]:
+            yield copy.deepcopy(record)  # post_process changes the record it is given
+
+    def _parent_wanted(self, context: Mapping[str, Any] | None) -> bool:
+        """False for a parent record `only_parents` leaves out (no request for it)."""
+        only = self.sdef.only_parents
+        if only is None:
+            return True
+        settings = [(name, self.runtime.config.get(name)) for name in only.settings]
+        return parent_allowed(settings, only.parent_field, only.entry_field, self.runtime.account_field, context)
+
+    def _own_listing_key(self, context: Mapping[str, Any] | None) -> str:
+        scope = self._scope(context)
+        path, params = str(render(self.sdef.path, scope)), render(self.sdef.params, scope)
+        return self.runtime.listing_key(
+            self._account(context), path, params, self.sdef.paginator, self.sdef.record_selector
+        )
+
     def _listed_ids(self, context: Mapping[str, Any] | None) -> list[Any]:
-        """The ids `ids_from` lists, once per account and run (shared by every parent record)."""
+        """The ids `ids_from` lists, once per account and run (shared by every parent record); taken from a
+        stream's whole listing of the same requests when one was read before (no second listing)."""
         spec = self.sdef.ids_from
         assert spec is not None  # only streams that declare ids_from list ids
         cache = self.runtime.listed_ids
         key = (self._account(context), spec.path, repr(sorted(spec.params.items())), spec.field)
+        params = render(dict(spec.params), self._scope(context))
+        listing = self.runtime.listing_key(
+            self._account(context), spec.path, params, spec.paginator, spec.record_selector
+        )
         if key not in cache:
-            params = render(dict(spec.params), self._scope(context))
-            cache[key] = list_field_values(
-                lambda query: self.get_json(spec.path, query, context),
-                params,
-                spec.paginator,
-                spec.record_selector,
-                spec.field,
-            )
+            records = self.runtime.listed_records.get(listing)
+            if records is None:
+                records = list_records(
+                    lambda query: self.get_json(spec.path, query, context), params, spec.paginator,
+                    spec.record_selector,
+                )  # fmt: skip
+                self.runtime.listed_records[listing] = records
+            cache[key] = field_values(records, spec.field)
             self.logger.info(
                 "stream=%s listed %d ids from %s%s", self.name, len(cache[key]), spec.path, self._for(context)
             )

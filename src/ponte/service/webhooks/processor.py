@@ -245,11 +245,12 @@ class Processor:
             if batch.rule.job not in declared_jobs(self.ctx.project):
                 return (f"job '{batch.rule.job}' is not declared in meltano.yml yet; the events are kept: "
                         f"`ponte webhooks replay --skipped` once it exists")  # fmt: skip
-            return RunStart([batch.rule.job], "webhook", self.ctx.environment, extra_env=env)
+            return RunStart([batch.rule.job], "webhook", self.ctx.environment, extra_env=env, direct=batch.rule.direct)
         narrowed = _narrowed_accounts(self.ctx.bling_settings.accounts_json, batch.account)
         if batch.rule.per_account and narrowed:
             env["TAP_BLING_ACCOUNTS"] = narrowed
-        return RunStart(list(batch.rule.pipeline), "webhook", self.ctx.environment, batch.rule.select, extra_env=env)
+        return RunStart(list(batch.rule.pipeline), "webhook", self.ctx.environment, batch.rule.select, extra_env=env,
+                        direct=batch.rule.direct)  # fmt: skip
 
     async def _start(self, batch: Batch) -> None:
         batch_id = uuid.uuid4()

@@ -88,6 +88,7 @@ class Rule:
     when: Condition | None = None
     echo: Echo | None = None
     busy_retry_seconds: float | None = None
+    direct: bool = False
 
     def matches(self, event: str, envelope: Mapping[str, Any] | None = None, account: str | None = None,
                 env: Mapping[str, str] | None = None) -> bool:  # fmt: skip
@@ -149,6 +150,7 @@ class Rules:
                     when=Condition(**raw["when"]) if raw.get("when") else None,
                     echo=Echo(**raw["echo"]) if raw.get("echo") else None,
                     busy_retry_seconds=float(raw["busy_retry_seconds"]) if "busy_retry_seconds" in raw else None,
+                    direct=bool(raw.get("direct", False)),
                 )
             )
         retry = Retry(**(data.get("retry") or {}))
