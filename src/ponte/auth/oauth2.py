@@ -23,7 +23,7 @@ import orjson
 import requests
 
 from ponte.auth.token_store import TokenRecord, TokenStore, reserve_in_log
-from ponte.core.errors import AuthError
+from ponte.core.errors import AuthError, TokenEndpointUnavailable
 from ponte.declaration.models import OAuth2Config
 
 # renew an access token once a tenth of its lifetime is left, but never more than a minute ahead
@@ -251,6 +251,8 @@ class OAuth2Auth:
             form = {"grant_type": "client_credentials"}
         try:
             body = self._token_request(form)
+        except TokenEndpointUnavailable:
+            raise  # down, not refused: the other grant would meet the same outage
         except AuthError:
             if form["grant_type"] != "refresh_token" or grant not in ("password", "client_credentials"):
                 raise
@@ -315,8 +317,14 @@ class OAuth2Auth:
                 timeout=self.config.timeout_seconds,
                 verify=self.verify_tls,
             )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TokenEndpointUnavailable(
+                f"{self.label}: could not reach the token endpoint ({type(exc).__name__})"
+            ) from None
         except requests.RequestException as exc:
             raise AuthError(f"{self.label}: could not reach the token endpoint ({type(exc).__name__})") from None
+        if response.status_code >= 500:
+            raise TokenEndpointUnavailable(self._refusal(response, grant))
         if response.status_code >= 400:
             raise AuthError(self._refusal(response, grant))
         try:

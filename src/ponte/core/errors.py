@@ -55,6 +55,15 @@ class AuthError(PonteError):
     exit_code = 3
 
 
+class TokenEndpointUnavailable(AuthError):
+    """The token endpoint was unreachable or answered 5xx: the API is down, the credentials are not to blame.
+
+    The HTTP client treats it as a failed request (retried with backoff, counted by the circuit breaker), so an
+    outage that starts at the token call ends like any other (exit 69 once the circuit opens), not as a
+    credentials error; raised elsewhere it keeps AuthError's exit code.
+    """
+
+
 class QuotaExhausted(PonteError):
     """The daily request quota is spent: stop cleanly, keep a resumable state."""
 

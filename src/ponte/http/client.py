@@ -5,7 +5,8 @@ may wait for its own budget), then takes a rate-budget slot and goes out at once
 failures (5xx, connection drops, timeouts, truncated JSON) with jittered exponential backoff and waits out
 429s as long as the server asks. Auth failures end the run at once with a sentence naming the
 stream and the setting to check. With a circuit breaker (ponte.http.circuit_breaker) every attempt asks it
-first and tells it how it went; the failure that opens the circuit ends the retry loop at once with
+first and tells it how it went (a token endpoint that is down counts as a failed attempt: it is the same
+outage, not bad credentials); the failure that opens the circuit ends the retry loop at once with
 `CircuitOpen`. Every message passes through the redactor.
 """
 
@@ -23,7 +24,7 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
-from ponte.core.errors import ApiError, AuthError, QuotaExhausted, UnansweredError
+from ponte.core.errors import ApiError, AuthError, QuotaExhausted, TokenEndpointUnavailable, UnansweredError
 from ponte.declaration.models import ErrorsSpec, HttpSpec
 from ponte.http.circuit_breaker import CircuitBreaker
 from ponte.http.rate_budget import DailyQuota, RateLimiter
@@ -126,6 +127,11 @@ class HttpClient:
         while True:
             try:
                 response = self._attempt(request)
+            except TokenEndpointUnavailable as exc:  # the request itself never left: safe to try again
+                attempt += 1
+                self._count_failure(str(exc))
+                self._retry_or_raise(attempt, label, request, str(exc))
+                continue
             except TRANSIENT_ERRORS as exc:
                 attempt += 1
                 reason = f"{type(exc).__name__}: {exc}"
@@ -196,8 +202,8 @@ class HttpClient:
                 self.stats["throttle_wait_seconds"] += self.limiter.acquire()
             self.stats["requests"] += 1
             return self.session.send(request, timeout=self.settings.timeout_seconds)
-        except TRANSIENT_ERRORS:
-            raise
+        except (*TRANSIENT_ERRORS, TokenEndpointUnavailable):
+            raise  # a failure of the API: the caller tells the breaker (a probe's verdict)
         except BaseException:
             if self.breaker is not None:  # no verdict on the API (quota spent, token refused, bad URL)
                 self.breaker.abandon()

@@ -55,7 +55,7 @@ def info(app: TotvsApp, request: Request) -> Answer:
             "tenants": {tenant: BRANCHES[code].name for tenant, code in TENANTS.items()},
             "tables": {
                 t.alias: {code: len([r for r in t.rows if r[t.branch_field].strip() == code]) for code in BRANCHES}
-                for t in (plant.sb1, plant.sc2, plant.sb8)
+                for t in (plant.sb1, plant.sc2, plant.sb8, plant.sd3)
             },
             "row_stamp": app.switches["protheus_row_stamp"],
             "academics": sorted({c["_academic"] for c in school.courses}),

@@ -86,7 +86,7 @@ class TotvsApp(SandboxApp):
         self.plant = totvs_pharma.build(seed, orders)
         self.school = totvs_school.build(seed, students)
         self.flavours: dict[str, FlavourApi] = {
-            "protheus": ProtheusApi(self.switches, self.tokens, self.plant, protheus_user, protheus_password),
+            "protheus": ProtheusApi(self.switches, self.tokens, self.plant, protheus_user, protheus_password, self.now),
             "plant": PlantApi(self.switches, self.tokens, self.plant, plant_client_id, plant_client_secret, self.now),
             "rm": RmApi(self.switches, self.tokens, self.school, rm_user, rm_password),
         }

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ponte.sandbox.brdata import mix
 from ponte.sandbox.totvs.tables import Table
@@ -169,9 +169,10 @@ class Plant:
     sb1: Table
     sc2: Table
     sb8: Table
+    sd3: Table = field(default_factory=lambda: Table("SD3"))  # movements: empty until appointments are posted
 
     def table(self, alias: str) -> Table:
-        return {"SB1": self.sb1, "SC2": self.sc2, "SB8": self.sb8}[alias.upper()]
+        return {"SB1": self.sb1, "SC2": self.sc2, "SB8": self.sb8, "SD3": self.sd3}[alias.upper()]
 
 
 def build(seed: int, orders: int) -> Plant:

@@ -86,7 +86,7 @@ class PlantWrites:
                 )
             moment = self.now()
             sc2.change(order, {"C2_QUJE": order["C2_QUJE"] + wanted["quantidade"]}, moment)
-            self._add_to_lot(order, wanted["quantidade"], moment)
+            add_to_lot(self.plant, self.branch, order, wanted["quantidade"], moment)
             appointment = {
                 "id": f"{len(self.appointments) + 1:09d}",
                 "numero": number,
@@ -143,21 +143,6 @@ class PlantWrites:
                 return row
         raise not_found(f"no production order '{number}' in branch {self.branch}", "Ordem de produção não encontrada.")
 
-    def _add_to_lot(self, order: Row, quantity: float, moment: dt.datetime) -> None:
-        """Production enters stock in the order's lot (SB8), created on the first appointment."""
-        sb8 = self.plant.sb8
-        product, lot = order["C2_PRODUTO"].strip(), order["_lote"]
-        for row in sb8.live(self.branch):
-            if row["B8_PRODUTO"].strip() == product and row["B8_LOTECTL"].strip() == lot:
-                sb8.change(row, {"B8_SALDO": row["B8_SALDO"] + quantity, "B8_QTDORI": row["B8_QTDORI"] + quantity},
-                           moment)  # fmt: skip
-                return
-        values = {
-            "B8_FILIAL": self.branch, "B8_PRODUTO": product, "B8_LOCAL": order["C2_LOCAL"].strip(), "B8_LOTECTL": lot,
-            "B8_DATA": moment.date(), "B8_SALDO": quantity, "B8_QTDORI": quantity,
-        }  # fmt: skip
-        sb8.insert(values, moment, status="QUARENTENA")
-
     def _answer(self, response: Response) -> Response:
         """Committed already; every Nth write (switch commit_then_drop_every) loses its answer."""
         every = self.switches["commit_then_drop_every"]
@@ -165,6 +150,22 @@ class PlantWrites:
         if every and self.writes % every == 0:
             response.drop, response.fault = True, "commit_then_drop"
         return response
+
+
+def add_to_lot(plant: Plant, branch: str, order: Row, quantity: float, moment: dt.datetime) -> None:
+    """Production enters stock in the order's lot (SB8), created (in QUARENTENA) on the first appointment."""
+    sb8 = plant.sb8
+    product, lot = order["C2_PRODUTO"].strip(), order["_lote"]
+    for row in sb8.live(branch):
+        if row["B8_PRODUTO"].strip() == product and row["B8_LOTECTL"].strip() == lot:
+            sb8.change(row, {"B8_SALDO": row["B8_SALDO"] + quantity, "B8_QTDORI": row["B8_QTDORI"] + quantity},
+                       moment)  # fmt: skip
+            return
+    values = {
+        "B8_FILIAL": branch, "B8_PRODUTO": product, "B8_LOCAL": order["C2_LOCAL"].strip(), "B8_LOTECTL": lot,
+        "B8_DATA": moment.date(), "B8_SALDO": quantity, "B8_QTDORI": quantity,
+    }  # fmt: skip
+    sb8.insert(values, moment, status="QUARENTENA")
 
 
 def lot_status(row: Row) -> str:
@@ -204,4 +205,4 @@ def _appointment_body(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-__all__ = ["DEFAULT_LOT_STATUS", "LOT_STATUSES", "PlantWrites", "lot_status"]
+__all__ = ["DEFAULT_LOT_STATUS", "LOT_STATUSES", "PlantWrites", "add_to_lot", "lot_status"]

@@ -12,10 +12,14 @@
   one table per query in the sandbox (no joins, no FromQry).
 - `GET /rest/api/pcp/v1/mrpproductionorders` (+ `/{branchId}/{code}`) [C] TTALK MRPProductionOrders, built
   from SC2: `productionAmount` is the open balance (T4Q_SALDO = C2_QUANT - C2_QUJE), dates ISO.
+- Writes (protheus_writes.py): a production appointment (SD3, MATA250) and a lot's status, the services an
+  installation publishes itself [G]; SD3 is also readable through genericQuery (the look-up before posting).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -25,6 +29,7 @@ from ponte.sandbox.switches import Switches
 from ponte.sandbox.totvs.errors import TotvsError, bad_request, detail, not_found
 from ponte.sandbox.totvs.flavour import NO_STORE, UserFlavourApi
 from ponte.sandbox.totvs.pharma import TENANTS, Plant
+from ponte.sandbox.totvs.protheus_writes import APPOINTMENT_PATH, LOT_STATUS_PATH, ProtheusWrites
 from ponte.sandbox.totvs.query import Row, fields, names, order, paging, param, truthy, window
 from ponte.sandbox.totvs.tables import SYSTEM_COLUMNS, Table, iso_date, stamp_text
 from ponte.sandbox.totvs.tokens import TokenStore
@@ -47,7 +52,15 @@ class ProtheusApi(UserFlavourApi):
     missing_credentials = "Missing credentials: send Basic auth or a Bearer token."
     missing_scheme = "Basic"
 
-    def __init__(self, switches: Switches, tokens: TokenStore, plant: Plant, user: str, password: str) -> None:
+    def __init__(
+        self,
+        switches: Switches,
+        tokens: TokenStore,
+        plant: Plant,
+        user: str,
+        password: str,
+        now: Callable[[], dt.datetime] | None = None,
+    ) -> None:
         super().__init__(switches, tokens, user, password)
         self.plant = plant
         self.open.add("POST", f"{PREFIX}/api/oauth2/v1/token", self.token)
@@ -57,6 +70,11 @@ class ProtheusApi(UserFlavourApi):
         self.routes.add(
             "GET", f"{PREFIX}/api/pcp/v1/mrpproductionorders/(?P<branch>[^/]+)/(?P<code>[^/]+)", self.mrp_order
         )
+        # SicFar → TOTVS (protheus_writes.py): an installation's own MATA250 and lot-status services [G]
+        self.writes = ProtheusWrites(switches, plant, self.branch, now or (lambda: dt.datetime.now(dt.UTC)))
+        self.routes.add("POST", f"{PREFIX}{APPOINTMENT_PATH}", self.writes.post_appointment)
+        self.routes.add("POST", f"{PREFIX}{LOT_STATUS_PATH}", self.writes.post_lot_status)
+        self.routes.add("GET", f"{PREFIX}{LOT_STATUS_PATH}", self.writes.list_lot_status)
 
     # --- auth ---------------------------------------------------------------------------------------------
     def token(self, request: Request) -> Response:
@@ -153,7 +171,7 @@ class ProtheusApi(UserFlavourApi):
             return self.plant.table(aliases[0])
         except KeyError:
             raise bad_request(
-                "Tabela inválida.", f"invalid object name '{aliases[0]}010' (the sandbox has SB1, SC2, SB8)"
+                "Tabela inválida.", f"invalid object name '{aliases[0]}010' (the sandbox has SB1, SC2, SB8, SD3)"
             ) from None
 
     def _fields(self, request: Request, known: list[str]) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 from ponte.sandbox.switches import COMMON_SWITCHES, Switch, non_negative, real_clock_or_moment
 
 FLAVOURS = ("protheus", "plant", "rm")
-TABLES = ("SB1", "SC2", "SB8")
+TABLES = ("SB1", "SC2", "SB8", "SD3")
 
 
 def _positive(value: float) -> str | None:
@@ -38,7 +38,7 @@ TOTVS_SWITCHES: tuple[Switch, ...] = (
     Switch("page_size_over_max", "error", "pageSize above page_size_max: 'error' (400 TOTVS error) or 'clamp'.", guess=True, choices=("error", "clamp")),
     Switch("unknown_fields", "error", "Unknown names in fields= or order=: 'error' (400) or 'ignore' them.", guess=True, choices=("error", "ignore")),
     Switch("error_code_type", "string", "Type of the error body's code: 'string' (TTALK ErrorModel) or 'number' (as some Protheus builds send).", guess=True, choices=("string", "number")),
-    Switch("commit_then_drop_every", 0, "Every Nth write call (plant API POST/PATCH): commit, then close the connection without answering (a lost answer; 0 = off).", guess=True, check=non_negative),
+    Switch("commit_then_drop_every", 0, "Every Nth write call (plant API POST/PATCH, Protheus appointment and lot status, counted per flavour): commit, then close the connection without answering (a lost answer; 0 = off).", guess=True, check=non_negative),
     Switch("faults_on_auth", False, "Injected faults (fail/drop/bad_json/latency) also hit the token endpoints (off: only data requests)."),
     # --- Protheus --------------------------------------------------------------------------------------------
     Switch("protheus_access_ttl_seconds", 3600.0, "Lifetime of a Protheus access token (TDN: 1 h; the response's expires_in).", check=non_negative),
@@ -49,6 +49,8 @@ TOTVS_SWITCHES: tuple[Switch, ...] = (
     Switch("protheus_page_size_default", 20, "pageSize of Protheus lists when the client sends none.", guess=True, check=_positive),
     Switch("protheus_row_stamp", ["SB1", "SC2"], "Tables created with UseRowStamp=1: they have S_T_A_M_P_ (UTC, 'YYYY-MM-DDTHH:MM:SS.mmm').", guess=True, check=_tables),
     Switch("protheus_remaining_records", False, "genericQuery answers also carry remainingRecords (said of FWAdapterBaseV2).", guess=True),
+    Switch("protheus_error_code_field", "errorCode", "Name of the code field in the errors of the Protheus write services: 'errorCode' (SetRestFault's JSON, the installation's own service) or 'code' (TTALK ErrorModel).", guess=True, choices=("errorCode", "code")),
+    Switch("protheus_product_from_order", True, "A production appointment without D3_COD takes the order's product, as MATA250's trigger on D3_OP fills it (off: 400, D3_COD required).", guess=True),
     Switch("mrp_empty_is_404", False, "mrpproductionorders answers 404 (TOTVS error) when nothing matches, as its TTALK document lists (off: 200 with no items).", guess=True),
     # --- the plant's own API ------------------------------------------------------------------------------------
     Switch("plant_access_ttl_seconds", 900.0, "Lifetime of a plant API access token (its expires_in).", guess=True, check=non_negative),

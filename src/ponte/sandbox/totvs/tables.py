@@ -102,9 +102,19 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("B8_SALDO2", N, 14, 2), Column("B8_QTDORI", N, 14, 2), Column("B8_EMPENHO", N, 14, 2),
         Column("B8_LOTEFOR", C, 18),
     ),
+    # Internal movements; the sandbox writes only production appointments (D3_CF 'PR0') [C3 widths, MATA250]
+    "SD3": (
+        Column("D3_FILIAL", C, 2), Column("D3_TM", C, 3), Column("D3_COD", C, 15), Column("D3_UM", C, 2),
+        Column("D3_QUANT", N, 14, 2), Column("D3_PERDA", N, 14, 2), Column("D3_CF", C, 3), Column("D3_OP", C, 14),
+        Column("D3_LOCAL", C, 2), Column("D3_DOC", C, 9), Column("D3_EMISSAO", D, 8), Column("D3_LOTECTL", C, 10),
+        Column("D3_NUMSEQ", C, 6), Column("D3_PARCTOT", C, 1), Column("D3_ESTORNO", C, 1),
+    ),
 }  # fmt: skip
 # The record key a touch may name: the table's unique index without the branch [C3] (SB8: ValidityLot map).
-KEYS = {"SB1": ("B1_COD",), "SC2": ("C2_NUM", "C2_ITEM", "C2_SEQUEN"), "SB8": ("B8_PRODUTO", "B8_LOCAL", "B8_LOTECTL")}
+KEYS = {
+    "SB1": ("B1_COD",), "SC2": ("C2_NUM", "C2_ITEM", "C2_SEQUEN"), "SB8": ("B8_PRODUTO", "B8_LOCAL", "B8_LOTECTL"),
+    "SD3": ("D3_NUMSEQ",),
+}  # fmt: skip
 
 
 class Table:
