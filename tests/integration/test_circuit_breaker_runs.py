@@ -64,15 +64,15 @@ def test_a_target_stops_at_the_declared_failures_and_the_run_after_the_outage_se
     # the credentials check, units and areas get through; then the API answers 503 to everything for a minute
     sb.configure(outage_seconds=60, outage_after=3)
     with HttpSink() as hook:
-        result, seconds = run_target(sb, tmp_path, hook)
+        result, _ = run_target(sb, tmp_path, hook)
         [alert] = hook.wait_for(1)
 
     assert result.returncode == 69, result.stderr[-3000:]
     last = result.stderr.strip().splitlines()[-1]
     assert f"circuit open for {sb.base_url} after 5 consecutive failed request(s) (last: HTTP 503)" in last
     assert "run again after" in last and "Traceback" not in result.stderr
-    assert [e["status"] for e in sb.request_log()] == [200, 200, 200, 503, 503, 503, 503, 503]  # no 6 retries
-    assert seconds < 10  # backoff 0.05 s: seconds, not every batch's retries
+    # five failures, then nothing: not every batch's retries (how quickly it ends is bench material, not a test)
+    assert [e["status"] for e in sb.request_log()] == [200, 200, 200, 503, 503, 503, 503, 503]
     assert result.stdout == ""  # no STATE: the courses and subjects were not sent
     assert api_targets.read_jsonl(tmp_path / "dl.jsonl") == []  # pending, not dead letters
     assert stored(sb, "units") == ["U1", "U2"] and stored(sb, "courses") == []
