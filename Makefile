@@ -34,7 +34,7 @@ test: $(STAMP)
 	$(BIN)/pytest -n 6 --dist worksteal -m "not alone and not acceptance" --durations=25
 	$(BIN)/pytest -m alone
 
-## The end-to-end scenarios too long for CI's 10 minutes (e.g. the Bling stock sync through webhooks).
+## The end-to-end scenarios too long for CI's 10 minutes (two real runs taking turns on one extractor).
 acceptance: $(STAMP)
 	$(BIN)/pytest -n 2 -m acceptance
 

@@ -20,8 +20,8 @@ from serve_harness import ADMIN_DSN, ServiceThread, drop_schemas, schema_name, s
 from ponte.testing import bling_tokens
 from ponte.testing.in_process import SandboxThread
 
-# Four Meltano runs behind a real service (~150 s): `make acceptance` runs it; `make test` (CI, 10-minute budget) not.
-pytestmark = [pytest.mark.meltano, pytest.mark.acceptance]
+# webhook runs behind a real service (~30 s: they take `ponte run --direct`): part of `make test`.
+pytestmark = pytest.mark.meltano
 PROJECT = Path(__file__).parents[2]
 ACCOUNTS = ("loja-matriz", "loja-filial", "loja-3")
 PRINCIPAL, SHARED = "Depósito Geral", "Estoque Compartilhado (marketplaces)"

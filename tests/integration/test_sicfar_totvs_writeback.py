@@ -26,8 +26,8 @@ from ponte.sandbox.http_layer import RunningSandbox, run_in_thread
 from ponte.sandbox.totvs.app import TotvsApp
 from ponte.testing.meltano_run import ponte_run
 
-# two ponte runs with tap-postgres discovery (~2 min): `make acceptance` runs it; `make test` (CI, 10-minute budget) does not.
-pytestmark = [pytest.mark.meltano, pytest.mark.acceptance]
+# two ponte runs with tap-postgres discovery (~15 s on a warm machine): part of `make test`.
+pytestmark = pytest.mark.meltano
 
 PROJECT = Path(__file__).parents[2]
 ADMIN_DSN = os.environ.get("PONTE_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
