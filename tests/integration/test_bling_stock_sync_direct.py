@@ -6,7 +6,6 @@ once: about one `meltano run`'s cost), against the sandbox's signed webhooks.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,8 @@ from typing import Any
 import psycopg
 import pytest
 import requests
-from serve_harness import ADMIN_DSN, ServiceThread, drop_schemas, schema_name, service_env, wait_for
+from serve_harness import ADMIN_DSN, ServiceThread, drop_schemas, schema_name, wait_for
+from stock_sync_service import stock_sync_env
 
 from ponte.testing import bling_tokens
 from ponte.testing.in_process import SandboxThread
@@ -55,18 +55,7 @@ def test_a_sale_webhook_posts_through_the_direct_pipe_and_the_run_is_recorded(
             if p["formato"] == "S" and p["tipo"] == "P" and all(get(s, "/produtos", **{"codigos[]": p["codigo"]})
                                                                 for s in ACCOUNTS[1:])
         )  # fmt: skip
-        accounts = json.dumps([{"name": s, "company_id": company[s]} for s in ACCOUNTS])
-        env = service_env(
-            schema, MELTANO_ENVIRONMENT="dev", MELTANO_RUN_STATE_ID_SUFFIX=schema,
-            TAP_BLING_ACCOUNTS=accounts, TAP_BLING_BASE_URL=sb.base_url, TAP_BLING_CLIENT_SECRET="sandbox-client-secret",
-            TAP_BLING_TOKEN_STORE_PATH=str(tmp_path / "tokens.json"), TAP_BLING_STATE_DIR=str(tmp_path / "state"),
-            TAP_BLING_REQUESTS_PER_SECOND="1000", TARGET_BLING_ACCOUNTS=accounts, TARGET_BLING_BASE_URL=sb.base_url,
-            TARGET_BLING_TOKEN_STORE_PATH=str(tmp_path / "tokens.json"), TARGET_BLING_STATE_DIR=str(tmp_path / "state"),
-            TARGET_BLING_RATE_LIMIT_REQUESTS="1000", TARGET_BLING_RUN_LOG_DSN=ADMIN_DSN,
-            TARGET_BLING_RUN_LOG_SCHEMA=schema, TARGET_BLING_DEAD_LETTER_PATH=str(tmp_path / "dead.jsonl"),
-            BLING_SYNC_PRINCIPAL=json.dumps(principal), BLING_SYNC_SHARED=json.dumps(shared),
-            PONTE_WEBHOOK_COMPANY_TABLE="none",
-        )  # fmt: skip
+        env = stock_sync_env(schema, sb.base_url, tmp_path, company, ACCOUNTS, principal, shared)
 
         with ServiceThread(PROJECT, env) as service:
             sb.app.configure(webhooks=True, webhook_url=service.url + "/webhooks/bling")

@@ -6,7 +6,6 @@ postings start nothing, and the full check repairs what happened while webhooks 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,8 @@ from typing import Any
 import psycopg
 import pytest
 import requests
-from serve_harness import ADMIN_DSN, ServiceThread, drop_schemas, schema_name, service_env, wait_for
+from serve_harness import ADMIN_DSN, ServiceThread, drop_schemas, schema_name, wait_for
+from stock_sync_service import stock_sync_env
 
 from ponte.testing import bling_tokens
 from ponte.testing.in_process import SandboxThread
@@ -80,18 +80,7 @@ def test_sales_sync_every_shared_deposit_once_without_loops_and_the_full_check_r
         principal = [{"conta": s, "deposito": api[s].deposit(PRINCIPAL)} for s in ACCOUNTS[:2]]
         shared = [{"conta": s, "deposito": api[s].deposit(SHARED)} for s in ACCOUNTS]
         skus = shared_simple(sb, 2)
-        accounts = json.dumps([{"name": s, "company_id": company[s]} for s in ACCOUNTS])
-        env = service_env(
-            schema, MELTANO_ENVIRONMENT="dev", MELTANO_RUN_STATE_ID_SUFFIX=schema,
-            TAP_BLING_ACCOUNTS=accounts, TAP_BLING_BASE_URL=sb.base_url, TAP_BLING_CLIENT_SECRET="sandbox-client-secret",
-            TAP_BLING_TOKEN_STORE_PATH=str(tmp_path / "tokens.json"), TAP_BLING_STATE_DIR=str(tmp_path / "state"),
-            TAP_BLING_REQUESTS_PER_SECOND="1000", TARGET_BLING_ACCOUNTS=accounts, TARGET_BLING_BASE_URL=sb.base_url,
-            TARGET_BLING_TOKEN_STORE_PATH=str(tmp_path / "tokens.json"), TARGET_BLING_STATE_DIR=str(tmp_path / "state"),
-            TARGET_BLING_RATE_LIMIT_REQUESTS="1000", TARGET_BLING_RUN_LOG_DSN=ADMIN_DSN,
-            TARGET_BLING_RUN_LOG_SCHEMA=schema, TARGET_BLING_DEAD_LETTER_PATH=str(tmp_path / "dead.jsonl"),
-            BLING_SYNC_PRINCIPAL=json.dumps(principal), BLING_SYNC_SHARED=json.dumps(shared),
-            PONTE_WEBHOOK_COMPANY_TABLE="none",
-        )  # fmt: skip
+        env = stock_sync_env(schema, sb.base_url, tmp_path, company, ACCOUNTS, principal, shared)
         products = {(s, sku): api[s].product(sku) for s in ACCOUNTS for sku in skus}
 
         def expected(sku: str) -> float:

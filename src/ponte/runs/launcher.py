@@ -120,9 +120,10 @@ def rerun_command(request: RunRequest) -> str:
 
 
 @contextlib.contextmanager
-def _forwarded_signals(process: subprocess.Popen[str]) -> Iterator[list[int]]:
-    """While Meltano runs: SIGTERM to the launcher goes on to Meltano (which stops its plugins cleanly);
-    SIGINT (Ctrl-C) already reached Meltano through the terminal. Either is remembered for the record."""
+def _forwarded_signals(processes: Sequence[subprocess.Popen[Any]]) -> Iterator[list[int]]:
+    """While the run's processes run (Meltano, or the plugins of a direct pipe): SIGTERM to the launcher goes on
+    to each of them (Meltano stops its plugins cleanly); SIGINT (Ctrl-C) already reached them through the
+    terminal. Either is remembered for the record."""
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield received
@@ -130,30 +131,10 @@ def _forwarded_signals(process: subprocess.Popen[str]) -> Iterator[list[int]]:
 
     def handle(signum: int, _frame: FrameType | None) -> None:
         received.append(signum)
-        if signum == signal.SIGTERM and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield received
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@contextlib.contextmanager
-def _forwarded_to_all(processes: list[subprocess.Popen[bytes]]) -> Iterator[list[int]]:
-    """While a direct pipe runs: SIGTERM goes on to every plugin; either signal is remembered for the record."""
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield received
-        return
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        received.append(signum)
-        for process in processes:
-            if signum == signal.SIGTERM and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
+        if signum == signal.SIGTERM:
+            for process in processes:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -317,7 +298,7 @@ class Launch:
         ticker = threading.Thread(target=self._tick, args=(done,), name="ponte-run-ticker", daemon=True)
         ticker.start()
         try:
-            with _forwarded_signals(process) as received:
+            with _forwarded_signals([process]) as received:
                 for raw in process.stderr:
                     line = log.feed(raw)
                     if line is not None:
@@ -358,7 +339,7 @@ class Launch:
         ticker = threading.Thread(target=self._tick, args=(done,), name="ponte-run-ticker", daemon=True)
         ticker.start()
         try:
-            with _forwarded_to_all(running) as received:
+            with _forwarded_signals(running) as received:
                 codes = direct.run_pipe(blocks, env, self.request.project, on_line, running.extend)
         finally:
             done.set()
