@@ -32,7 +32,7 @@ from typing import Any
 import requests
 
 from ponte.testing import SandboxProcess, console_script
-from ponte.testing.bling_tokens import grant, seed_tokens
+from ponte.testing.bling_tokens import grant, sandbox_config, seed_tokens
 from ponte.testing.in_process import discover_in_process
 from ponte.testing.singer_process import select_only
 
@@ -67,15 +67,7 @@ def sync_params(sandbox: SandboxProcess) -> dict[str, Any]:
 
 
 def write_configs(sandbox: SandboxProcess, folder: Path, params: dict[str, Any], **budget: Any) -> None:
-    common = {
-        "accounts": [{"name": name} for name in ACCOUNTS],
-        "client_id": "sandbox-client-id",
-        "client_secret": "sandbox-client-secret",
-        "base_url": sandbox.base_url,
-        "token_store_path": str(folder / "tokens.json"),
-        "state_dir": str(folder / "state"),
-        **budget,
-    }
+    common = sandbox_config(sandbox.base_url, folder, ACCOUNTS, **budget)
     deposits = {"sync_principal": params["principal"], "sync_shared": params["shared"]}  # tap-bling--stock's
     (folder / "tap.json").write_text(json.dumps({**common, **deposits}))
     target = {**common, "job_log_path": str(folder / "jobs.jsonl"), "dead_letter_path": str(folder / "dead.jsonl")}

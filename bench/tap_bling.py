@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ponte.testing import SandboxProcess, console_script, select_only
-from ponte.testing.bling_tokens import seed_tokens
+from ponte.testing.bling_tokens import sandbox_config, seed_tokens
 
 ACCOUNTS = ("loja-matriz", "loja-filial")
 STREAMS = {"produtos", "depositos", "estoques_saldos"}
@@ -35,15 +35,7 @@ STREAMS = {"produtos", "depositos", "estoques_saldos"}
 def run_tap(sandbox: SandboxProcess, folder: Path, **settings: Any) -> tuple[float, int, float]:
     """One tap run: (seconds, records, peak RSS MiB)."""
     seed_tokens(sandbox, folder / "tokens.json", ACCOUNTS)
-    config = {
-        "accounts": [{"name": name} for name in ACCOUNTS],
-        "client_id": "sandbox-client-id",
-        "client_secret": "sandbox-client-secret",
-        "base_url": sandbox.base_url,
-        "token_store_path": str(folder / "tokens.json"),
-        "state_dir": str(folder / "state"),
-        **settings,
-    }
+    config = sandbox_config(sandbox.base_url, folder, ACCOUNTS, **settings)
     (folder / "config.json").write_text(json.dumps(config))
     base = [console_script("tap-bling"), "--config", str(folder / "config.json")]
     discovered = subprocess.run([*base, "--discover"], capture_output=True, check=True)

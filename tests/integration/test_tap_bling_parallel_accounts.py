@@ -24,15 +24,7 @@ MOMENT = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)
 
 
 def config_for(base_url: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
-    return {
-        "accounts": [{"name": name} for name in ACCOUNTS],
-        "client_id": "sandbox-client-id",
-        "client_secret": "sandbox-client-secret",
-        "base_url": base_url,
-        "token_store_path": str(tmp_path / "tokens.json"),
-        "state_dir": str(tmp_path / "state"),
-        **extra,
-    }
+    return bling_tokens.sandbox_config(base_url, tmp_path, ACCOUNTS, **extra)
 
 
 def resource_requests(sandbox: SandboxThread) -> list[dict[str, Any]]:

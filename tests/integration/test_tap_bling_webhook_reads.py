@@ -52,18 +52,10 @@ def test_webhook_run_lists_skus_once_stops_on_a_short_page_and_reads_only_the_sy
         bling.reset_log()
         run = run_tap_in_process(
             "tap-bling",
-            {
-                "accounts": [{"name": name} for name in ACCOUNTS],
-                "client_id": "sandbox-client-id",
-                "client_secret": "sandbox-client-secret",
-                "base_url": bling.base_url,
-                "token_store_path": str(tmp_path / "tokens.json"),
-                "state_dir": str(tmp_path / "state"),
-                "rate_limit_requests": 1000,
-                "produto_ids": {"loja-matriz": [product["id"]]},
-                "sync_principal": principal,
-                "sync_shared": shared,
-            },
+            bling_tokens.sandbox_config(
+                bling.base_url, tmp_path, ACCOUNTS, rate_limit_requests=1000,
+                produto_ids={"loja-matriz": [product["id"]]}, sync_principal=principal, sync_shared=shared,
+            ),
             streams={"estoques_saldos", "produtos_sku"},
         )
         log = [e for e in bling.request_log() if "/oauth/" not in e["path"] and e.get("company")]

@@ -52,16 +52,9 @@ def test_postings_of_every_account_go_out_at_the_same_time_each_within_its_budge
     with SandboxThread.start("bling", "--companies", "3", "--products", "20", "--set", "rate_limit=1000") as bling:
         bling_tokens.seed_tokens(bling, tmp_path / "tokens.json", ACCOUNTS)
         lines, expected = postings(bling)
-        config = {
-            "accounts": [{"name": name} for name in ACCOUNTS],
-            "client_id": "sandbox-client-id",
-            "client_secret": "sandbox-client-secret",
-            "base_url": bling.base_url,
-            "token_store_path": str(tmp_path / "tokens.json"),
-            "state_dir": str(tmp_path / "state"),
-            "job_log_path": str(tmp_path / "jobs.jsonl"),
-            "dead_letter_path": str(tmp_path / "dead-letters.jsonl"),
-        }
+        config = bling_tokens.sandbox_config(bling.base_url, tmp_path, ACCOUNTS,
+                                             job_log_path=str(tmp_path / "jobs.jsonl"),
+                                             dead_letter_path=str(tmp_path / "dead-letters.jsonl"))  # fmt: skip
         (tmp_path / "config.json").write_text(json.dumps(config))
         bling.reset_log()
         code, _, stderr = call_console_script(

@@ -39,3 +39,17 @@ def seed_tokens(
         store.save(f"bling-{company}", record)
         tokens[company] = body
     return tokens
+
+
+def sandbox_config(base_url: str, folder: Path, accounts: Iterable[str], **settings: Any) -> dict[str, Any]:
+    """tap-bling's or target-bling's config for sandbox `accounts` (the sandbox's app credentials), with the token
+    store and state under `folder` — where `seed_tokens(sandbox, folder / "tokens.json", accounts)` saves them."""
+    return {
+        "accounts": [{"name": name} for name in accounts],
+        "client_id": "sandbox-client-id",
+        "client_secret": "sandbox-client-secret",
+        "base_url": base_url,
+        "token_store_path": str(folder / "tokens.json"),
+        "state_dir": str(folder / "state"),
+        **settings,
+    }
